@@ -1,0 +1,557 @@
+//! Kafka record → [`Event`] or [`Rejection`]: every rule of the contract that
+//! one message can be checked against, in both CloudEvents content modes.
+//!
+//! JSON objects are read into a list of `(key, raw value)` pairs first, so
+//! that duplicate keys, unknown fields and wrong types are each reported with
+//! the field's name, and unknown envelope attributes (extensions) are skipped
+//! without being parsed into values.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::event::{
+    ACTIVITY, Activity, Body, COMPLETED, Completion, DISPATCHED, Dims, Dispatch, Event, Id,
+};
+use crate::metric::{Metric, Specialty};
+use crate::number::{Amount, NumberError};
+use crate::regions::Regions;
+use crate::rejection::{ErrorCode as E, Rejection};
+
+/// The earliest and latest dates an event may name. Anything outside is a
+/// producer's mistake (a year typed as 0 or 9999), not a late event.
+pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2099, 12, 31).unwrap();
+
+/// The default limit on a message's value, in bytes.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// One Kafka header as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    pub key: &'a str,
+    pub value: Option<&'a [u8]>,
+}
+
+/// The parts of a Kafka record the contract speaks about.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub headers: &'a [Header<'a>],
+    pub value: Option<&'a [u8]>,
+}
+
+/// Validates messages against the contract and a region table.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    regions: Arc<Regions>,
+    max_message_bytes: usize,
+}
+
+type Result<T> = std::result::Result<T, Rejection>;
+
+fn reject<T>(code: E, detail: impl Into<String>) -> Result<T> {
+    Err(Rejection::new(code, detail))
+}
+
+impl Decoder {
+    pub fn new(regions: Arc<Regions>, max_message_bytes: usize) -> Self {
+        Self {
+            regions,
+            max_message_bytes,
+        }
+    }
+
+    pub fn regions(&self) -> &Regions {
+        &self.regions
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    pub fn decode(&self, msg: &Message<'_>) -> Result<Event> {
+        let value = msg.value.unwrap_or_default();
+        if value.len() > self.max_message_bytes {
+            return reject(
+                E::TooLarge,
+                format!(
+                    "message of {} bytes is over the limit of {} bytes (ingest.max_message_bytes)",
+                    value.len(),
+                    self.max_message_bytes
+                ),
+            );
+        }
+        let (attrs, data) = if is_binary_mode(msg.headers)? {
+            let attrs = Attrs::from_headers(msg.headers)?;
+            if value.is_empty() {
+                return reject(E::MissingData, "binary-mode message has an empty value: `data` is required");
+            }
+            (attrs, utf8(value, "value")?)
+        } else {
+            if value.is_empty() {
+                return reject(E::EmptyMessage, "message value is empty");
+            }
+            let text = utf8(value, "value")?;
+            let mut fields = Fields::parse(text, "event")?;
+            let attrs = Attrs::from_fields(&mut fields)?;
+            let data = match fields.take("data") {
+                Some(raw) if raw.get() != "null" => raw.get(),
+                _ => return reject(E::MissingData, "the event has no `data` object"),
+            };
+            // Every other member is an extension attribute: accepted, ignored.
+            (attrs, data)
+        };
+        let head = attrs.validate()?;
+        let body = match head.type_ {
+            DISPATCHED => Body::Dispatched(self.dispatch(data)?),
+            COMPLETED => Body::Completed(completion(data)?),
+            _ => Body::Activity(self.activity(data)?),
+        };
+        Ok(Event {
+            id: head.id,
+            institution: head.institution,
+            time: head.time,
+            body,
+        })
+    }
+
+    fn dispatch(&self, data: &str) -> Result<Dispatch> {
+        let mut f = Fields::parse(data, "data")?;
+        let start_date = f.date("start_date")?;
+        let planned_end_date = f.opt_date("planned_end_date")?;
+        if let Some(end) = planned_end_date {
+            if end < start_date {
+                return reject(
+                    E::EndBeforeStart,
+                    format!("data.planned_end_date {end} is before data.start_date {start_date}"),
+                );
+            }
+        }
+        let team_size = match f.require("team_size").map(|r| Amount::parse_json(r.get())) {
+            Ok(Ok(a)) if a.is_integer() && (1..=10_000).contains(&(a.hundredths() / 100)) => {
+                (a.hundredths() / 100) as i32
+            }
+            Ok(_) => return reject(E::InvalidTeamSize, "data.team_size must be an integer from 1 to 10000"),
+            Err(e) => return Err(e),
+        };
+        let specialties = match f.take("specialties") {
+            None => Vec::new(),
+            Some(raw) if raw.get() == "null" => Vec::new(),
+            Some(raw) => {
+                let list: Vec<String> = serde_json::from_str(raw.get()).map_err(|_| {
+                    Rejection::new(E::InvalidField, "data.specialties must be an array of strings")
+                })?;
+                for s in &list {
+                    if Specialty::parse(s).is_none() {
+                        return reject(E::UnknownSpecialty, format!("data.specialties: `{s}` is not a specialty code of the contract"));
+                    }
+                }
+                list
+            }
+        };
+        let d = Dispatch {
+            mission_id: f.id("mission_id")?,
+            program_id: f.id("program_id")?,
+            program_name: f.opt_string("program_name")?,
+            host_facility_id: f.id("host_facility_id")?,
+            host_facility_name: f.opt_string("host_facility_name")?,
+            region_code: self.region(&mut f)?,
+            team_size,
+            specialties,
+            start_date,
+            planned_end_date,
+        };
+        f.finish()?;
+        Ok(d)
+    }
+
+    fn activity(&self, data: &str) -> Result<Activity> {
+        let mut f = Fields::parse(data, "data")?;
+        let metric_name = f.string("metric")?;
+        let metric = Metric::parse_activity(&metric_name).ok_or_else(|| {
+            Rejection::new(E::UnknownMetric, format!("data.metric `{metric_name}` is not in the metric catalogue"))
+        })?;
+        let value = match Amount::parse_json(f.require("value")?.get()) {
+            Ok(v) if !metric.allows_decimals() && !v.is_integer() => {
+                return reject(E::ValueNotInteger, format!("data.value must be an integer for `{}` ({})", metric.as_str(), metric.unit()));
+            }
+            Ok(v) => v,
+            Err(NumberError::NotANumber) => return reject(E::InvalidValue, "data.value must be a JSON number"),
+            Err(NumberError::Negative) => return reject(E::InvalidValue, "data.value must not be negative"),
+            Err(NumberError::TooPrecise) if metric.allows_decimals() => {
+                return reject(E::ValueTooPrecise, "data.value has more than two decimals (CNY amounts are in fen at most)");
+            }
+            Err(NumberError::TooPrecise) => {
+                return reject(E::ValueNotInteger, format!("data.value must be an integer for `{}` ({})", metric.as_str(), metric.unit()));
+            }
+            Err(NumberError::TooLarge) => {
+                return reject(E::ValueTooLarge, format!("data.value is over the limit of {} per event", crate::number::MAX_UNITS));
+            }
+        };
+        let revision = match f.take("revision") {
+            None => 1,
+            Some(raw) => match Amount::parse_json(raw.get()) {
+                Ok(a) if a.is_integer() && a.hundredths() >= 100 && a.hundredths() / 100 <= i32::MAX as i64 => {
+                    (a.hundredths() / 100) as i32
+                }
+                _ => return reject(E::InvalidRevision, "data.revision must be an integer ≥ 1"),
+            },
+        };
+        let dims = match f.take("dims") {
+            None => Dims::default(),
+            Some(raw) if raw.get() == "null" => Dims::default(),
+            Some(raw) => dims(metric, raw.get())?,
+        };
+        let a = Activity {
+            record_id: f.id("record_id")?,
+            revision,
+            program_id: f.id("program_id")?,
+            mission_id: f.opt_id("mission_id")?,
+            facility_id: f.id("facility_id")?,
+            region_code: self.region(&mut f)?,
+            occurred_on: f.date("occurred_on")?,
+            metric,
+            value,
+            dims,
+        };
+        f.finish()?;
+        Ok(a)
+    }
+
+    fn region(&self, f: &mut Fields<'_>) -> Result<String> {
+        let code = f.string("region_code")?;
+        if !self.regions.contains(&code) {
+            return reject(E::UnknownRegion, format!("data.region_code `{code}` is not in the region table"));
+        }
+        Ok(code)
+    }
+}
+
+fn completion(data: &str) -> Result<Completion> {
+    let mut f = Fields::parse(data, "data")?;
+    let c = Completion {
+        mission_id: f.id("mission_id")?,
+        end_date: f.date("end_date")?,
+    };
+    f.finish()?;
+    Ok(c)
+}
+
+fn dims(metric: Metric, raw: &str) -> Result<Dims> {
+    let mut f = Fields::parse(raw, "data.dims")?;
+    let mut map = std::collections::BTreeMap::new();
+    for (key, value) in f.items.drain(..) {
+        let value: String = serde_json::from_str(value.get()).map_err(|_| {
+            Rejection::new(E::InvalidDimValue, format!("data.dims.{key} must be a string"))
+        })?;
+        match metric.check_dim(&key, &value) {
+            Ok(()) => {}
+            Err(true) => {
+                let allowed: Vec<_> = metric.dims().iter().map(|(k, _)| *k).collect();
+                return reject(E::UnknownDim, format!(
+                    "data.dims.{key} is not allowed for `{}` (allowed: {})",
+                    metric.as_str(),
+                    if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }
+                ));
+            }
+            Err(false) => {
+                return reject(E::InvalidDimValue, format!("data.dims.{key}: `{value}` is not an allowed value for `{}`", metric.as_str()));
+            }
+        }
+        map.insert(key.into_owned(), value);
+    }
+    Ok(Dims::new(map))
+}
+
+fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Rejection::new(E::NotUtf8, format!("{what} is not valid UTF-8 (first bad byte at {})", e.valid_up_to()))
+    })
+}
+
+/// Binary mode when `content-type` names anything but CloudEvents JSON, or,
+/// without a `content-type`, when `ce_` attribute headers are present.
+fn is_binary_mode(headers: &[Header<'_>]) -> Result<bool> {
+    let ct = headers.iter().find(|h| h.key.eq_ignore_ascii_case("content-type"));
+    match ct.and_then(|h| h.value) {
+        Some(v) => {
+            let v = utf8(v, "header content-type").map_err(|r| Rejection::new(E::BadHeader, r.detail))?;
+            Ok(!v.trim_start().to_ascii_lowercase().starts_with("application/cloudevents"))
+        }
+        None => Ok(headers.iter().any(|h| h.key == "ce_specversion")),
+    }
+}
+
+/// The envelope attributes, still as text.
+#[derive(Default)]
+struct Attrs {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    type_: Option<String>,
+    time: Option<String>,
+    datacontenttype: Option<String>,
+}
+
+struct Head {
+    id: String,
+    institution: Id,
+    type_: &'static str,
+    time: DateTime<Utc>,
+}
+
+impl Attrs {
+    fn from_fields(f: &mut Fields<'_>) -> Result<Attrs> {
+        let mut one = |name: &str, code: E| -> Result<Option<String>> {
+            match f.take(name) {
+                None => Ok(None),
+                Some(raw) => serde_json::from_str::<String>(raw.get())
+                    .map(Some)
+                    .map_err(|_| Rejection::new(code, format!("attribute `{name}` must be a string"))),
+            }
+        };
+        let a = Attrs {
+            specversion: one("specversion", E::BadSpecversion)?,
+            id: one("id", E::BadId)?,
+            source: one("source", E::BadSource)?,
+            type_: one("type", E::UnknownType)?,
+            time: one("time", E::BadTime)?,
+            datacontenttype: one("datacontenttype", E::BadContentType)?,
+        };
+        one("dataschema", E::InvalidField)?;
+        Ok(a)
+    }
+
+    fn from_headers(headers: &[Header<'_>]) -> Result<Attrs> {
+        let get = |name: &str| -> Result<Option<String>> {
+            let mut found = headers.iter().filter(|h| h.key == name);
+            let first = found.next();
+            if found.next().is_some() {
+                return reject(E::DuplicateKey, format!("header `{name}` appears more than once"));
+            }
+            match first.and_then(|h| h.value) {
+                None => Ok(None),
+                Some(v) => std::str::from_utf8(v)
+                    .map(|s| Some(s.to_owned()))
+                    .map_err(|_| Rejection::new(E::BadHeader, format!("header `{name}` is not valid UTF-8"))),
+            }
+        };
+        let ct = headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case("content-type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        Ok(Attrs {
+            specversion: get("ce_specversion")?,
+            id: get("ce_id")?,
+            source: get("ce_source")?,
+            type_: get("ce_type")?,
+            time: get("ce_time")?,
+            datacontenttype: ct,
+        })
+    }
+
+    fn validate(self) -> Result<Head> {
+        let missing = |name: &str| Rejection::new(E::MissingAttribute, format!("required attribute `{name}` is missing"));
+        let sv = self.specversion.ok_or_else(|| missing("specversion"))?;
+        if sv != "1.0" {
+            return reject(E::BadSpecversion, format!("specversion must be \"1.0\", found {sv:?}"));
+        }
+        let id = self.id.ok_or_else(|| missing("id"))?;
+        if !(1..=128).contains(&id.chars().count()) {
+            return reject(E::BadId, "id must be 1–128 characters");
+        }
+        let source = self.source.ok_or_else(|| missing("source"))?;
+        let institution = source
+            .strip_prefix("urn:outreach:institution:")
+            .and_then(Id::parse)
+            .ok_or_else(|| {
+                Rejection::new(E::BadSource, format!("source must be urn:outreach:institution:<institution_id> with an id of [a-z0-9._:-]{{1,64}}, found {source:?}"))
+            })?;
+        let type_name = self.type_.ok_or_else(|| missing("type"))?;
+        let type_ = [DISPATCHED, COMPLETED, ACTIVITY]
+            .into_iter()
+            .find(|t| *t == type_name)
+            .ok_or_else(|| Rejection::new(E::UnknownType, format!("type {type_name:?} is not one of the contract's event types")))?;
+        let time = self.time.ok_or_else(|| missing("time"))?;
+        let time = DateTime::parse_from_rfc3339(&time)
+            .map_err(|e| Rejection::new(E::BadTime, format!("time {time:?} is not an RFC 3339 timestamp ({e})")))?
+            .with_timezone(&Utc)
+            .trunc_subsecs(6);
+        if let Some(ct) = self.datacontenttype {
+            let base = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            if base != "application/json" {
+                return reject(E::BadContentType, format!("datacontenttype must be application/json, found {ct:?}"));
+            }
+        }
+        Ok(Head { id, institution, type_, time })
+    }
+}
+
+/// The members of one JSON object, in order, values left unparsed.
+struct Fields<'a> {
+    what: &'static str,
+    items: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Fields<'a> {
+    fn parse(text: &'a str, what: &'static str) -> Result<Fields<'a>> {
+        let items = serde_json::from_str::<Members<'a>>(text)
+            .map_err(|e| json_error(&e, what))?
+            .0;
+        if items.len() > 1 {
+            let mut keys: Vec<&str> = items.iter().map(|(k, _)| k.as_ref()).collect();
+            keys.sort_unstable();
+            if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+                return reject(E::DuplicateKey, format!("{what}: key `{}` appears more than once", w[0]));
+            }
+        }
+        Ok(Fields { what, items })
+    }
+
+    fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+        let i = self.items.iter().position(|(k, _)| k == name)?;
+        Some(self.items.swap_remove(i).1)
+    }
+
+    fn require(&mut self, name: &str) -> Result<&'a RawValue> {
+        match self.take(name) {
+            Some(raw) if raw.get() != "null" => Ok(raw),
+            _ => reject(E::MissingField, format!("{}.{name} is required", self.what)),
+        }
+    }
+
+    fn string(&mut self, name: &str) -> Result<String> {
+        let raw = self.require(name)?;
+        serde_json::from_str(raw.get())
+            .map_err(|_| Rejection::new(E::InvalidField, format!("{}.{name} must be a string", self.what)))
+    }
+
+    fn opt_string(&mut self, name: &str) -> Result<Option<String>> {
+        match self.take(name) {
+            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get())
+                .map(Some)
+                .map_err(|_| Rejection::new(E::InvalidField, format!("{}.{name} must be a string", self.what))),
+            _ => Ok(None),
+        }
+    }
+
+    fn id(&mut self, name: &str) -> Result<Id> {
+        let s = self.string(name)?;
+        Id::parse(&s).ok_or_else(|| {
+            Rejection::new(E::InvalidIdentifier, format!("{}.{name} {s:?} is not an identifier: 1–64 characters from [a-z0-9._:-]", self.what))
+        })
+    }
+
+    fn opt_id(&mut self, name: &str) -> Result<Option<Id>> {
+        if self.items.iter().any(|(k, v)| k == name && v.get() != "null") {
+            self.id(name).map(Some)
+        } else {
+            self.take(name);
+            Ok(None)
+        }
+    }
+
+    fn date(&mut self, name: &str) -> Result<NaiveDate> {
+        let s = self.string(name)?;
+        let field = format!("{}.{name}", self.what);
+        parse_date(&s, &field)
+    }
+
+    fn opt_date(&mut self, name: &str) -> Result<Option<NaiveDate>> {
+        match self.opt_string(name)? {
+            Some(s) => parse_date(&s, &format!("{}.{name}", self.what)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whatever is left was not named by the contract: a producer's typo.
+    fn finish(self) -> Result<()> {
+        match self.items.first() {
+            None => Ok(()),
+            Some((k, _)) => reject(E::UnknownField, format!("{}.{k} is not a field of this event type", self.what)),
+        }
+    }
+}
+
+/// `YYYY-MM-DD`, a day that exists, within [`FIRST_DATE`]..=[`LAST_DATE`].
+pub fn parse_date(s: &str, field: &str) -> Result<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return reject(E::InvalidDate, format!("{field} {s:?} is not a date of the form YYYY-MM-DD"));
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or_default();
+    let d = NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10))
+        .ok_or_else(|| Rejection::new(E::InvalidDate, format!("{field} {s} does not exist in the calendar")))?;
+    if !(FIRST_DATE..=LAST_DATE).contains(&d) {
+        return reject(E::DateOutOfRange, format!("{field} {s} is outside {FIRST_DATE}..{LAST_DATE}"));
+    }
+    Ok(d)
+}
+
+fn json_error(e: &serde_json::Error, what: &str) -> Rejection {
+    let msg = e.to_string();
+    let code = if msg.starts_with("recursion limit exceeded") {
+        E::NestingTooDeep
+    } else if msg.contains(NOT_AN_OBJECT) {
+        E::NotAnObject
+    } else {
+        E::MalformedJson
+    };
+    Rejection::new(code, format!("{what}: {msg}"))
+}
+
+const NOT_AN_OBJECT: &str = "a JSON object";
+
+/// A JSON object read as `(key, raw value)` pairs: keys borrowed when they
+/// have no escapes, values never parsed.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(NOT_AN_OBJECT)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(Key(k)) = map.next_key()? {
+                    v.push((k, map.next_value()?));
+                }
+                Ok(Members(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}

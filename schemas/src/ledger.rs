@@ -1,0 +1,211 @@
+//! The ledger: the latest accepted version of every fact, as the sink stores
+//! it and the transform compares incoming events against it, and the cell, the
+//! finest grain of `daily_metrics`.
+//!
+//! A fact's contribution to the tables is a pure function of its ledger row,
+//! so the change an event makes is always "new contribution minus old".
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::metric::Metric;
+
+/// The winning revision of one `(institution, record_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityFact {
+    pub institution: String,
+    pub record_id: String,
+    pub revision: i32,
+    /// CloudEvents id of the winning event: breaks ties between two events of
+    /// the same revision, so the winner never depends on arrival order.
+    pub event_id: String,
+    pub program_id: String,
+    pub mission_id: Option<String>,
+    pub facility_id: String,
+    pub region_code: String,
+    pub day: NaiveDate,
+    pub metric: Metric,
+    /// Canonical JSON text of the dims (keys sorted).
+    pub dims: String,
+    /// Hundredths of the metric's unit; 0 after a withdrawal.
+    pub value: i64,
+}
+
+impl ActivityFact {
+    /// Higher wins: revision first, then event id.
+    pub fn version(&self) -> (i32, &str) {
+        (self.revision, &self.event_id)
+    }
+}
+
+/// The winning dispatch of a mission (the latest by event time, then id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchFact {
+    pub time: DateTime<Utc>,
+    pub event_id: String,
+    pub program_id: String,
+    pub program_name: Option<String>,
+    pub host_facility_id: String,
+    pub host_facility_name: Option<String>,
+    pub region_code: String,
+    pub team_size: i32,
+    pub specialties: Vec<String>,
+    pub start_date: NaiveDate,
+    pub planned_end_date: Option<NaiveDate>,
+}
+
+impl DispatchFact {
+    pub fn version(&self) -> (DateTime<Utc>, &str) {
+        (self.time, &self.event_id)
+    }
+}
+
+/// The winning completion of a mission; may exist before any dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionFact {
+    pub time: DateTime<Utc>,
+    pub event_id: String,
+    pub end_date: NaiveDate,
+}
+
+impl CompletionFact {
+    pub fn version(&self) -> (DateTime<Utc>, &str) {
+        (self.time, &self.event_id)
+    }
+}
+
+/// Everything known about one `(institution, mission_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissionFact {
+    pub institution: String,
+    pub mission_id: String,
+    pub dispatch: Option<DispatchFact>,
+    pub completion: Option<CompletionFact>,
+}
+
+/// The longest on-site span a completed mission may have; a longer one is a
+/// producer's mistake that would spread `expert_days` over decades.
+pub const MAX_MISSION_DAYS: i64 = 5 * 366;
+
+impl MissionFact {
+    /// The completion that applies: there is a dispatch, and the end lies
+    /// within [`MAX_MISSION_DAYS`] on or after its start.
+    pub fn effective_end(&self) -> Option<NaiveDate> {
+        let d = self.dispatch.as_ref()?;
+        let c = self.completion.as_ref()?;
+        let span = (c.end_date - d.start_date).num_days();
+        (0..MAX_MISSION_DAYS).contains(&span).then_some(c.end_date)
+    }
+}
+
+/// One signed change to one `daily_metrics` cell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cell {
+    pub day: NaiveDate,
+    pub institution: String,
+    pub program_id: String,
+    pub mission_id: Option<String>,
+    pub facility_id: String,
+    pub region_code: String,
+    pub metric: Metric,
+    pub dims: String,
+    /// Hundredths of the metric's unit.
+    pub value: i64,
+}
+
+/// The period types of `regional_metrics` and `program_metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Period {
+    pub const ALL: [Period; 5] = [Period::Day, Period::Week, Period::Month, Period::Quarter, Period::Year];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+            Period::Year => "year",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Period> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The first day of the period holding `day` (ISO weeks start on Monday).
+    /// The transform computes this with polars; this is the reference.
+    pub fn start(self, day: NaiveDate) -> NaiveDate {
+        use chrono::Datelike;
+        let ymd = |y, m| NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month exists");
+        match self {
+            Period::Day => day,
+            Period::Week => day - chrono::Days::new(day.weekday().num_days_from_monday() as u64),
+            Period::Month => ymd(day.year(), day.month()),
+            Period::Quarter => ymd(day.year(), (day.month0() / 3) * 3 + 1),
+            Period::Year => ymd(day.year(), 1),
+        }
+    }
+}
+
+/// A signed change to one `regional_metrics` row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionalCell {
+    pub region_code: String,
+    pub level: crate::regions::Level,
+    pub period: Period,
+    pub period_start: NaiveDate,
+    pub metric: Metric,
+    pub value: i64,
+}
+
+/// A signed change to one `program_metrics` row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProgramCell {
+    pub program_id: String,
+    pub period: Period,
+    pub period_start: NaiveDate,
+    pub metric: Metric,
+    pub value: i64,
+}
+
+/// A row of the analyst table `missions`, derived from a [`MissionFact`]
+/// that has a dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissionRow<'a> {
+    pub fact: &'a MissionFact,
+    pub dispatch: &'a DispatchFact,
+    pub end_date: Option<NaiveDate>,
+}
+
+impl MissionFact {
+    pub fn row(&self) -> Option<MissionRow<'_>> {
+        Some(MissionRow {
+            fact: self,
+            dispatch: self.dispatch.as_ref()?,
+            end_date: self.effective_end(),
+        })
+    }
+}
+
+/// Everything one batch changes, ready for the sink to write in one
+/// transaction. Facts are split by whether the sink saw them in the ledger,
+/// so that it can refuse an insert that races another worker's.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub activities_new: Vec<ActivityFact>,
+    pub activities_replaced: Vec<ActivityFact>,
+    pub missions_new: Vec<MissionFact>,
+    pub missions_replaced: Vec<MissionFact>,
+    /// `(program_id, name)`: every program seen, with a name when a dispatch gave one.
+    pub programs: Vec<(String, Option<String>)>,
+    pub daily: Vec<Cell>,
+    pub regional: Vec<RegionalCell>,
+    pub program: Vec<ProgramCell>,
+}

@@ -1,0 +1,218 @@
+//! The metric catalogue (v1) and the specialty codes: which metrics exist,
+//! their unit, and which `dims` keys and values each one allows.
+
+/// Every metric of the contract, the four derived from missions included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    OutpatientVisits,
+    Surgeries,
+    ComplexCaseConsultations,
+    TeachingRounds,
+    Lectures,
+    StaffTrained,
+    TechniquesIntroduced,
+    TechniquesLocalized,
+    PapersPublished,
+    ResearchProjectsFunded,
+    DepartmentsEstablished,
+    TelemedicineSessions,
+    MedicinesDonatedValue,
+    MissionsDispatched,
+    ExpertsDispatched,
+    MissionsCompleted,
+    ExpertDays,
+}
+
+/// A dimension key and its allowed values (`None`: the specialty list).
+type DimRule = (&'static str, Option<&'static [&'static str]>);
+
+const SPECIALTY: DimRule = ("specialty", None);
+
+impl Metric {
+    pub const ALL: [Metric; 17] = [
+        Self::OutpatientVisits,
+        Self::Surgeries,
+        Self::ComplexCaseConsultations,
+        Self::TeachingRounds,
+        Self::Lectures,
+        Self::StaffTrained,
+        Self::TechniquesIntroduced,
+        Self::TechniquesLocalized,
+        Self::PapersPublished,
+        Self::ResearchProjectsFunded,
+        Self::DepartmentsEstablished,
+        Self::TelemedicineSessions,
+        Self::MedicinesDonatedValue,
+        Self::MissionsDispatched,
+        Self::ExpertsDispatched,
+        Self::MissionsCompleted,
+        Self::ExpertDays,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutpatientVisits => "outpatient_visits",
+            Self::Surgeries => "surgeries",
+            Self::ComplexCaseConsultations => "complex_case_consultations",
+            Self::TeachingRounds => "teaching_rounds",
+            Self::Lectures => "lectures",
+            Self::StaffTrained => "staff_trained",
+            Self::TechniquesIntroduced => "techniques_introduced",
+            Self::TechniquesLocalized => "techniques_localized",
+            Self::PapersPublished => "papers_published",
+            Self::ResearchProjectsFunded => "research_projects_funded",
+            Self::DepartmentsEstablished => "departments_established",
+            Self::TelemedicineSessions => "telemedicine_sessions",
+            Self::MedicinesDonatedValue => "medicines_donated_value",
+            Self::MissionsDispatched => "missions_dispatched",
+            Self::ExpertsDispatched => "experts_dispatched",
+            Self::MissionsCompleted => "missions_completed",
+            Self::ExpertDays => "expert_days",
+        }
+    }
+
+    /// A metric producers may send in an activity event (not a mission one).
+    pub fn parse_activity(s: &str) -> Option<Self> {
+        Self::ALL[..13].iter().copied().find(|m| m.as_str() == s)
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|m| m.as_str() == s)
+    }
+
+    /// CNY amounts may carry two decimals; every other unit counts whole things.
+    pub fn allows_decimals(self) -> bool {
+        self == Self::MedicinesDonatedValue
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::OutpatientVisits | Self::StaffTrained | Self::ExpertsDispatched => "persons",
+            Self::Surgeries => "procedures",
+            Self::ComplexCaseConsultations => "cases",
+            Self::TeachingRounds | Self::Lectures | Self::TelemedicineSessions => "sessions",
+            Self::TechniquesIntroduced | Self::TechniquesLocalized => "techniques",
+            Self::PapersPublished => "papers",
+            Self::ResearchProjectsFunded => "projects",
+            Self::DepartmentsEstablished => "departments",
+            Self::MedicinesDonatedValue => "CNY",
+            Self::MissionsDispatched | Self::MissionsCompleted => "missions",
+            Self::ExpertDays => "person-days",
+        }
+    }
+
+    /// The `dims` keys this metric allows, each with its allowed values.
+    pub fn dims(self) -> &'static [DimRule] {
+        match self {
+            Self::OutpatientVisits => &[
+                SPECIALTY,
+                ("setting", Some(&["clinic", "free_clinic", "home_visit", "ward"])),
+            ],
+            Self::Surgeries => &[SPECIALTY, ("role", Some(&["performed", "assisted", "supervised"]))],
+            Self::ComplexCaseConsultations => &[SPECIALTY, ("mode", Some(&["onsite", "remote"]))],
+            Self::TeachingRounds
+            | Self::Lectures
+            | Self::TechniquesLocalized
+            | Self::DepartmentsEstablished => &[SPECIALTY],
+            Self::StaffTrained => &[("cadre", Some(&["physician", "nurse", "technician", "manager"]))],
+            Self::TechniquesIntroduced => &[
+                SPECIALTY,
+                ("gap_level", Some(&["national", "provincial", "regional", "county"])),
+            ],
+            Self::PapersPublished => &[
+                ("indexing", Some(&["sci", "core", "other"])),
+                ("authorship", Some(&["visiting", "local", "joint"])),
+            ],
+            Self::ResearchProjectsFunded => {
+                &[("level", Some(&["national", "provincial", "municipal"]))]
+            }
+            Self::TelemedicineSessions => &[(
+                "kind",
+                Some(&["consultation", "ward_round", "imaging", "pathology", "teaching"]),
+            )],
+            Self::MedicinesDonatedValue
+            | Self::MissionsDispatched
+            | Self::ExpertsDispatched
+            | Self::MissionsCompleted
+            | Self::ExpertDays => &[],
+        }
+    }
+
+    /// Checks one `dims` entry: `Err(true)` for an unknown key, `Err(false)`
+    /// for a value outside the list.
+    pub fn check_dim(self, key: &str, value: &str) -> Result<(), bool> {
+        let (_, allowed) = self.dims().iter().find(|(k, _)| *k == key).ok_or(true)?;
+        let ok = match allowed {
+            Some(values) => values.contains(&value),
+            None => Specialty::parse(value).is_some(),
+        };
+        if ok { Ok(()) } else { Err(false) }
+    }
+}
+
+/// The specialty codes of the contract.
+pub struct Specialty;
+
+impl Specialty {
+    pub const ALL: [&'static str; 30] = [
+        "cardiology",
+        "respiratory",
+        "gastroenterology",
+        "endocrinology",
+        "nephrology",
+        "hematology",
+        "oncology",
+        "pathology",
+        "obstetrics_gynecology",
+        "pediatrics",
+        "neonatology",
+        "general_surgery",
+        "orthopedics",
+        "urology",
+        "neurology",
+        "ophthalmology",
+        "ent",
+        "critical_care",
+        "emergency",
+        "radiology",
+        "ultrasound",
+        "anesthesiology",
+        "dermatology",
+        "psychiatry",
+        "rehabilitation",
+        "traditional_chinese_medicine",
+        "nursing",
+        "general_practice",
+        "management",
+        "other",
+    ];
+
+    pub fn parse(s: &str) -> Option<&'static str> {
+        Self::ALL.iter().copied().find(|c| *c == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_metrics_exclude_the_mission_ones() {
+        assert_eq!(Metric::parse_activity("surgeries"), Some(Metric::Surgeries));
+        assert_eq!(Metric::parse_activity("expert_days"), None);
+        assert_eq!(Metric::parse("expert_days"), Some(Metric::ExpertDays));
+        for m in Metric::ALL {
+            assert_eq!(Metric::parse(m.as_str()), Some(m));
+        }
+    }
+
+    #[test]
+    fn dims_follow_the_catalogue() {
+        assert_eq!(Metric::Surgeries.check_dim("role", "assisted"), Ok(()));
+        assert_eq!(Metric::Surgeries.check_dim("role", "watched"), Err(false));
+        assert_eq!(Metric::Surgeries.check_dim("setting", "ward"), Err(true));
+        assert_eq!(Metric::Lectures.check_dim("specialty", "ent"), Ok(()));
+        assert_eq!(Metric::Lectures.check_dim("specialty", "astrology"), Err(false));
+        assert_eq!(Metric::MedicinesDonatedValue.check_dim("specialty", "ent"), Err(true));
+    }
+}

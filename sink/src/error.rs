@@ -1,0 +1,52 @@
+//! What can go wrong writing a batch, split the way callers act on it.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The stored offset is not where this worker expected it: another worker
+    /// owns (or owned) the partition and has written it since. The batch must
+    /// be dropped and the partition re-read from the stored offset.
+    #[error("partition {topic}/{partition} was written by another worker (expected offset {expected:?}); dropping the batch and resuming from the database")]
+    Fenced {
+        topic: String,
+        partition: i32,
+        expected: Option<i64>,
+    },
+    /// Another worker inserted a fact this batch also inserts; retrying the
+    /// batch sees it and applies the difference.
+    #[error("{0} facts were inserted concurrently by another worker; retrying the batch")]
+    Conflict(u64),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database.url is not a valid Postgres URL: {0}")]
+    Url(String),
+}
+
+impl Error {
+    /// Worth trying the same batch again after a pause: the database was
+    /// unreachable, restarting, or chose this transaction as a deadlock or
+    /// serialisation victim.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Conflict(_) => true,
+            Error::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                    matches!(c.as_ref(), "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03")
+                        || c.starts_with("08")
+                        || c.starts_with("53")
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,96 @@
+//! The sink stage: Postgres. Owns the schema (migrations), the region table's
+//! copy in the database, the offsets that say where each partition resumes,
+//! and the one transaction per batch that applies a batch's changes.
+//!
+//! A batch is applied as: [`Sink::begin`], [`Batch::claim`] (compare-and-set
+//! of the partitions' offsets: a fenced worker stops here), [`Batch::load`]
+//! (the ledger rows the batch touches, locked), then the caller computes the
+//! changes (the transform stage) and [`Batch::write`] + [`Batch::commit`].
+
+mod batch;
+mod error;
+mod settings;
+
+pub use batch::{Batch, OffsetRange, QuarantineRow};
+pub use error::{Error, Result};
+pub use settings::Settings;
+
+use schemas::Regions;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool of connections to the database.
+#[derive(Clone)]
+pub struct Sink {
+    pool: PgPool,
+}
+
+impl Sink {
+    pub async fn connect(settings: &Settings) -> Result<Sink> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(settings.connect_timeout_secs))
+            .connect_with(settings.connect_options()?)
+            .await?;
+        Ok(Sink { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes the region table (shipped plus operators' additions) to
+    /// `outreach.regions`, so analysts can join on it.
+    pub async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
+        let rows = regions.parents_first();
+        let code: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+        let name: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        let level: Vec<&str> = rows.iter().map(|r| r.level.as_str()).collect();
+        let parent: Vec<Option<&str>> = rows.iter().map(|r| r.parent.as_deref()).collect();
+        let done = sqlx::query(
+            "INSERT INTO outreach.regions (region_code, name, level, parent_code)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT (region_code) DO UPDATE SET name = excluded.name
+             WHERE regions.name IS DISTINCT FROM excluded.name",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(level)
+        .bind(parent)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The next offset to apply for each partition, `None` where the
+    /// database has never applied one.
+    pub async fn stored_offsets(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>> {
+        let topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+        let parts: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT o.topic, o.partition, o.next_offset FROM outreach.consumer_offsets o
+             JOIN UNNEST($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p",
+        )
+        .bind(topics)
+        .bind(parts)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(partitions
+            .iter()
+            .map(|(t, p)| rows.iter().find(|r| &r.0 == t && r.1 == *p).map(|r| r.2))
+            .collect())
+    }
+
+    /// Starts the transaction of one batch.
+    pub async fn begin(&self) -> Result<Batch> {
+        Ok(Batch::new(self.pool.begin().await?))
+    }
+}

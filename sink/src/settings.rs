@@ -1,0 +1,96 @@
+//! The sink's settings (`database.*`).
+
+use serde::Deserialize;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `postgres://user:password@host:port/db?sslmode=...`. Holds a secret:
+    /// never printed (see the `Debug` impl).
+    pub url: String,
+    /// Connections in the pool: one per in-flight batch plus the offset
+    /// look-ups is plenty.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_max_connections() -> u32 {
+    4
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+
+impl Settings {
+    pub fn new(url: impl Into<String>) -> Settings {
+        Settings {
+            url: url.into(),
+            max_connections: default_max_connections(),
+            connect_timeout_secs: default_connect_timeout_secs(),
+        }
+    }
+
+    pub fn connect_options(&self) -> Result<PgConnectOptions> {
+        PgConnectOptions::from_str(&self.url)
+            .map(|o| o.application_name("outreach"))
+            .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))
+    }
+
+    /// The URL with its password replaced by `***`, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(x) => x,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn redact(message: &str, url: &str) -> String {
+    match url.split_once("://").and_then(|(_, r)| r.rsplit_once('@')).and_then(|(a, _)| a.split_once(':')) {
+        Some((_, secret)) if !secret.is_empty() => message.replace(secret, "***"),
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        let s = Settings::new("postgres://writer:hunter2@db:5432/outreach");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("writer:***@db:5432"), "{shown}");
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+}
