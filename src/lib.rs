@@ -1,1 +1,7 @@
-//! outreach
+//! The `outreach` binary's library: command line, settings, logging, and the
+//! wiring of the three stages (ingest → transform → sink) into a pipeline.
+
+pub mod cli;
+pub mod pipeline;
+pub mod settings;
+pub mod telemetry;

@@ -1,1 +1,39 @@
-//! ingest
+//! The ingest stage: a member of a Kafka consumer group that reads the
+//! mission and activity topics, decodes and validates every message, and cuts
+//! the stream into batches for the sink, each carrying the offsets it covers.
+//!
+//! Kafka's committed offsets are only a hint. Where each partition resumes is
+//! stored in the database with the changes; on assignment the consumer is
+//! placed at that stored offset (see [`OffsetLookup`]), and after a fenced
+//! batch it seeks back to it. This crate does no database IO itself: the
+//! binary hands it the look-up.
+
+mod batch;
+mod consumer;
+mod deadletter;
+mod settings;
+
+pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
+pub use consumer::{Ack, Mode, Summary, run};
+pub use deadletter::DeadLetters;
+pub use settings::{IngestSettings, KafkaSettings, is_secret};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where each partition resumes, read from the database: the next offset to
+/// apply, or `None` where nothing was ever applied. Blocking: it is called
+/// from librdkafka's rebalance callback.
+pub type OffsetLookup =
+    std::sync::Arc<dyn Fn(&[(String, i32)]) -> Result<Vec<Option<i64>>, BoxError> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("dead-letter topic: could not produce a refused message: {0}")]
+    DeadLetter(rdkafka::error::KafkaError),
+    #[error("stored offsets could not be read: {0}")]
+    Lookup(BoxError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -89,6 +89,19 @@ impl Sink {
             .collect())
     }
 
+    /// [`Sink::stored_offsets`] over a connection of its own, for callers
+    /// outside any pool or runtime (the rebalance callback).
+    pub async fn read_offsets(settings: &Settings, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(settings.connect_timeout_secs))
+            .connect_with(settings.connect_options()?)
+            .await?;
+        let found = Sink { pool: pool.clone() }.stored_offsets(partitions).await;
+        pool.close().await;
+        found
+    }
+
     /// Starts the transaction of one batch.
     pub async fn begin(&self) -> Result<Batch> {
         Ok(Batch::new(self.pool.begin().await?))

@@ -5,6 +5,7 @@
 //! event id; mission dispatch and completion: event time, then event id), so
 //! the result never depends on the order or batching in which events arrive.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use schemas::{
@@ -26,10 +27,10 @@ pub struct Prior {
 
 impl Prior {
     /// The keys of `events`, sorted, as the sink must lock them.
-    pub fn keys(events: &[Event]) -> (Vec<FactKey>, Vec<FactKey>) {
+    pub fn keys<E: Borrow<Event>>(events: &[E]) -> (Vec<FactKey>, Vec<FactKey>) {
         let mut activities = Vec::new();
         let mut missions = Vec::new();
-        for e in events {
+        for e in events.iter().map(Borrow::borrow) {
             let inst = e.institution.to_string();
             match &e.body {
                 Body::Activity(a) => activities.push((inst, a.record_id.to_string())),
@@ -53,14 +54,14 @@ pub struct Plan {
     pub unchanged: usize,
 }
 
-pub fn plan(events: &[Event], prior: &Prior) -> Plan {
+pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
     let mut p = Plan::default();
     let mut activities: HashMap<FactKey, ActivityFact> = HashMap::new();
     let mut dispatches: HashMap<FactKey, DispatchFact> = HashMap::new();
     let mut completions: HashMap<FactKey, Vec<(usize, CompletionFact)>> = HashMap::new();
     let mut programs: HashMap<String, Option<(DispatchVersion, String)>> = HashMap::new();
 
-    for (i, e) in events.iter().enumerate() {
+    for (i, e) in events.iter().map(Borrow::borrow).enumerate() {
         let inst = e.institution.to_string();
         match &e.body {
             Body::Activity(a) => {

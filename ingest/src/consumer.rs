@@ -1,0 +1,555 @@
+//! The consumer loop: rebalances, resume positions, decoding, batching,
+//! acknowledgements and the `--until-caught-up` drain.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use schemas::{Body, Decoder, ErrorCode, Rejection};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::batch::{Accepted, Batch, Builder, PartitionRange, Position, Raw, Rejected};
+use crate::{IngestSettings, KafkaSettings, OffsetLookup, Result};
+
+/// How long to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until the shutdown future resolves.
+    Follow,
+    /// Until every assigned partition is drained to the end offsets seen when
+    /// it was assigned, and then quiet for `ingest.drain_idle_ms`.
+    UntilCaughtUp,
+}
+
+/// What the sink says about a batch it was sent.
+#[derive(Debug, Clone)]
+pub enum Ack {
+    /// Committed: the database now resumes these partitions at `next`.
+    Committed(Vec<PartitionRange>),
+    /// Refused by the compare-and-set on a stored offset: another worker
+    /// wrote one of its partitions. Everything not committed is re-read from
+    /// the stored offsets.
+    Fenced,
+}
+
+/// Counts for the final log line and for tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub messages: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub batches: u64,
+    pub fenced: u64,
+    pub rebalances: u64,
+}
+
+enum Rebalance {
+    Assigned(Vec<(String, i32, Option<Option<i64>>)>),
+    Revoked,
+}
+
+/// Routes librdkafka's logs into tracing and places newly assigned
+/// partitions at the offsets stored in the database.
+struct Context {
+    lookup: OffsetLookup,
+    events: mpsc::UnboundedSender<Rebalance>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                error!(target: "librdkafka", fac, "{message}")
+            }
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", fac, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ConsumerContext for Context {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let parts: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let stored = lookup_with_retries(&self.lookup, &parts);
+                if let Some(stored) = &stored {
+                    for ((topic, partition), s) in parts.iter().zip(stored) {
+                        let at = s.map_or(Offset::Beginning, Offset::Offset);
+                        if let Err(error) = tpl.set_partition_offset(topic, *partition, at) {
+                            warn!(%error, topic, partition, "could not set the resume offset");
+                        }
+                    }
+                }
+                info!(partitions = ?parts, resume_at = ?stored, "partitions assigned");
+                if let Err(error) = consumer.assign(tpl) {
+                    error!(%error, "assign failed");
+                }
+                let list = match stored {
+                    Some(s) => parts.into_iter().zip(s).map(|((t, p), s)| (t, p, Some(s))).collect(),
+                    None => parts.into_iter().map(|(t, p)| (t, p, None)).collect(),
+                };
+                let _ = self.events.send(Rebalance::Assigned(list));
+            }
+            _ => {
+                if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    warn!(error = ?err, "rebalance error; dropping the assignment");
+                }
+                info!(partitions = ?parts, "partitions revoked");
+                if let Err(error) = consumer.unassign() {
+                    error!(%error, "unassign failed");
+                }
+                let _ = self.events.send(Rebalance::Revoked);
+            }
+        }
+    }
+}
+
+/// The look-up runs inside librdkafka's callback: a few quick retries, then
+/// give up and let the loop resolve the partitions on their first message.
+fn lookup_with_retries(lookup: &OffsetLookup, parts: &[(String, i32)]) -> Option<Vec<Option<i64>>> {
+    if parts.is_empty() {
+        return Some(Vec::new());
+    }
+    for attempt in 0..5u32 {
+        match lookup(parts) {
+            Ok(v) => return Some(v),
+            Err(error) => {
+                warn!(%error, attempt, "reading stored offsets failed");
+                std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+        }
+    }
+    None
+}
+
+/// One assigned partition.
+#[derive(Debug)]
+struct Part {
+    /// The stored offset the next batch moves from; `None`: no row yet.
+    stored: Option<i64>,
+    /// Whether `stored` was read from the database for this assignment.
+    resolved: bool,
+    /// The next offset to accept; `None`: the first message that comes (the
+    /// consumer was placed at the beginning).
+    next: Option<i64>,
+    /// The first message since (re)positioning has been checked.
+    verified: bool,
+    /// A seek to `next` was already asked for.
+    seeked: bool,
+    /// Low and high watermark when assigned (`--until-caught-up`).
+    low: i64,
+    end: Option<i64>,
+}
+
+impl Part {
+    fn new(stored: Option<i64>, resolved: bool) -> Part {
+        Part {
+            stored,
+            resolved,
+            next: stored,
+            verified: false,
+            seeked: false,
+            low: 0,
+            end: None,
+        }
+    }
+}
+
+type Key = (Arc<str>, i32);
+
+struct Ingest {
+    consumer: Arc<StreamConsumer<Context>>,
+    decoder: Decoder,
+    lookup: OffsetLookup,
+    settings: IngestSettings,
+    mode: Mode,
+    parts: HashMap<Key, Part>,
+    topics: HashMap<String, Arc<str>>,
+    builder: Builder,
+    in_flight: usize,
+    /// A batch was fenced: stop reading until every batch in flight is
+    /// answered, then reposition every partition at its stored offset.
+    resync: bool,
+    /// Partitions were revoked: stop reading until every batch in flight is
+    /// answered, so the next assignment reads offsets that include them.
+    settling: bool,
+    assigned_once: bool,
+    last_message: Instant,
+    events: mpsc::UnboundedReceiver<Rebalance>,
+    summary: Summary,
+}
+
+/// Runs the stage until `shutdown` resolves (or, in [`Mode::UntilCaughtUp`],
+/// until drained), then sends the batch in progress, waits for the answers
+/// to every batch sent, and leaves the group.
+pub async fn run(
+    kafka: &KafkaSettings,
+    settings: &IngestSettings,
+    decoder: Decoder,
+    lookup: OffsetLookup,
+    out: mpsc::Sender<Batch>,
+    mut acks: mpsc::UnboundedReceiver<Ack>,
+    mode: Mode,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary> {
+    let (tx, events) = mpsc::unbounded_channel();
+    let context = Context {
+        lookup: lookup.clone(),
+        events: tx,
+    };
+    let consumer: StreamConsumer<Context> = kafka
+        .consumer_config(settings.max_message_bytes)
+        .create_with_context(context)?;
+    let consumer = Arc::new(consumer);
+    consumer.subscribe(&kafka.topics())?;
+    info!(brokers = %kafka.brokers, group = %kafka.group_id, topics = ?kafka.topics(), ?mode, "consuming");
+
+    let mut s = Ingest {
+        consumer: consumer.clone(),
+        decoder,
+        lookup,
+        settings: settings.clone(),
+        mode,
+        parts: HashMap::new(),
+        topics: kafka.topics().iter().map(|t| (t.to_string(), Arc::from(*t))).collect(),
+        builder: Builder::default(),
+        in_flight: 0,
+        resync: false,
+        settling: false,
+        assigned_once: false,
+        last_message: Instant::now(),
+        events,
+        summary: Summary::default(),
+    };
+    let linger = Duration::from_millis(settings.batch_linger_ms);
+    tokio::pin!(shutdown);
+    loop {
+        if (s.resync || s.settling) && s.in_flight == 0 {
+            if s.resync {
+                s.reposition().await?;
+            }
+            s.resync = false;
+            s.settling = false;
+        }
+        if s.mode == Mode::UntilCaughtUp && s.caught_up() {
+            info!("caught up with the end offsets seen at assignment");
+            break;
+        }
+        let deadline = s.builder.started().map(|t| tokio::time::Instant::from_std(t + linger));
+        let reading = !s.resync && !s.settling;
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => {
+                info!("shutdown requested: finishing the batch in flight");
+                break;
+            }
+            Some(ack) = acks.recv() => s.on_ack(ack),
+            Some(ev) = s.events.recv() => s.on_rebalance(ev, &out).await?,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                s.flush(&out).await?;
+            }
+            m = consumer.recv(), if reading => match m {
+                Ok(m) => {
+                    s.on_message(&m).await?;
+                    if s.builder.len() >= s.settings.batch_max_messages {
+                        s.flush(&out).await?;
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)), if s.mode == Mode::UntilCaughtUp => {}
+        }
+    }
+
+    s.flush(&out).await?;
+    while s.in_flight > 0 {
+        match acks.recv().await {
+            Some(ack) => s.on_ack(ack),
+            None => break,
+        }
+    }
+    drop(out);
+    info!(summary = ?s.summary, "ingest stopped");
+    Ok(s.summary)
+}
+
+impl Ingest {
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        self.topics.entry(name.to_owned()).or_insert_with(|| Arc::from(name)).clone()
+    }
+
+    async fn on_rebalance(&mut self, ev: Rebalance, out: &mpsc::Sender<Batch>) -> Result<()> {
+        self.summary.rebalances += 1;
+        match ev {
+            Rebalance::Revoked => {
+                self.flush(out).await?;
+                self.parts.clear();
+                self.settling = true;
+            }
+            Rebalance::Assigned(list) => {
+                self.assigned_once = true;
+                self.parts.clear();
+                for (topic, partition, stored) in list {
+                    let key = (self.topic(&topic), partition);
+                    self.parts.insert(key, Part::new(stored.flatten(), stored.is_some()));
+                }
+                if self.mode == Mode::UntilCaughtUp {
+                    self.fetch_ends().await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads each partition's watermarks: the end to drain to.
+    async fn fetch_ends(&mut self) {
+        let keys: Vec<Key> = self.parts.iter().filter(|(_, p)| p.end.is_none()).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            let consumer = self.consumer.clone();
+            let k = key.clone();
+            let marks = tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&k.0, k.1, Duration::from_secs(5)))
+                .await
+                .expect("watermark task does not panic");
+            match marks {
+                Ok((low, high)) => {
+                    if let Some(p) = self.parts.get_mut(&key) {
+                        p.low = low;
+                        p.end = Some(high);
+                        debug!(topic = %key.0, partition = key.1, low, high, "end offset to drain to");
+                    }
+                }
+                Err(error) => warn!(%error, topic = %key.0, partition = key.1, "could not read watermarks; will retry"),
+            }
+        }
+    }
+
+    fn caught_up(&mut self) -> bool {
+        if !self.assigned_once
+            || self.in_flight > 0
+            || !self.builder.is_empty()
+            || self.resync
+            || self.settling
+            || self.last_message.elapsed() < Duration::from_millis(self.settings.drain_idle_ms)
+        {
+            return false;
+        }
+        self.parts.values().all(|p| match p.end {
+            Some(end) => p.next.unwrap_or(p.low) >= end,
+            None => false,
+        })
+    }
+
+    async fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
+        self.last_message = Instant::now();
+        self.summary.messages += 1;
+        let key = (self.topic(m.topic()), m.partition());
+        let offset = m.offset();
+        if !self.parts.contains_key(&key) {
+            debug!(topic = %key.0, partition = key.1, offset, "message from a partition not assigned here; skipped");
+            return Ok(());
+        }
+        if !self.parts[&key].resolved {
+            self.resolve(&key).await?;
+        }
+        let part = self.parts.get_mut(&key).expect("checked above");
+        if !part.verified {
+            match part.next {
+                None => {}
+                Some(n) if offset == n => {}
+                Some(n) if offset < n => {
+                    debug!(topic = %key.0, partition = key.1, offset, resume = n, "already applied; skipped");
+                    return Ok(());
+                }
+                Some(n) if !part.seeked => {
+                    info!(topic = %key.0, partition = key.1, offset, resume = n, "consumer is ahead of the database; seeking back");
+                    part.seeked = true;
+                    if let Err(error) = self.consumer.seek(&key.0, key.1, Offset::Offset(n), Duration::from_secs(10)) {
+                        warn!(%error, "seek failed");
+                    }
+                    return Ok(());
+                }
+                Some(n) => {
+                    warn!(topic = %key.0, partition = key.1, offset, resume = n, "offsets {n}..{offset} are gone from the topic (retention?); continuing");
+                }
+            }
+            part.verified = true;
+        } else if part.next.is_some_and(|n| offset < n) {
+            return Ok(());
+        }
+        part.next = Some(offset + 1);
+        self.builder.cover(&key.0, key.1, part.stored, offset);
+
+        let position = Position {
+            topic: key.0.clone(),
+            partition: key.1,
+            offset,
+            timestamp_ms: m.timestamp().to_millis(),
+        };
+        let (headers, header_problem) = read_headers(m);
+        let decoded = match header_problem {
+            Some(r) => Err(r),
+            None => self.decoder.decode(&schemas::Message {
+                headers: &headers,
+                value: m.payload(),
+            }),
+        };
+        let owned_headers = || headers.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
+        match decoded {
+            Ok(event) => {
+                self.summary.accepted += 1;
+                let raw = matches!(event.body, Body::Completed(_)).then(|| Raw {
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers: owned_headers(),
+                });
+                self.builder.accept(Accepted { event, position, raw });
+            }
+            Err(rejection) => {
+                self.summary.rejected += 1;
+                debug!(topic = %key.0, partition = key.1, offset, code = %rejection.code, detail = %rejection.detail, "message quarantined");
+                self.builder.reject(Rejected {
+                    position,
+                    received_at: Utc::now(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers: owned_headers(),
+                    rejection,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn stored(&self, keys: &[Key]) -> Result<Vec<Option<i64>>> {
+        let parts: Vec<(String, i32)> = keys.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+        let lookup = self.lookup.clone();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let parts = parts.clone();
+            let lookup = lookup.clone();
+            match tokio::task::spawn_blocking(move || lookup(&parts)).await.expect("look-up does not panic") {
+                Ok(v) => return Ok(v),
+                Err(error) => {
+                    warn!(%error, retry_in = ?delay, "reading stored offsets failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// A partition assigned while the database could not be read.
+    async fn resolve(&mut self, key: &Key) -> Result<()> {
+        let stored = self.stored(std::slice::from_ref(key)).await?[0];
+        let p = self.parts.get_mut(key).expect("resolving an assigned partition");
+        *p = Part { low: p.low, end: p.end, ..Part::new(stored, true) };
+        if stored.is_none() {
+            // Kafka's committed offset may be ahead of a database that never
+            // applied anything here: start from the beginning.
+            p.seeked = true;
+            if let Err(error) = self.consumer.seek(&key.0, key.1, Offset::Beginning, Duration::from_secs(10)) {
+                warn!(%error, "seek to the beginning failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// After a fence: every partition back to its stored offset.
+    async fn reposition(&mut self) -> Result<()> {
+        let mut keys: Vec<Key> = self.parts.keys().cloned().collect();
+        keys.sort();
+        let stored = self.stored(&keys).await?;
+        for (key, stored) in keys.into_iter().zip(stored) {
+            let p = self.parts.get_mut(&key).expect("listed above");
+            *p = Part { low: p.low, end: p.end, ..Part::new(stored, true) };
+            p.seeked = true;
+            let at = stored.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(error) = self.consumer.seek(&key.0, key.1, at, Duration::from_secs(10)) {
+                warn!(%error, topic = %key.0, partition = key.1, "seek failed; will seek on the next message");
+                p.seeked = false;
+            }
+        }
+        info!(partitions = self.parts.len(), "repositioned at the stored offsets after a fenced batch");
+        Ok(())
+    }
+
+    async fn flush(&mut self, out: &mpsc::Sender<Batch>) -> Result<()> {
+        let Some(batch) = self.builder.take() else { return Ok(()) };
+        for r in &batch.ranges {
+            if let Some(p) = self.parts.get_mut(&(r.topic.clone(), r.partition)) {
+                p.stored = Some(r.next);
+            }
+        }
+        self.in_flight += 1;
+        self.summary.batches += 1;
+        debug!(messages = batch.len(), partitions = batch.ranges.len(), "batch cut");
+        if out.send(batch).await.is_err() {
+            // The sink is gone; its own error says why.
+            self.in_flight -= 1;
+        }
+        Ok(())
+    }
+
+    fn on_ack(&mut self, ack: Ack) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match ack {
+            Ack::Committed(ranges) => {
+                let mut tpl = TopicPartitionList::new();
+                for r in &ranges {
+                    if self.parts.contains_key(&(r.topic.clone(), r.partition)) {
+                        let _ = tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.next));
+                    }
+                }
+                if tpl.count() > 0 {
+                    if let Err(error) = self.consumer.commit(&tpl, CommitMode::Async) {
+                        debug!(%error, "committing the offset hint to kafka failed (harmless)");
+                    }
+                }
+            }
+            Ack::Fenced => {
+                self.summary.fenced += 1;
+                self.builder = Builder::default();
+                self.resync = true;
+            }
+        }
+    }
+}
+
+/// The message's headers; a header name that is not UTF-8 (which the Kafka
+/// client cannot represent) refuses the message instead of crashing.
+fn read_headers<'a>(m: &'a BorrowedMessage<'_>) -> (Vec<schemas::Header<'a>>, Option<Rejection>) {
+    let Some(h) = m.headers() else { return (Vec::new(), None) };
+    let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        (0..h.count())
+            .filter_map(|i| h.try_get(i))
+            .map(|x| schemas::Header { key: x.key, value: x.value })
+            .collect::<Vec<_>>()
+    }));
+    match read {
+        Ok(v) => (v, None),
+        Err(_) => (
+            Vec::new(),
+            Some(Rejection::new(ErrorCode::BadHeader, "a header name is not valid UTF-8")),
+        ),
+    }
+}

