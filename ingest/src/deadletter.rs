@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use schemas::ErrorCode;
 
 use crate::{Error, Rejected, Result};
 
@@ -26,45 +27,67 @@ impl DeadLetters {
     }
 
     /// Produces every message and waits until the broker has them all.
+    /// A value the broker refuses as too large (or one refused as
+    /// `too_large` here) goes without its value, marked by an
+    /// `outreach.payload_omitted` header giving its size: the quarantine
+    /// table keeps the bytes.
     pub async fn send_all(&self, rejected: &[Rejected]) -> Result<()> {
         let mut pending = Vec::with_capacity(rejected.len());
         for r in rejected {
-            let partition = r.position.partition.to_string();
-            let offset = r.position.offset.to_string();
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 5);
-            for (k, v) in &r.headers {
-                headers = headers.insert(Header { key: k, value: v.as_deref() });
-            }
-            let headers = headers
-                .insert(Header { key: "outreach.error_code", value: Some(r.rejection.code.as_str()) })
-                .insert(Header { key: "outreach.error_detail", value: Some(r.rejection.detail.as_str()) })
-                .insert(Header { key: "outreach.source_topic", value: Some(&*r.position.topic) })
-                .insert(Header { key: "outreach.source_partition", value: Some(&partition) })
-                .insert(Header { key: "outreach.source_offset", value: Some(&offset) });
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).payload(r.payload.as_slice()).headers(headers);
-            if let Some(k) = &r.key {
-                record = record.key(k.as_slice());
-            }
-            // Enqueue now, await later: the round trips overlap.
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => break pending.push(delivery),
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    Err((e, _)) => return Err(Error::DeadLetter(e)),
-                }
-            }
+            let omit = r.rejection.code == ErrorCode::TooLarge;
+            pending.push((r, self.enqueue(r, omit).await?));
         }
-        for p in pending {
-            match p.await {
+        for (r, delivery) in pending {
+            match delivery.await {
                 Ok(Ok(_)) => {}
+                Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
+                    match self.enqueue(r, true).await?.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
+                        Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
+                    }
+                }
                 Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
                 Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
             }
         }
         Ok(())
+    }
+
+    /// Hands one dead letter to the producer (waiting while its queue is full).
+    async fn enqueue(&self, r: &Rejected, omit_payload: bool) -> Result<DeliveryFuture> {
+        let partition = r.position.partition.to_string();
+        let offset = r.position.offset.to_string();
+        let size = r.payload.len().to_string();
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 6);
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header { key: k, value: v.as_deref() });
+        }
+        headers = headers
+            .insert(Header { key: "outreach.error_code", value: Some(r.rejection.code.as_str()) })
+            .insert(Header { key: "outreach.error_detail", value: Some(r.rejection.detail.as_str()) })
+            .insert(Header { key: "outreach.source_topic", value: Some(&*r.position.topic) })
+            .insert(Header { key: "outreach.source_partition", value: Some(&partition) })
+            .insert(Header { key: "outreach.source_offset", value: Some(&offset) });
+        if omit_payload {
+            headers = headers.insert(Header { key: "outreach.payload_omitted", value: Some(&size) });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        if !omit_payload {
+            record = record.payload(r.payload.as_slice());
+        }
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((e, _)) => return Err(Error::DeadLetter(e)),
+            }
+        }
     }
 }

@@ -13,7 +13,6 @@ pub enum ErrorCode {
     TooLarge,
     NotUtf8,
     MalformedJson,
-    NestingTooDeep,
     NotAnObject,
     DuplicateKey,
     BadHeader,
@@ -47,12 +46,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::EmptyMessage,
         Self::TooLarge,
         Self::NotUtf8,
         Self::MalformedJson,
-        Self::NestingTooDeep,
         Self::NotAnObject,
         Self::DuplicateKey,
         Self::BadHeader,
@@ -91,7 +89,6 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::NotUtf8 => "not_utf8",
             Self::MalformedJson => "malformed_json",
-            Self::NestingTooDeep => "nesting_too_deep",
             Self::NotAnObject => "not_an_object",
             Self::DuplicateKey => "duplicate_key",
             Self::BadHeader => "bad_header",

@@ -56,7 +56,7 @@ pub fn activity(institution: &str, id: &str, record_id: &str, metric: &str, valu
         json!({
             "record_id": record_id,
             "program_id": "healthy-china-tour-2023",
-            "facility_id": format!("facility-{region}"),
+            "facility_id": format!("facility-{}", region.to_lowercase()),
             "region_code": region,
             "occurred_on": day,
             "metric": metric,
@@ -75,7 +75,7 @@ pub fn dispatch(institution: &str, id: &str, mission: &str, region: &str, team: 
             "mission_id": mission,
             "program_id": "healthy-china-tour-2023",
             "program_name": "2023 Healthy China Tour",
-            "host_facility_id": format!("host-{region}"),
+            "host_facility_id": format!("host-{}", region.to_lowercase()),
             "region_code": region,
             "team_size": team,
             "specialties": ["cardiology"],

@@ -3,6 +3,7 @@
 //! to the contract, and the pipeline, in-process or as the real binary.
 #![allow(dead_code)]
 
+pub mod bad;
 pub mod events;
 
 use std::net::TcpListener;
@@ -96,6 +97,7 @@ impl Broker {
                 .set("bootstrap.servers", &self.addr)
                 .set("linger.ms", "5")
                 .set("compression.type", "lz4")
+                .set("message.max.bytes", "10000000")
                 .create()
                 .unwrap(),
         }
@@ -145,10 +147,11 @@ impl Producer {
             loop {
                 match self.inner.send_result(rec) {
                     Ok(f) => break pending.push(f),
-                    Err((_, back)) => {
+                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
                         rec = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
+                    Err((e, _)) => panic!("producing failed: {e}"),
                 }
             }
         }
