@@ -190,7 +190,9 @@ struct Ingest {
     /// Partitions were revoked: stop reading until every batch in flight is
     /// answered, so the next assignment reads offsets that include them.
     settling: bool,
-    assigned_once: bool,
+    /// The group has given this member its partitions (possibly none) and
+    /// not taken them back since.
+    assigned: bool,
     last_message: Instant,
     events: mpsc::UnboundedReceiver<Rebalance>,
     summary: Summary,
@@ -233,7 +235,7 @@ pub async fn run(
         in_flight: 0,
         resync: false,
         settling: false,
-        assigned_once: false,
+        assigned: false,
         last_message: Instant::now(),
         events,
         summary: Summary::default(),
@@ -304,10 +306,16 @@ impl Ingest {
             Rebalance::Revoked => {
                 self.flush(out).await?;
                 self.parts.clear();
+                // An empty assignment is not a drained one: wait for the next.
+                self.assigned = false;
                 self.settling = true;
             }
             Rebalance::Assigned(list) => {
-                self.assigned_once = true;
+                self.assigned = true;
+                // The drain's quiet period counts from here: the end offsets
+                // some brokers report are too low, so only silence after the
+                // assignment says the partitions are empty.
+                self.last_message = Instant::now();
                 self.parts.clear();
                 for (topic, partition, stored) in list {
                     let key = (self.topic(&topic), partition);
@@ -344,7 +352,7 @@ impl Ingest {
     }
 
     fn caught_up(&mut self) -> bool {
-        if !self.assigned_once
+        if !self.assigned
             || self.in_flight > 0
             || !self.builder.is_empty()
             || self.resync

@@ -5,6 +5,7 @@
 
 pub mod bad;
 pub mod events;
+pub mod workload;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

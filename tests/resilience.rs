@@ -1,0 +1,103 @@
+//! End-to-end with the real binary: SIGKILL mid-stream and restarts, and two
+//! processes sharing one consumer group. Totals must equal the reference fold.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::workload::{Rng, assert_matches, generate};
+use support::*;
+
+fn spawn(broker: &Broker, db: &Db, group: &str, args: &[&str], log: &str) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    outreach_command(broker, db, group)
+        .args(args)
+        .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("outreach starts")
+}
+
+fn wait(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("outreach did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn committed_batches(log: &str) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("batch committed")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totals_are_exact_after_repeated_sigkills_mid_stream() {
+    let broker = Broker::start();
+    broker.contract_topics(4).await;
+    let db = Db::new().await;
+    let group = unique("g");
+    let w = generate(7, 20_000);
+    let (first, second) = w.records.split_at(w.records.len() / 2);
+    let producer = broker.producer();
+    producer.send(first).await;
+
+    let dir = tempdir();
+    let mut rng = Rng::new(11);
+    let mut committed = 0;
+    for round in 0..4 {
+        let log = format!("{dir}/kill-{round}.log");
+        let mut child = spawn(&broker, &db, &group, &["run"], &log);
+        if round == 2 {
+            producer.send(second).await; // more arrives while it runs
+        }
+        // Long enough to join the group and commit some batches, not to finish.
+        std::thread::sleep(Duration::from_millis(5_000 + rng.below(4_000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        committed += committed_batches(&log);
+    }
+    assert!(committed > 0, "the killed runs made progress before dying");
+
+    let log = format!("{dir}/final.log");
+    let status = wait(spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log), Duration::from_secs(180));
+    assert!(status.success(), "final drain failed: {}", std::fs::read_to_string(&log).unwrap());
+    let pool = db.pool().await;
+    assert_matches(&pool, &w).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact() {
+    let broker = Broker::start();
+    broker.contract_topics(4).await;
+    let db = Db::new().await;
+    // Apply migrations first so the two processes do not race to create the schema.
+    let status = outreach_command(&broker, &db, "unused").arg("migrate").status().unwrap();
+    assert!(status.success());
+    let group = unique("g");
+    let w = generate(3, 20_000);
+    broker.producer().send(&w.records).await;
+
+    let dir = tempdir();
+    let (log_a, log_b) = (format!("{dir}/a.log"), format!("{dir}/b.log"));
+    let a = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_a);
+    let b = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_b);
+    let (sa, sb) = (wait(a, Duration::from_secs(180)), wait(b, Duration::from_secs(180)));
+    assert!(sa.success() && sb.success(), "a: {}\nb: {}", std::fs::read_to_string(&log_a).unwrap(), std::fs::read_to_string(&log_b).unwrap());
+    assert!(committed_batches(&log_a) > 0 && committed_batches(&log_b) > 0, "both processes applied batches");
+    let pool = db.pool().await;
+    assert_matches(&pool, &w).await;
+}
+
+fn tempdir() -> String {
+    let d = std::env::temp_dir().join(unique("outreach-test"));
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}
