@@ -16,7 +16,13 @@ use crate::settings::Settings;
 pub struct Cli {
     /// A TOML settings file, layered over the built-in defaults; environment
     /// variables (OUTREACH__SECTION__KEY) override both.
-    #[arg(long, short, global = true, env = "OUTREACH_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "OUTREACH_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -56,8 +62,14 @@ pub async fn main() -> ExitCode {
         }
         Command::Migrate => migrate(&settings).await,
         Command::Run { until_caught_up } => {
-            let mode = if until_caught_up { Mode::UntilCaughtUp } else { Mode::Follow };
-            crate::pipeline::run(&settings, mode, shutdown_signal()).await.map(|_| ())
+            let mode = if until_caught_up {
+                Mode::UntilCaughtUp
+            } else {
+                Mode::Follow
+            };
+            crate::pipeline::run(&settings, mode, shutdown_signal())
+                .await
+                .map(|_| ())
         }
     };
     match result {

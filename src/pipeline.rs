@@ -27,25 +27,40 @@ pub struct Report {
 }
 
 /// Connects, migrates, and runs until `shutdown` (or drained, per `mode`).
-pub async fn run(settings: &Settings, mode: Mode, shutdown: impl Future<Output = ()>) -> anyhow::Result<Report> {
+pub async fn run(
+    settings: &Settings,
+    mode: Mode,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Report> {
     let regions = Arc::new(settings.regions()?);
     let sink = connect(&settings.database).await?;
     sink.migrate().await.context("applying migrations")?;
-    sink.sync_regions(&regions).await.context("writing the region table")?;
+    sink.sync_regions(&regions)
+        .await
+        .context("writing the region table")?;
     let transform = Arc::new(Transform::new(&regions).context("building the region closure")?);
     let decoder = Decoder::new(regions, settings.ingest.max_message_bytes);
-    let dead_letters = DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;
+    let dead_letters =
+        DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;
 
     let (batches_tx, batches_rx) = mpsc::channel(settings.ingest.channel_capacity);
     let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-    let worker = tokio::spawn(apply_all(sink, transform, dead_letters, batches_rx, acks_tx));
+    let worker = tokio::spawn(apply_all(
+        sink,
+        transform,
+        dead_letters,
+        batches_rx,
+        acks_tx,
+    ));
     let ingested = ingest::run(
         &settings.kafka,
         &settings.ingest,
         decoder,
         offset_lookup(settings.database.clone()),
-        batches_tx,
-        acks_rx,
+        ingest::Links {
+            batches: batches_tx,
+            acks: acks_rx,
+        },
         mode,
         shutdown,
     )
@@ -69,7 +84,9 @@ pub async fn connect(settings: &sink::Settings) -> anyhow::Result<Sink> {
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("connecting to the database at {}", settings.redacted_url()));
+                return Err(e).with_context(|| {
+                    format!("connecting to the database at {}", settings.redacted_url())
+                });
             }
         }
     }
@@ -81,7 +98,9 @@ fn offset_lookup(settings: sink::Settings) -> OffsetLookup {
     Arc::new(move |parts: &[(String, i32)]| {
         let (settings, parts) = (settings.clone(), parts.to_vec());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             Ok(rt.block_on(Sink::read_offsets(&settings, &parts))?)
         })
         .join()
@@ -164,25 +183,44 @@ struct Applied {
     cells: usize,
 }
 
-async fn apply(sink: &Sink, transform: &Transform, dead_letters: &DeadLetters, batch: &Batch) -> Result<Applied, ApplyError> {
+async fn apply(
+    sink: &Sink,
+    transform: &Transform,
+    dead_letters: &DeadLetters,
+    batch: &Batch,
+) -> Result<Applied, ApplyError> {
     let mut tx = sink.begin().await?;
     let ranges: Vec<OffsetRange> = batch
         .ranges
         .iter()
-        .map(|r| OffsetRange { topic: r.topic.to_string(), partition: r.partition, expected: r.expected, next: r.next })
+        .map(|r| OffsetRange {
+            topic: r.topic.to_string(),
+            partition: r.partition,
+            expected: r.expected,
+            next: r.next,
+        })
         .collect();
     tx.claim(&ranges).await?;
     let events: Vec<&Event> = batch.accepted.iter().map(|a| &a.event).collect();
     let (activity_keys, mission_keys) = Prior::keys(&events);
     let (activities, missions) = tx.load(&activity_keys, &mission_keys).await?;
-    let outcome = transform.apply(&events, &Prior { activities, missions })?;
+    let outcome = transform.apply(
+        &events,
+        &Prior {
+            activities,
+            missions,
+        },
+    )?;
 
     let late: Vec<Rejected> = outcome
         .rejected
         .into_iter()
         .map(|(i, rejection)| {
             let a = &batch.accepted[i];
-            let raw = a.raw.clone().expect("only completions are refused late, and they keep their bytes");
+            let raw = a
+                .raw
+                .clone()
+                .expect("only completions are refused late, and they keep their bytes");
             Rejected::later(a.position.clone(), raw, rejection)
         })
         .collect();

@@ -50,7 +50,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { level: default_level(), format: LogFormat::default() }
+        LogSettings {
+            level: default_level(),
+            format: LogFormat::default(),
+        }
     }
 }
 
@@ -110,11 +113,26 @@ impl Settings {
             bail!("invalid setting kafka.activities_topic: must differ from kafka.missions_topic");
         }
         let positive = [
-            ("ingest.batch_max_messages", self.ingest.batch_max_messages as u64),
-            ("ingest.channel_capacity", self.ingest.channel_capacity as u64),
-            ("ingest.max_message_bytes", self.ingest.max_message_bytes as u64),
-            ("database.max_connections", self.database.max_connections as u64),
-            ("kafka.session_timeout_ms", self.kafka.session_timeout_ms as u64),
+            (
+                "ingest.batch_max_messages",
+                self.ingest.batch_max_messages as u64,
+            ),
+            (
+                "ingest.channel_capacity",
+                self.ingest.channel_capacity as u64,
+            ),
+            (
+                "ingest.max_message_bytes",
+                self.ingest.max_message_bytes as u64,
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections as u64,
+            ),
+            (
+                "kafka.session_timeout_ms",
+                self.kafka.session_timeout_ms as u64,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -126,11 +144,17 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("invalid setting database.url: {e}"))?;
         if let Some(p) = &self.regions.extra_file {
             if !p.exists() {
-                bail!("invalid setting regions.extra_file: {} does not exist", p.display());
+                bail!(
+                    "invalid setting regions.extra_file: {} does not exist",
+                    p.display()
+                );
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| anyhow::anyhow!("invalid setting log.level: expected a level such as info or debug ({e})"))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid setting log.level: expected a level such as info or debug ({e})"
+            )
+        })?;
         Ok(())
     }
 
@@ -138,8 +162,11 @@ impl Settings {
     pub fn regions(&self) -> anyhow::Result<schemas::Regions> {
         let mut r = schemas::Regions::shipped();
         if let Some(p) = &self.regions.extra_file {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading regions.extra_file {}", p.display()))?;
-            let n = r.add_csv(&text).with_context(|| format!("in regions.extra_file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading regions.extra_file {}", p.display()))?;
+            let n = r
+                .add_csv(&text)
+                .with_context(|| format!("in regions.extra_file {}", p.display()))?;
             tracing::info!(file = %p.display(), regions = n, "operator regions added");
         }
         Ok(r)

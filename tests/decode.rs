@@ -10,12 +10,25 @@ use support::bad::cases;
 use support::events::*;
 
 fn decoder() -> Decoder {
-    Decoder::new(Arc::new(Regions::shipped()), schemas::decode::DEFAULT_MAX_MESSAGE_BYTES)
+    Decoder::new(
+        Arc::new(Regions::shipped()),
+        schemas::decode::DEFAULT_MAX_MESSAGE_BYTES,
+    )
 }
 
 fn decode(d: &Decoder, r: &support::Record) -> Result<schemas::Event, schemas::Rejection> {
-    let headers: Vec<Header<'_>> = r.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
-    d.decode(&Message { headers: &headers, value: r.value.as_deref() })
+    let headers: Vec<Header<'_>> = r
+        .headers
+        .iter()
+        .map(|(k, v)| Header {
+            key: k,
+            value: v.as_deref(),
+        })
+        .collect();
+    d.decode(&Message {
+        headers: &headers,
+        value: r.value.as_deref(),
+    })
 }
 
 #[test]
@@ -25,7 +38,10 @@ fn every_bad_case_is_refused_with_its_code() {
     for c in cases() {
         match decode(&d, &c.record) {
             Ok(_) => wrong.push(format!("{}: accepted", c.name)),
-            Err(r) if r.code.as_str() != c.code => wrong.push(format!("{}: {} ({}) instead of {}", c.name, r.code, r.detail, c.code)),
+            Err(r) if r.code.as_str() != c.code => wrong.push(format!(
+                "{}: {} ({}) instead of {}",
+                c.name, r.code, r.detail, c.code
+            )),
             Err(r) => assert!(!r.detail.is_empty(), "{}: a reason for people", c.name),
         }
     }
@@ -36,29 +52,59 @@ fn every_bad_case_is_refused_with_its_code() {
 fn the_contract_examples_decode_in_both_modes() {
     let d = decoder();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract");
-    for f in ["mission-dispatched.json", "mission-completed.json", "activity-recorded.json"] {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).unwrap();
+    for f in [
+        "mission-dispatched.json",
+        "mission-completed.json",
+        "activity-recorded.json",
+    ] {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).unwrap();
         let s = decode(&d, &structured(MISSIONS, "k", &v)).unwrap_or_else(|r| panic!("{f}: {r}"));
-        let b = decode(&d, &binary(MISSIONS, "k", &v)).unwrap_or_else(|r| panic!("{f} binary: {r}"));
+        let b =
+            decode(&d, &binary(MISSIONS, "k", &v)).unwrap_or_else(|r| panic!("{f} binary: {r}"));
         assert_eq!(s, b, "{f}: both modes give the same event");
         assert_eq!(s.institution.as_str(), "shanghai-general");
     }
     // No content-type header at all: structured mode.
-    let mut r = activity_record(&activity("h1", "e", "r", "outpatient_visits", serde_json::json!(3), "2024-01-01", "130184"));
+    let mut r = activity_record(&activity(
+        "h1",
+        "e",
+        "r",
+        "outpatient_visits",
+        serde_json::json!(3),
+        "2024-01-01",
+        "130184",
+    ));
     r.headers.clear();
     let e = decode(&d, &r).unwrap();
-    let Body::Activity(a) = e.body else { panic!("an activity") };
-    assert_eq!((a.revision, a.value.hundredths()), (1, 300), "revision defaults to 1");
+    let Body::Activity(a) = e.body else {
+        panic!("an activity")
+    };
+    assert_eq!(
+        (a.revision, a.value.hundredths()),
+        (1, 300),
+        "revision defaults to 1"
+    );
 }
 
 #[test]
 fn extension_attributes_are_ignored_and_cny_keeps_two_decimals() {
     let d = decoder();
-    let mut v = activity("h1", "e", "r", "medicines_donated_value", serde_json::json!(1234.5), "2024-01-01", "MA-01");
+    let mut v = activity(
+        "h1",
+        "e",
+        "r",
+        "medicines_donated_value",
+        serde_json::json!(1234.5),
+        "2024-01-01",
+        "MA-01",
+    );
     v["traceparent"] = serde_json::json!("00-abc-def-01");
     v["partitionkey"] = serde_json::json!({"nested": [1, 2]});
     let e = decode(&d, &structured(ACTIVITIES, "k", &v)).unwrap();
-    let Body::Activity(a) = e.body else { panic!("an activity") };
+    let Body::Activity(a) = e.body else {
+        panic!("an activity")
+    };
     assert_eq!(a.value.to_string(), "1234.50");
     assert_eq!(a.region_code, "MA-01");
 }
@@ -66,9 +112,28 @@ fn extension_attributes_are_ignored_and_cny_keeps_two_decimals() {
 #[test]
 fn deep_nesting_in_an_ignored_extension_costs_no_stack() {
     let d = decoder();
-    let v = activity("h1", "e", "r", "lectures", serde_json::json!(1), "2024-01-01", "130184");
+    let v = activity(
+        "h1",
+        "e",
+        "r",
+        "lectures",
+        serde_json::json!(1),
+        "2024-01-01",
+        "130184",
+    );
     let text = serde_json::to_string(&v).unwrap();
-    let nested = format!("{{\"deep\":{}{},{}", "[".repeat(400_000), "]".repeat(400_000), &text[1..]);
-    let e = decode(&d, &support::Record { value: Some(nested.into_bytes()), ..structured(ACTIVITIES, "k", &v) });
+    let nested = format!(
+        "{{\"deep\":{}{},{}",
+        "[".repeat(400_000),
+        "]".repeat(400_000),
+        &text[1..]
+    );
+    let e = decode(
+        &d,
+        &support::Record {
+            value: Some(nested.into_bytes()),
+            ..structured(ACTIVITIES, "k", &v)
+        },
+    );
     assert!(e.is_ok(), "{e:?}");
 }

@@ -22,15 +22,37 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     let bad = support::bad::cases();
     let mut records = Vec::new();
     for (i, c) in bad.iter().enumerate() {
-        let good = activity("h1", &format!("good-{i}"), &format!("rec-{i}"), "outpatient_visits", json!(1), "2024-02-01", "620921");
+        let good = activity(
+            "h1",
+            &format!("good-{i}"),
+            &format!("rec-{i}"),
+            "outpatient_visits",
+            json!(1),
+            "2024-02-01",
+            "620921",
+        );
         records.push(activity_record(&good));
         let mut r = c.record.clone();
         r.key = Some(format!("bad-{i}").into_bytes());
         records.push(r);
     }
     // Refused only once the ledger is read: a completion before its mission's start.
-    records.push(mission_record(&dispatch("h1", "d1", "m1", "620921", 2, "2024-03-10", "2024-03-10T08:00:00Z")));
-    let mut late = mission_record(&completion("h1", "c1", "m1", "2024-03-01", "2024-03-11T08:00:00Z"));
+    records.push(mission_record(&dispatch(
+        "h1",
+        "d1",
+        "m1",
+        "620921",
+        2,
+        "2024-03-10",
+        "2024-03-10T08:00:00Z",
+    )));
+    let mut late = mission_record(&completion(
+        "h1",
+        "c1",
+        "m1",
+        "2024-03-01",
+        "2024-03-11T08:00:00Z",
+    ));
     late.key = Some(b"late-bad".to_vec());
     records.push(late.clone());
     broker.producer().send(&records).await;
@@ -40,29 +62,57 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     let pool = db.pool().await;
 
     // Every good event counted, nothing from the bad ones.
-    assert_eq!(regional(&pool, "CN", "year", "2024-01-01", "outpatient_visits").await, bad.len().to_string());
-    assert_eq!(regional(&pool, "CN", "year", "2024-01-01", "surgeries").await, "0");
-    assert_eq!(regional(&pool, "CN", "year", "2024-01-01", "missions_completed").await, "0");
-    assert_eq!(regional(&pool, "CN", "year", "2024-01-01", "missions_dispatched").await, "1");
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "outpatient_visits").await,
+        bad.len().to_string()
+    );
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "surgeries").await,
+        "0"
+    );
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "missions_completed").await,
+        "0"
+    );
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "missions_dispatched").await,
+        "1"
+    );
 
-    let rows: Vec<(Option<Vec<u8>>, Vec<u8>, String, String, String, i32, i64)> = sqlx::query_as(
+    /// key, payload, error_code, error_detail, topic, partition, offset
+    type Row = (Option<Vec<u8>>, Vec<u8>, String, String, String, i32, i64);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT key, payload, error_code, error_detail, topic, partition, \"offset\" FROM outreach.quarantine",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    let by_key: HashMap<Vec<u8>, _> = rows.into_iter().map(|r| (r.0.clone().unwrap(), r)).collect();
+    let by_key: HashMap<Vec<u8>, _> = rows
+        .into_iter()
+        .map(|r| (r.0.clone().unwrap(), r))
+        .collect();
     for (i, c) in bad.iter().enumerate() {
-        let row = by_key.get(format!("bad-{i}").as_bytes()).unwrap_or_else(|| panic!("{} not quarantined", c.name));
+        let row = by_key
+            .get(format!("bad-{i}").as_bytes())
+            .unwrap_or_else(|| panic!("{} not quarantined", c.name));
         assert_eq!(row.2, c.code, "{}: {}", c.name, row.3);
-        assert_eq!(row.1, c.record.value.clone().unwrap_or_default(), "{}: payload kept byte for byte", c.name);
+        assert_eq!(
+            row.1,
+            c.record.value.clone().unwrap_or_default(),
+            "{}: payload kept byte for byte",
+            c.name
+        );
         assert_eq!(row.4, c.record.topic, "{}", c.name);
         assert!(!row.3.is_empty());
     }
     let row = &by_key[b"late-bad".as_slice()];
     assert_eq!(row.2, "end_before_start", "{}", row.3);
     assert_eq!(row.1, late.value.clone().unwrap());
-    let status: String = sqlx::query_scalar("SELECT status FROM outreach.missions WHERE mission_id = 'm1'").fetch_one(&pool).await.unwrap();
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM outreach.missions WHERE mission_id = 'm1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(status, "active");
 
     // The dead-letter topic has each of them, original key and value, the reason in headers.
@@ -76,7 +126,10 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     consumer.subscribe(&[schemas::DEADLETTER_TOPIC]).unwrap();
     let mut seen = HashMap::new();
     while seen.len() < bad.len() + 1 {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("dead letters arrive").unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
         let headers = m.headers().unwrap();
         let code = (0..headers.count())
             .map(|i| headers.get(i))
@@ -84,16 +137,28 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
             .and_then(|h| h.value)
             .map(|v| String::from_utf8(v.to_vec()).unwrap())
             .expect("error code header");
-        let omitted = (0..headers.count()).any(|i| headers.get(i).key == "outreach.payload_omitted");
-        seen.insert(m.key().unwrap().to_vec(), (code, m.payload().unwrap_or_default().to_vec(), omitted));
+        let omitted =
+            (0..headers.count()).any(|i| headers.get(i).key == "outreach.payload_omitted");
+        seen.insert(
+            m.key().unwrap().to_vec(),
+            (code, m.payload().unwrap_or_default().to_vec(), omitted),
+        );
     }
     for (i, c) in bad.iter().enumerate() {
         let (code, payload, omitted) = &seen[format!("bad-{i}").as_bytes()];
         assert_eq!(code, c.code, "{}", c.name);
         if c.code == "too_large" {
-            assert!(*omitted && payload.is_empty(), "too large for the dead-letter topic: value omitted, size in a header");
+            assert!(
+                *omitted && payload.is_empty(),
+                "too large for the dead-letter topic: value omitted, size in a header"
+            );
         } else {
-            assert_eq!(payload, &c.record.value.clone().unwrap_or_default(), "{}", c.name);
+            assert_eq!(
+                payload,
+                &c.record.value.clone().unwrap_or_default(),
+                "{}",
+                c.name
+            );
         }
     }
     assert_consistent(&pool).await;

@@ -35,7 +35,11 @@ fn wait(mut child: Child, limit: Duration) -> std::process::ExitStatus {
 }
 
 fn committed_batches(log: &str) -> usize {
-    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("batch committed")).count()
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("batch committed"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,8 +71,15 @@ async fn totals_are_exact_after_repeated_sigkills_mid_stream() {
     assert!(committed > 0, "the killed runs made progress before dying");
 
     let log = format!("{dir}/final.log");
-    let status = wait(spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log), Duration::from_secs(180));
-    assert!(status.success(), "final drain failed: {}", std::fs::read_to_string(&log).unwrap());
+    let status = wait(
+        spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log),
+        Duration::from_secs(180),
+    );
+    assert!(
+        status.success(),
+        "final drain failed: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     let pool = db.pool().await;
     assert_matches(&pool, &w).await;
 }
@@ -79,7 +90,10 @@ async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact()
     broker.contract_topics(4).await;
     let db = Db::new().await;
     // Apply migrations first so the two processes do not race to create the schema.
-    let status = outreach_command(&broker, &db, "unused").arg("migrate").status().unwrap();
+    let status = outreach_command(&broker, &db, "unused")
+        .arg("migrate")
+        .status()
+        .unwrap();
     assert!(status.success());
     let group = unique("g");
     let w = generate(3, 20_000);
@@ -89,9 +103,20 @@ async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact()
     let (log_a, log_b) = (format!("{dir}/a.log"), format!("{dir}/b.log"));
     let a = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_a);
     let b = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_b);
-    let (sa, sb) = (wait(a, Duration::from_secs(180)), wait(b, Duration::from_secs(180)));
-    assert!(sa.success() && sb.success(), "a: {}\nb: {}", std::fs::read_to_string(&log_a).unwrap(), std::fs::read_to_string(&log_b).unwrap());
-    assert!(committed_batches(&log_a) > 0 && committed_batches(&log_b) > 0, "both processes applied batches");
+    let (sa, sb) = (
+        wait(a, Duration::from_secs(180)),
+        wait(b, Duration::from_secs(180)),
+    );
+    assert!(
+        sa.success() && sb.success(),
+        "a: {}\nb: {}",
+        std::fs::read_to_string(&log_a).unwrap(),
+        std::fs::read_to_string(&log_b).unwrap()
+    );
+    assert!(
+        committed_batches(&log_a) > 0 && committed_batches(&log_b) > 0,
+        "both processes applied batches"
+    );
     let pool = db.pool().await;
     assert_matches(&pool, &w).await;
 }

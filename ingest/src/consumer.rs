@@ -42,6 +42,13 @@ pub enum Ack {
     Fenced,
 }
 
+/// The channels between ingest and the sink: batches go out (bounded: a
+/// full channel stops the reading), answers come back.
+pub struct Links {
+    pub batches: mpsc::Sender<Batch>,
+    pub acks: mpsc::UnboundedReceiver<Ack>,
+}
+
 /// Counts for the final log line and for tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -68,11 +75,16 @@ struct Context {
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
                 error!(target: "librdkafka", fac, "{message}")
             }
             RDKafkaLogLevel::Warning => warn!(target: "librdkafka", fac, "{message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", fac, "{message}")
+            }
             RDKafkaLogLevel::Debug => debug!(target: "librdkafka", fac, "{message}"),
         }
     }
@@ -83,9 +95,17 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let parts: Vec<(String, i32)> =
-            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = lookup_with_retries(&self.lookup, &parts);
@@ -102,7 +122,11 @@ impl ConsumerContext for Context {
                     error!(%error, "assign failed");
                 }
                 let list = match stored {
-                    Some(s) => parts.into_iter().zip(s).map(|((t, p), s)| (t, p, Some(s))).collect(),
+                    Some(s) => parts
+                        .into_iter()
+                        .zip(s)
+                        .map(|((t, p), s)| (t, p, Some(s)))
+                        .collect(),
                     None => parts.into_iter().map(|(t, p)| (t, p, None)).collect(),
                 };
                 let _ = self.events.send(Rebalance::Assigned(list));
@@ -206,11 +230,14 @@ pub async fn run(
     settings: &IngestSettings,
     decoder: Decoder,
     lookup: OffsetLookup,
-    out: mpsc::Sender<Batch>,
-    mut acks: mpsc::UnboundedReceiver<Ack>,
+    links: Links,
     mode: Mode,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary> {
+    let Links {
+        batches: out,
+        mut acks,
+    } = links;
     let (tx, events) = mpsc::unbounded_channel();
     let context = Context {
         lookup: lookup.clone(),
@@ -230,7 +257,11 @@ pub async fn run(
         settings: settings.clone(),
         mode,
         parts: HashMap::new(),
-        topics: kafka.topics().iter().map(|t| (t.to_string(), Arc::from(*t))).collect(),
+        topics: kafka
+            .topics()
+            .iter()
+            .map(|t| (t.to_string(), Arc::from(*t)))
+            .collect(),
         builder: Builder::default(),
         in_flight: 0,
         resync: false,
@@ -254,7 +285,10 @@ pub async fn run(
             info!("caught up with the end offsets seen at assignment");
             break;
         }
-        let deadline = s.builder.started().map(|t| tokio::time::Instant::from_std(t + linger));
+        let deadline = s
+            .builder
+            .started()
+            .map(|t| tokio::time::Instant::from_std(t + linger));
         let reading = !s.resync && !s.settling;
         tokio::select! {
             biased;
@@ -297,7 +331,10 @@ pub async fn run(
 
 impl Ingest {
     fn topic(&mut self, name: &str) -> Arc<str> {
-        self.topics.entry(name.to_owned()).or_insert_with(|| Arc::from(name)).clone()
+        self.topics
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::from(name))
+            .clone()
     }
 
     async fn on_rebalance(&mut self, ev: Rebalance, out: &mpsc::Sender<Batch>) -> Result<()> {
@@ -319,7 +356,8 @@ impl Ingest {
                 self.parts.clear();
                 for (topic, partition, stored) in list {
                     let key = (self.topic(&topic), partition);
-                    self.parts.insert(key, Part::new(stored.flatten(), stored.is_some()));
+                    self.parts
+                        .insert(key, Part::new(stored.flatten(), stored.is_some()));
                 }
                 if self.mode == Mode::UntilCaughtUp {
                     self.fetch_ends().await;
@@ -331,13 +369,20 @@ impl Ingest {
 
     /// Reads each partition's watermarks: the end to drain to.
     async fn fetch_ends(&mut self) {
-        let keys: Vec<Key> = self.parts.iter().filter(|(_, p)| p.end.is_none()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Key> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.end.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             let consumer = self.consumer.clone();
             let k = key.clone();
-            let marks = tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&k.0, k.1, Duration::from_secs(5)))
-                .await
-                .expect("watermark task does not panic");
+            let marks = tokio::task::spawn_blocking(move || {
+                consumer.fetch_watermarks(&k.0, k.1, Duration::from_secs(5))
+            })
+            .await
+            .expect("watermark task does not panic");
             match marks {
                 Ok((low, high)) => {
                     if let Some(p) = self.parts.get_mut(&key) {
@@ -346,7 +391,9 @@ impl Ingest {
                         debug!(topic = %key.0, partition = key.1, low, high, "end offset to drain to");
                     }
                 }
-                Err(error) => warn!(%error, topic = %key.0, partition = key.1, "could not read watermarks; will retry"),
+                Err(error) => {
+                    warn!(%error, topic = %key.0, partition = key.1, "could not read watermarks; will retry")
+                }
             }
         }
     }
@@ -391,7 +438,12 @@ impl Ingest {
                 Some(n) if !part.seeked => {
                     info!(topic = %key.0, partition = key.1, offset, resume = n, "consumer is ahead of the database; seeking back");
                     part.seeked = true;
-                    if let Err(error) = self.consumer.seek(&key.0, key.1, Offset::Offset(n), Duration::from_secs(10)) {
+                    if let Err(error) = self.consumer.seek(
+                        &key.0,
+                        key.1,
+                        Offset::Offset(n),
+                        Duration::from_secs(10),
+                    ) {
                         warn!(%error, "seek failed");
                     }
                     return Ok(());
@@ -421,7 +473,12 @@ impl Ingest {
                 value: m.payload(),
             }),
         };
-        let owned_headers = || headers.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
+        let owned_headers = || {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        };
         match decoded {
             Ok(event) => {
                 self.summary.accepted += 1;
@@ -430,7 +487,11 @@ impl Ingest {
                     payload: m.payload().unwrap_or_default().to_vec(),
                     headers: owned_headers(),
                 });
-                self.builder.accept(Accepted { event, position, raw });
+                self.builder.accept(Accepted {
+                    event,
+                    position,
+                    raw,
+                });
             }
             Err(rejection) => {
                 self.summary.rejected += 1;
@@ -455,7 +516,10 @@ impl Ingest {
         loop {
             let parts = parts.clone();
             let lookup = lookup.clone();
-            match tokio::task::spawn_blocking(move || lookup(&parts)).await.expect("look-up does not panic") {
+            match tokio::task::spawn_blocking(move || lookup(&parts))
+                .await
+                .expect("look-up does not panic")
+            {
                 Ok(v) => return Ok(v),
                 Err(error) => {
                     warn!(%error, retry_in = ?delay, "reading stored offsets failed");
@@ -469,13 +533,23 @@ impl Ingest {
     /// A partition assigned while the database could not be read.
     async fn resolve(&mut self, key: &Key) -> Result<()> {
         let stored = self.stored(std::slice::from_ref(key)).await?[0];
-        let p = self.parts.get_mut(key).expect("resolving an assigned partition");
-        *p = Part { low: p.low, end: p.end, ..Part::new(stored, true) };
+        let p = self
+            .parts
+            .get_mut(key)
+            .expect("resolving an assigned partition");
+        *p = Part {
+            low: p.low,
+            end: p.end,
+            ..Part::new(stored, true)
+        };
         if stored.is_none() {
             // Kafka's committed offset may be ahead of a database that never
             // applied anything here: start from the beginning.
             p.seeked = true;
-            if let Err(error) = self.consumer.seek(&key.0, key.1, Offset::Beginning, Duration::from_secs(10)) {
+            if let Err(error) =
+                self.consumer
+                    .seek(&key.0, key.1, Offset::Beginning, Duration::from_secs(10))
+            {
                 warn!(%error, "seek to the beginning failed");
             }
         }
@@ -489,20 +563,32 @@ impl Ingest {
         let stored = self.stored(&keys).await?;
         for (key, stored) in keys.into_iter().zip(stored) {
             let p = self.parts.get_mut(&key).expect("listed above");
-            *p = Part { low: p.low, end: p.end, ..Part::new(stored, true) };
+            *p = Part {
+                low: p.low,
+                end: p.end,
+                ..Part::new(stored, true)
+            };
             p.seeked = true;
             let at = stored.map_or(Offset::Beginning, Offset::Offset);
-            if let Err(error) = self.consumer.seek(&key.0, key.1, at, Duration::from_secs(10)) {
+            if let Err(error) = self
+                .consumer
+                .seek(&key.0, key.1, at, Duration::from_secs(10))
+            {
                 warn!(%error, topic = %key.0, partition = key.1, "seek failed; will seek on the next message");
                 p.seeked = false;
             }
         }
-        info!(partitions = self.parts.len(), "repositioned at the stored offsets after a fenced batch");
+        info!(
+            partitions = self.parts.len(),
+            "repositioned at the stored offsets after a fenced batch"
+        );
         Ok(())
     }
 
     async fn flush(&mut self, out: &mpsc::Sender<Batch>) -> Result<()> {
-        let Some(batch) = self.builder.take() else { return Ok(()) };
+        let Some(batch) = self.builder.take() else {
+            return Ok(());
+        };
         for r in &batch.ranges {
             if let Some(p) = self.parts.get_mut(&(r.topic.clone(), r.partition)) {
                 p.stored = Some(r.next);
@@ -510,7 +596,11 @@ impl Ingest {
         }
         self.in_flight += 1;
         self.summary.batches += 1;
-        debug!(messages = batch.len(), partitions = batch.ranges.len(), "batch cut");
+        debug!(
+            messages = batch.len(),
+            partitions = batch.ranges.len(),
+            "batch cut"
+        );
         if out.send(batch).await.is_err() {
             // The sink is gone; its own error says why.
             self.in_flight -= 1;
@@ -525,13 +615,14 @@ impl Ingest {
                 let mut tpl = TopicPartitionList::new();
                 for r in &ranges {
                     if self.parts.contains_key(&(r.topic.clone(), r.partition)) {
-                        let _ = tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.next));
+                        let _ =
+                            tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.next));
                     }
                 }
-                if tpl.count() > 0 {
-                    if let Err(error) = self.consumer.commit(&tpl, CommitMode::Async) {
-                        debug!(%error, "committing the offset hint to kafka failed (harmless)");
-                    }
+                if tpl.count() > 0
+                    && let Err(error) = self.consumer.commit(&tpl, CommitMode::Async)
+                {
+                    debug!(%error, "committing the offset hint to kafka failed (harmless)");
                 }
             }
             Ack::Fenced => {
@@ -546,18 +637,26 @@ impl Ingest {
 /// The message's headers; a header name that is not UTF-8 (which the Kafka
 /// client cannot represent) refuses the message instead of crashing.
 fn read_headers<'a>(m: &'a BorrowedMessage<'_>) -> (Vec<schemas::Header<'a>>, Option<Rejection>) {
-    let Some(h) = m.headers() else { return (Vec::new(), None) };
+    let Some(h) = m.headers() else {
+        return (Vec::new(), None);
+    };
     let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
         (0..h.count())
             .filter_map(|i| h.try_get(i))
-            .map(|x| schemas::Header { key: x.key, value: x.value })
+            .map(|x| schemas::Header {
+                key: x.key,
+                value: x.value,
+            })
             .collect::<Vec<_>>()
     }));
     match read {
         Ok(v) => (v, None),
         Err(_) => (
             Vec::new(),
-            Some(Rejection::new(ErrorCode::BadHeader, "a header name is not valid UTF-8")),
+            Some(Rejection::new(
+                ErrorCode::BadHeader,
+                "a header name is not valid UTF-8",
+            )),
         ),
     }
 }

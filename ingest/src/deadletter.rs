@@ -40,13 +40,14 @@ impl DeadLetters {
         for (r, delivery) in pending {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
-                    match self.enqueue(r, true).await?.await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
-                        Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
-                    }
-                }
+                Ok(Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                    _,
+                ))) => match self.enqueue(r, true).await?.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
+                    Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
+                },
                 Ok(Err((e, _))) => return Err(Error::DeadLetter(e)),
                 Err(_) => return Err(Error::DeadLetter(KafkaError::Canceled)),
             }
@@ -61,18 +62,40 @@ impl DeadLetters {
         let size = r.payload.len().to_string();
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 6);
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: v.as_deref() });
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
         }
         headers = headers
-            .insert(Header { key: "outreach.error_code", value: Some(r.rejection.code.as_str()) })
-            .insert(Header { key: "outreach.error_detail", value: Some(r.rejection.detail.as_str()) })
-            .insert(Header { key: "outreach.source_topic", value: Some(&*r.position.topic) })
-            .insert(Header { key: "outreach.source_partition", value: Some(&partition) })
-            .insert(Header { key: "outreach.source_offset", value: Some(&offset) });
+            .insert(Header {
+                key: "outreach.error_code",
+                value: Some(r.rejection.code.as_str()),
+            })
+            .insert(Header {
+                key: "outreach.error_detail",
+                value: Some(r.rejection.detail.as_str()),
+            })
+            .insert(Header {
+                key: "outreach.source_topic",
+                value: Some(&*r.position.topic),
+            })
+            .insert(Header {
+                key: "outreach.source_partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "outreach.source_offset",
+                value: Some(&offset),
+            });
         if omit_payload {
-            headers = headers.insert(Header { key: "outreach.payload_omitted", value: Some(&size) });
+            headers = headers.insert(Header {
+                key: "outreach.payload_omitted",
+                value: Some(&size),
+            });
         }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(headers);
         if !omit_payload {
             record = record.payload(r.payload.as_slice());
         }

@@ -14,7 +14,7 @@ mod deadletter;
 mod settings;
 
 pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
-pub use consumer::{Ack, Mode, Summary, run};
+pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 

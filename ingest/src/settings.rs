@@ -120,7 +120,10 @@ impl KafkaSettings {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", (self.session_timeout_ms / 3).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (self.session_timeout_ms / 3).max(100).to_string(),
+            )
             .set("enable.partition.eof", "false")
             // Large fetches: librdkafka's defaults stall far below the broker's rate.
             .set("fetch.max.bytes", "52428800")
@@ -128,7 +131,10 @@ impl KafkaSettings {
             .set("fetch.queue.backoff.ms", "10")
             .set("queued.max.messages.kbytes", "65536")
             // A message over the limit must still be fetched whole to be quarantined.
-            .set("receive.message.max.bytes", (max_message_bytes.max(1 << 20) * 2 + 100_000_000).to_string());
+            .set(
+                "receive.message.max.bytes",
+                (max_message_bytes.max(1 << 20) * 2 + 100_000_000).to_string(),
+            );
         self.apply_options(&mut c);
         c
     }
@@ -145,7 +151,8 @@ impl KafkaSettings {
 
     fn common(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers).set("client.id", "outreach");
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "outreach");
         c
     }
 
@@ -159,7 +166,9 @@ impl KafkaSettings {
 /// True for settings whose value must never be shown.
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "key.pem", "private"].iter().any(|s| k.contains(s))
+    ["password", "secret", "token", "key.pem", "private"]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 impl std::fmt::Debug for KafkaSettings {
@@ -188,15 +197,23 @@ mod tests {
     #[test]
     fn tls_and_sasl_options_reach_the_client_and_secrets_stay_hidden() {
         let mut k = KafkaSettings::new("b:9093", "g");
-        k.options.insert("security.protocol".into(), "SASL_SSL".into());
-        k.options.insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
+        k.options
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        k.options
+            .insert("sasl.mechanism".into(), "SCRAM-SHA-512".into());
         k.options.insert("sasl.password".into(), "hunter2".into());
         let c = k.consumer_config(1 << 20);
         assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(c.get("sasl.password"), Some("hunter2"));
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
-        assert_eq!(k.producer_config().get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(
+            k.producer_config().get("sasl.mechanism"),
+            Some("SCRAM-SHA-512")
+        );
         let shown = format!("{k:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"),
+            "{shown}"
+        );
     }
 }

@@ -88,7 +88,10 @@ impl Decoder {
         let (attrs, data) = if is_binary_mode(msg.headers)? {
             let attrs = Attrs::from_headers(msg.headers)?;
             if value.is_empty() {
-                return reject(E::MissingData, "binary-mode message has an empty value: `data` is required");
+                return reject(
+                    E::MissingData,
+                    "binary-mode message has an empty value: `data` is required",
+                );
             }
             (attrs, utf8(value, "value")?)
         } else {
@@ -123,19 +126,24 @@ impl Decoder {
         let mut f = Fields::parse(data, "data")?;
         let start_date = f.date("start_date")?;
         let planned_end_date = f.opt_date("planned_end_date")?;
-        if let Some(end) = planned_end_date {
-            if end < start_date {
-                return reject(
-                    E::EndBeforeStart,
-                    format!("data.planned_end_date {end} is before data.start_date {start_date}"),
-                );
-            }
+        if let Some(end) = planned_end_date
+            && end < start_date
+        {
+            return reject(
+                E::EndBeforeStart,
+                format!("data.planned_end_date {end} is before data.start_date {start_date}"),
+            );
         }
         let team_size = match f.require("team_size").map(|r| Amount::parse_json(r.get())) {
             Ok(Ok(a)) if a.is_integer() && (1..=10_000).contains(&(a.hundredths() / 100)) => {
                 (a.hundredths() / 100) as i32
             }
-            Ok(_) => return reject(E::InvalidTeamSize, "data.team_size must be an integer from 1 to 10000"),
+            Ok(_) => {
+                return reject(
+                    E::InvalidTeamSize,
+                    "data.team_size must be an integer from 1 to 10000",
+                );
+            }
             Err(e) => return Err(e),
         };
         let specialties = match f.take("specialties") {
@@ -143,11 +151,19 @@ impl Decoder {
             Some(raw) if raw.get() == "null" => Vec::new(),
             Some(raw) => {
                 let list: Vec<String> = serde_json::from_str(raw.get()).map_err(|_| {
-                    Rejection::new(E::InvalidField, "data.specialties must be an array of strings")
+                    Rejection::new(
+                        E::InvalidField,
+                        "data.specialties must be an array of strings",
+                    )
                 })?;
                 for s in &list {
                     if Specialty::parse(s).is_none() {
-                        return reject(E::UnknownSpecialty, format!("data.specialties: `{s}` is not a specialty code of the contract"));
+                        return reject(
+                            E::UnknownSpecialty,
+                            format!(
+                                "data.specialties: `{s}` is not a specialty code of the contract"
+                            ),
+                        );
                     }
                 }
                 list
@@ -173,29 +189,63 @@ impl Decoder {
         let mut f = Fields::parse(data, "data")?;
         let metric_name = f.string("metric")?;
         let metric = Metric::parse_activity(&metric_name).ok_or_else(|| {
-            Rejection::new(E::UnknownMetric, format!("data.metric `{metric_name}` is not in the metric catalogue"))
+            Rejection::new(
+                E::UnknownMetric,
+                format!("data.metric `{metric_name}` is not in the metric catalogue"),
+            )
         })?;
         let value = match Amount::parse_json(f.require("value")?.get()) {
             Ok(v) if !metric.allows_decimals() && !v.is_integer() => {
-                return reject(E::ValueNotInteger, format!("data.value must be an integer for `{}` ({})", metric.as_str(), metric.unit()));
+                return reject(
+                    E::ValueNotInteger,
+                    format!(
+                        "data.value must be an integer for `{}` ({})",
+                        metric.as_str(),
+                        metric.unit()
+                    ),
+                );
             }
             Ok(v) => v,
-            Err(NumberError::NotANumber) => return reject(E::InvalidValue, "data.value must be a JSON number"),
-            Err(NumberError::Negative) => return reject(E::InvalidValue, "data.value must not be negative"),
+            Err(NumberError::NotANumber) => {
+                return reject(E::InvalidValue, "data.value must be a JSON number");
+            }
+            Err(NumberError::Negative) => {
+                return reject(E::InvalidValue, "data.value must not be negative");
+            }
             Err(NumberError::TooPrecise) if metric.allows_decimals() => {
-                return reject(E::ValueTooPrecise, "data.value has more than two decimals (CNY amounts are in fen at most)");
+                return reject(
+                    E::ValueTooPrecise,
+                    "data.value has more than two decimals (CNY amounts are in fen at most)",
+                );
             }
             Err(NumberError::TooPrecise) => {
-                return reject(E::ValueNotInteger, format!("data.value must be an integer for `{}` ({})", metric.as_str(), metric.unit()));
+                return reject(
+                    E::ValueNotInteger,
+                    format!(
+                        "data.value must be an integer for `{}` ({})",
+                        metric.as_str(),
+                        metric.unit()
+                    ),
+                );
             }
             Err(NumberError::TooLarge) => {
-                return reject(E::ValueTooLarge, format!("data.value is over the limit of {} per event", crate::number::MAX_UNITS));
+                return reject(
+                    E::ValueTooLarge,
+                    format!(
+                        "data.value is over the limit of {} per event",
+                        crate::number::MAX_UNITS
+                    ),
+                );
             }
         };
         let revision = match f.take("revision") {
             None => 1,
             Some(raw) => match Amount::parse_json(raw.get()) {
-                Ok(a) if a.is_integer() && a.hundredths() >= 100 && a.hundredths() / 100 <= i32::MAX as i64 => {
+                Ok(a)
+                    if a.is_integer()
+                        && a.hundredths() >= 100
+                        && a.hundredths() / 100 <= i32::MAX as i64 =>
+                {
                     (a.hundredths() / 100) as i32
                 }
                 _ => return reject(E::InvalidRevision, "data.revision must be an integer ≥ 1"),
@@ -225,7 +275,10 @@ impl Decoder {
     fn region(&self, f: &mut Fields<'_>) -> Result<String> {
         let code = f.string("region_code")?;
         if !self.regions.contains(&code) {
-            return reject(E::UnknownRegion, format!("data.region_code `{code}` is not in the region table"));
+            return reject(
+                E::UnknownRegion,
+                format!("data.region_code `{code}` is not in the region table"),
+            );
         }
         Ok(code)
     }
@@ -246,20 +299,36 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
     let mut map = std::collections::BTreeMap::new();
     for (key, value) in f.items.drain(..) {
         let value: String = serde_json::from_str(value.get()).map_err(|_| {
-            Rejection::new(E::InvalidDimValue, format!("data.dims.{key} must be a string"))
+            Rejection::new(
+                E::InvalidDimValue,
+                format!("data.dims.{key} must be a string"),
+            )
         })?;
         match metric.check_dim(&key, &value) {
             Ok(()) => {}
             Err(true) => {
                 let allowed: Vec<_> = metric.dims().iter().map(|(k, _)| *k).collect();
-                return reject(E::UnknownDim, format!(
-                    "data.dims.{key} is not allowed for `{}` (allowed: {})",
-                    metric.as_str(),
-                    if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }
-                ));
+                return reject(
+                    E::UnknownDim,
+                    format!(
+                        "data.dims.{key} is not allowed for `{}` (allowed: {})",
+                        metric.as_str(),
+                        if allowed.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ),
+                );
             }
             Err(false) => {
-                return reject(E::InvalidDimValue, format!("data.dims.{key}: `{value}` is not an allowed value for `{}`", metric.as_str()));
+                return reject(
+                    E::InvalidDimValue,
+                    format!(
+                        "data.dims.{key}: `{value}` is not an allowed value for `{}`",
+                        metric.as_str()
+                    ),
+                );
             }
         }
         map.insert(key.into_owned(), value);
@@ -269,18 +338,30 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| {
-        Rejection::new(E::NotUtf8, format!("{what} is not valid UTF-8 (first bad byte at {})", e.valid_up_to()))
+        Rejection::new(
+            E::NotUtf8,
+            format!(
+                "{what} is not valid UTF-8 (first bad byte at {})",
+                e.valid_up_to()
+            ),
+        )
     })
 }
 
 /// Binary mode when `content-type` names anything but CloudEvents JSON, or,
 /// without a `content-type`, when `ce_` attribute headers are present.
 fn is_binary_mode(headers: &[Header<'_>]) -> Result<bool> {
-    let ct = headers.iter().find(|h| h.key.eq_ignore_ascii_case("content-type"));
+    let ct = headers
+        .iter()
+        .find(|h| h.key.eq_ignore_ascii_case("content-type"));
     match ct.and_then(|h| h.value) {
         Some(v) => {
-            let v = utf8(v, "header content-type").map_err(|r| Rejection::new(E::BadHeader, r.detail))?;
-            Ok(!v.trim_start().to_ascii_lowercase().starts_with("application/cloudevents"))
+            let v = utf8(v, "header content-type")
+                .map_err(|r| Rejection::new(E::BadHeader, r.detail))?;
+            Ok(!v
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/cloudevents"))
         }
         None => Ok(headers.iter().any(|h| h.key == "ce_specversion")),
     }
@@ -311,7 +392,9 @@ impl Attrs {
                 None => Ok(None),
                 Some(raw) => serde_json::from_str::<String>(raw.get())
                     .map(Some)
-                    .map_err(|_| Rejection::new(code, format!("attribute `{name}` must be a string"))),
+                    .map_err(|_| {
+                        Rejection::new(code, format!("attribute `{name}` must be a string"))
+                    }),
             }
         };
         let a = Attrs {
@@ -331,13 +414,18 @@ impl Attrs {
             let mut found = headers.iter().filter(|h| h.key == name);
             let first = found.next();
             if found.next().is_some() {
-                return reject(E::DuplicateKey, format!("header `{name}` appears more than once"));
+                return reject(
+                    E::DuplicateKey,
+                    format!("header `{name}` appears more than once"),
+                );
             }
             match first.and_then(|h| h.value) {
                 None => Ok(None),
                 Some(v) => std::str::from_utf8(v)
                     .map(|s| Some(s.to_owned()))
-                    .map_err(|_| Rejection::new(E::BadHeader, format!("header `{name}` is not valid UTF-8"))),
+                    .map_err(|_| {
+                        Rejection::new(E::BadHeader, format!("header `{name}` is not valid UTF-8"))
+                    }),
             }
         };
         let ct = headers
@@ -356,10 +444,18 @@ impl Attrs {
     }
 
     fn validate(self) -> Result<Head> {
-        let missing = |name: &str| Rejection::new(E::MissingAttribute, format!("required attribute `{name}` is missing"));
+        let missing = |name: &str| {
+            Rejection::new(
+                E::MissingAttribute,
+                format!("required attribute `{name}` is missing"),
+            )
+        };
         let sv = self.specversion.ok_or_else(|| missing("specversion"))?;
         if sv != "1.0" {
-            return reject(E::BadSpecversion, format!("specversion must be \"1.0\", found {sv:?}"));
+            return reject(
+                E::BadSpecversion,
+                format!("specversion must be \"1.0\", found {sv:?}"),
+            );
         }
         let id = self.id.ok_or_else(|| missing("id"))?;
         if !(1..=128).contains(&id.chars().count()) {
@@ -376,19 +472,42 @@ impl Attrs {
         let type_ = [DISPATCHED, COMPLETED, ACTIVITY]
             .into_iter()
             .find(|t| *t == type_name)
-            .ok_or_else(|| Rejection::new(E::UnknownType, format!("type {type_name:?} is not one of the contract's event types")))?;
+            .ok_or_else(|| {
+                Rejection::new(
+                    E::UnknownType,
+                    format!("type {type_name:?} is not one of the contract's event types"),
+                )
+            })?;
         let time = self.time.ok_or_else(|| missing("time"))?;
         let time = DateTime::parse_from_rfc3339(&time)
-            .map_err(|e| Rejection::new(E::BadTime, format!("time {time:?} is not an RFC 3339 timestamp ({e})")))?
+            .map_err(|e| {
+                Rejection::new(
+                    E::BadTime,
+                    format!("time {time:?} is not an RFC 3339 timestamp ({e})"),
+                )
+            })?
             .with_timezone(&Utc)
             .trunc_subsecs(6);
         if let Some(ct) = self.datacontenttype {
-            let base = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let base = ct
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             if base != "application/json" {
-                return reject(E::BadContentType, format!("datacontenttype must be application/json, found {ct:?}"));
+                return reject(
+                    E::BadContentType,
+                    format!("datacontenttype must be application/json, found {ct:?}"),
+                );
             }
         }
-        Ok(Head { id, institution, type_, time })
+        Ok(Head {
+            id,
+            institution,
+            type_,
+            time,
+        })
     }
 }
 
@@ -407,7 +526,10 @@ impl<'a> Fields<'a> {
             let mut keys: Vec<&str> = items.iter().map(|(k, _)| k.as_ref()).collect();
             keys.sort_unstable();
             if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-                return reject(E::DuplicateKey, format!("{what}: key `{}` appears more than once", w[0]));
+                return reject(
+                    E::DuplicateKey,
+                    format!("{what}: key `{}` appears more than once", w[0]),
+                );
             }
         }
         Ok(Fields { what, items })
@@ -427,15 +549,24 @@ impl<'a> Fields<'a> {
 
     fn string(&mut self, name: &str) -> Result<String> {
         let raw = self.require(name)?;
-        serde_json::from_str(raw.get())
-            .map_err(|_| Rejection::new(E::InvalidField, format!("{}.{name} must be a string", self.what)))
+        serde_json::from_str(raw.get()).map_err(|_| {
+            Rejection::new(
+                E::InvalidField,
+                format!("{}.{name} must be a string", self.what),
+            )
+        })
     }
 
     fn opt_string(&mut self, name: &str) -> Result<Option<String>> {
         match self.take(name) {
-            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get())
-                .map(Some)
-                .map_err(|_| Rejection::new(E::InvalidField, format!("{}.{name} must be a string", self.what))),
+            Some(raw) if raw.get() != "null" => {
+                serde_json::from_str(raw.get()).map(Some).map_err(|_| {
+                    Rejection::new(
+                        E::InvalidField,
+                        format!("{}.{name} must be a string", self.what),
+                    )
+                })
+            }
             _ => Ok(None),
         }
     }
@@ -443,12 +574,22 @@ impl<'a> Fields<'a> {
     fn id(&mut self, name: &str) -> Result<Id> {
         let s = self.string(name)?;
         Id::parse(&s).ok_or_else(|| {
-            Rejection::new(E::InvalidIdentifier, format!("{}.{name} {s:?} is not an identifier: 1–64 characters from [a-z0-9._:-]", self.what))
+            Rejection::new(
+                E::InvalidIdentifier,
+                format!(
+                    "{}.{name} {s:?} is not an identifier: 1–64 characters from [a-z0-9._:-]",
+                    self.what
+                ),
+            )
         })
     }
 
     fn opt_id(&mut self, name: &str) -> Result<Option<Id>> {
-        if self.items.iter().any(|(k, v)| k == name && v.get() != "null") {
+        if self
+            .items
+            .iter()
+            .any(|(k, v)| k == name && v.get() != "null")
+        {
             self.id(name).map(Some)
         } else {
             self.take(name);
@@ -473,7 +614,10 @@ impl<'a> Fields<'a> {
     fn finish(self) -> Result<()> {
         match self.items.first() {
             None => Ok(()),
-            Some((k, _)) => reject(E::UnknownField, format!("{}.{k} is not a field of this event type", self.what)),
+            Some((k, _)) => reject(
+                E::UnknownField,
+                format!("{}.{k} is not a field of this event type", self.what),
+            ),
         }
     }
 }
@@ -484,15 +628,27 @@ pub fn parse_date(s: &str, field: &str) -> Result<NaiveDate> {
     let shape = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shape {
-        return reject(E::InvalidDate, format!("{field} {s:?} is not a date of the form YYYY-MM-DD"));
+        return reject(
+            E::InvalidDate,
+            format!("{field} {s:?} is not a date of the form YYYY-MM-DD"),
+        );
     }
     let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or_default();
-    let d = NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10))
-        .ok_or_else(|| Rejection::new(E::InvalidDate, format!("{field} {s} does not exist in the calendar")))?;
+    let d = NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10)).ok_or_else(|| {
+        Rejection::new(
+            E::InvalidDate,
+            format!("{field} {s} does not exist in the calendar"),
+        )
+    })?;
     if !(FIRST_DATE..=LAST_DATE).contains(&d) {
-        return reject(E::DateOutOfRange, format!("{field} {s} is outside {FIRST_DATE}..{LAST_DATE}"));
+        return reject(
+            E::DateOutOfRange,
+            format!("{field} {s} is outside {FIRST_DATE}..{LAST_DATE}"),
+        );
     }
     Ok(d)
 }
@@ -523,7 +679,10 @@ impl<'de> Deserialize<'de> for Members<'de> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(NOT_AN_OBJECT)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
                 let mut v = Vec::new();
                 while let Some(Key(k)) = map.next_key()? {
                     v.push((k, map.next_value()?));
@@ -545,7 +704,10 @@ impl<'de> Deserialize<'de> for Key<'de> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a key")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(Key(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {

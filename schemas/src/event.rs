@@ -155,7 +155,10 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("setting".to_owned(), "ward".to_owned());
         m.insert("specialty".to_owned(), "ent".to_owned());
-        assert_eq!(Dims::new(m).to_json(), r#"{"setting":"ward","specialty":"ent"}"#);
+        assert_eq!(
+            Dims::new(m).to_json(),
+            r#"{"setting":"ward","specialty":"ent"}"#
+        );
         assert_eq!(Dims::default().to_json(), "{}");
     }
 }

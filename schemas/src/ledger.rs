@@ -123,7 +123,13 @@ pub enum Period {
 }
 
 impl Period {
-    pub const ALL: [Period; 5] = [Period::Day, Period::Week, Period::Month, Period::Quarter, Period::Year];
+    pub const ALL: [Period; 5] = [
+        Period::Day,
+        Period::Week,
+        Period::Month,
+        Period::Quarter,
+        Period::Year,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

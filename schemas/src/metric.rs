@@ -106,18 +106,30 @@ impl Metric {
         match self {
             Self::OutpatientVisits => &[
                 SPECIALTY,
-                ("setting", Some(&["clinic", "free_clinic", "home_visit", "ward"])),
+                (
+                    "setting",
+                    Some(&["clinic", "free_clinic", "home_visit", "ward"]),
+                ),
             ],
-            Self::Surgeries => &[SPECIALTY, ("role", Some(&["performed", "assisted", "supervised"]))],
+            Self::Surgeries => &[
+                SPECIALTY,
+                ("role", Some(&["performed", "assisted", "supervised"])),
+            ],
             Self::ComplexCaseConsultations => &[SPECIALTY, ("mode", Some(&["onsite", "remote"]))],
             Self::TeachingRounds
             | Self::Lectures
             | Self::TechniquesLocalized
             | Self::DepartmentsEstablished => &[SPECIALTY],
-            Self::StaffTrained => &[("cadre", Some(&["physician", "nurse", "technician", "manager"]))],
+            Self::StaffTrained => &[(
+                "cadre",
+                Some(&["physician", "nurse", "technician", "manager"]),
+            )],
             Self::TechniquesIntroduced => &[
                 SPECIALTY,
-                ("gap_level", Some(&["national", "provincial", "regional", "county"])),
+                (
+                    "gap_level",
+                    Some(&["national", "provincial", "regional", "county"]),
+                ),
             ],
             Self::PapersPublished => &[
                 ("indexing", Some(&["sci", "core", "other"])),
@@ -128,7 +140,13 @@ impl Metric {
             }
             Self::TelemedicineSessions => &[(
                 "kind",
-                Some(&["consultation", "ward_round", "imaging", "pathology", "teaching"]),
+                Some(&[
+                    "consultation",
+                    "ward_round",
+                    "imaging",
+                    "pathology",
+                    "teaching",
+                ]),
             )],
             Self::MedicinesDonatedValue
             | Self::MissionsDispatched
@@ -212,7 +230,13 @@ mod tests {
         assert_eq!(Metric::Surgeries.check_dim("role", "watched"), Err(false));
         assert_eq!(Metric::Surgeries.check_dim("setting", "ward"), Err(true));
         assert_eq!(Metric::Lectures.check_dim("specialty", "ent"), Ok(()));
-        assert_eq!(Metric::Lectures.check_dim("specialty", "astrology"), Err(false));
-        assert_eq!(Metric::MedicinesDonatedValue.check_dim("specialty", "ent"), Err(true));
+        assert_eq!(
+            Metric::Lectures.check_dim("specialty", "astrology"),
+            Err(false)
+        );
+        assert_eq!(
+            Metric::MedicinesDonatedValue.check_dim("specialty", "ent"),
+            Err(true)
+        );
     }
 }

@@ -126,7 +126,7 @@ pub fn hundredths_to_decimal(h: i64) -> String {
 fn fmt_hundredths(h: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let sign = if h < 0 { "-" } else { "" };
     let a = h.unsigned_abs();
-    if a % 100 == 0 {
+    if a.is_multiple_of(100) {
         write!(f, "{sign}{}", a / 100)
     } else {
         write!(f, "{sign}{}.{:02}", a / 100, a % 100)
@@ -147,14 +147,20 @@ mod tests {
         assert_eq!(Amount::parse_json("150e-2"), Ok(Amount(150)));
         assert_eq!(Amount::parse_json("0"), Ok(Amount(0)));
         assert_eq!(Amount::parse_json("-0"), Ok(Amount(0)));
-        assert_eq!(Amount::parse_json("1000000000"), Ok(Amount(100_000_000_000)));
+        assert_eq!(
+            Amount::parse_json("1000000000"),
+            Ok(Amount(100_000_000_000))
+        );
     }
 
     #[test]
     fn bad_amounts_say_why() {
         assert_eq!(Amount::parse_json("-1"), Err(NumberError::Negative));
         assert_eq!(Amount::parse_json("0.001"), Err(NumberError::TooPrecise));
-        assert_eq!(Amount::parse_json("1000000000.01"), Err(NumberError::TooLarge));
+        assert_eq!(
+            Amount::parse_json("1000000000.01"),
+            Err(NumberError::TooLarge)
+        );
         assert_eq!(Amount::parse_json("1e400"), Err(NumberError::TooLarge));
         assert_eq!(
             Amount::parse_json("123456789012345678901234567890"),

@@ -22,7 +22,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Country, Level::Province, Level::Prefecture, Level::County];
+    pub const ALL: [Level; 4] = [
+        Level::Country,
+        Level::Province,
+        Level::Prefecture,
+        Level::County,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,7 +77,8 @@ impl Regions {
         let mut r = Regions {
             by_code: HashMap::new(),
         };
-        r.add_csv(SHIPPED).expect("the shipped region table is valid");
+        r.add_csv(SHIPPED)
+            .expect("the shipped region table is valid");
         r
     }
 
@@ -80,7 +86,10 @@ impl Regions {
     /// `region_code,name,level,parent_code`.
     pub fn add_csv(&mut self, text: &str) -> Result<usize, RegionTableError> {
         let err = |line, message: String| RegionTableError { line, message };
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         match lines.next() {
             Some((_, h)) if h.trim() == "region_code,name,level,parent_code" => {}
             _ => {
@@ -100,7 +109,10 @@ impl Regions {
                 return Err(err(n, "region_code must be 1–64 characters".into()));
             }
             let level = Level::parse(&level).ok_or_else(|| {
-                err(n, format!("level `{level}` is not one of country, province, prefecture, county"))
+                err(
+                    n,
+                    format!("level `{level}` is not one of country, province, prefecture, county"),
+                )
             })?;
             let parent = (!parent.is_empty()).then_some(parent);
             match (&parent, level) {
@@ -111,19 +123,38 @@ impl Regions {
                 }
                 (Some(p), _) => {
                     let pl = self.by_code.get(p).map(|r| r.level).ok_or_else(|| {
-                        err(n, format!("parent `{p}` of `{code}` is not defined above it"))
+                        err(
+                            n,
+                            format!("parent `{p}` of `{code}` is not defined above it"),
+                        )
                     })?;
                     if pl >= level {
-                        return Err(err(n, format!("parent `{p}` ({pl}) is not above `{code}` ({level})")));
+                        return Err(err(
+                            n,
+                            format!("parent `{p}` ({pl}) is not above `{code}` ({level})"),
+                        ));
                     }
                 }
             }
-            if let Some(old) = self.by_code.get(&code) {
-                if old.level != level || old.parent != parent {
-                    return Err(err(n, format!("`{code}` exists with another level or parent; only its name can change")));
-                }
+            if let Some(old) = self.by_code.get(&code)
+                && (old.level != level || old.parent != parent)
+            {
+                return Err(err(
+                    n,
+                    format!(
+                        "`{code}` exists with another level or parent; only its name can change"
+                    ),
+                ));
             }
-            self.by_code.insert(code.clone(), Region { code, name, level, parent });
+            self.by_code.insert(
+                code.clone(),
+                Region {
+                    code,
+                    name,
+                    level,
+                    parent,
+                },
+            );
             added += 1;
         }
         Ok(added)
@@ -199,7 +230,10 @@ mod tests {
     #[test]
     fn the_shipped_table_knows_the_contract_examples() {
         let r = Regions::shipped();
-        let chain: Vec<_> = r.lineage("620921").map(|r| (r.code.as_str(), r.level)).collect();
+        let chain: Vec<_> = r
+            .lineage("620921")
+            .map(|r| (r.code.as_str(), r.level))
+            .collect();
         assert_eq!(
             chain,
             [
@@ -211,7 +245,10 @@ mod tests {
         );
         assert!(r.contains("130184") && r.contains("141032"));
         assert_eq!(r.get("MA").map(|r| r.level), Some(Level::Country));
-        let ma: Vec<_> = r.iter().filter(|x| x.parent.as_deref() == Some("MA")).collect();
+        let ma: Vec<_> = r
+            .iter()
+            .filter(|x| x.parent.as_deref() == Some("MA"))
+            .collect();
         assert_eq!(ma.len(), 12, "Morocco's twelve regions");
         assert!(ma.iter().all(|x| x.level == Level::Province));
         let counties = r.iter().filter(|x| x.level == Level::County).count();
@@ -222,15 +259,21 @@ mod tests {
     fn operators_can_add_regions_and_mistakes_are_named() {
         let mut r = Regions::shipped();
         let n = r
-            .add_csv("region_code,name,level,parent_code\nMA-01-X,\"Tanger, Asilah\",prefecture,MA-01\n")
+            .add_csv(
+                "region_code,name,level,parent_code\nMA-01-X,\"Tanger, Asilah\",prefecture,MA-01\n",
+            )
             .unwrap();
         assert_eq!(n, 1);
         assert_eq!(r.get("MA-01-X").unwrap().name, "Tanger, Asilah");
         assert_eq!(r.lineage("MA-01-X").count(), 3);
-        let e = r.add_csv("region_code,name,level,parent_code\nZZ-1,x,county,NOPE\n").unwrap_err();
+        let e = r
+            .add_csv("region_code,name,level,parent_code\nZZ-1,x,county,NOPE\n")
+            .unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("NOPE"), "{e}");
-        let e = r.add_csv("region_code,name,level,parent_code\n620921,x,province,CN\n").unwrap_err();
+        let e = r
+            .add_csv("region_code,name,level,parent_code\n620921,x,province,CN\n")
+            .unwrap_err();
         assert!(e.message.contains("only its name"), "{e}");
     }
 }

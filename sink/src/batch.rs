@@ -90,8 +90,10 @@ impl Batch {
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(HashMap<Key, ActivityFact>, HashMap<Key, MissionFact>)> {
-        let (inst, rec): (Vec<&str>, Vec<&str>) =
-            activity_keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+        let (inst, rec): (Vec<&str>, Vec<&str>) = activity_keys
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .unzip();
         let rows = sqlx::query(
             "SELECT f.institution_id, f.record_id, f.revision, f.event_id, f.program_id, f.mission_id,
                     f.facility_id, f.region_code, f.day, f.metric, f.dims, f.value
@@ -117,15 +119,18 @@ impl Batch {
                 facility_id: r.try_get(6)?,
                 region_code: r.try_get(7)?,
                 day: r.try_get(8)?,
-                metric: Metric::parse(&metric).ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
+                metric: Metric::parse(&metric)
+                    .ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
                 dims: r.try_get(10)?,
                 value: r.try_get(11)?,
             };
             activities.insert((f.institution.clone(), f.record_id.clone()), f);
         }
 
-        let (inst, mis): (Vec<&str>, Vec<&str>) =
-            mission_keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+        let (inst, mis): (Vec<&str>, Vec<&str>) = mission_keys
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .unzip();
         let rows = sqlx::query(
             "SELECT f.institution_id, f.mission_id, f.dispatch_time, f.dispatch_event_id, f.program_id,
                     f.program_name, f.host_facility_id, f.host_facility_name, f.region_code, f.team_size,
@@ -229,7 +234,12 @@ impl Batch {
             .bind(facts.iter().map(|f| f.revision).collect::<Vec<_>>())
             .bind(col(|f| &f.event_id))
             .bind(col(|f| &f.program_id))
-            .bind(facts.iter().map(|f| f.mission_id.as_deref()).collect::<Vec<_>>())
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| f.mission_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
             .bind(col(|f| &f.facility_id))
             .bind(col(|f| &f.region_code))
             .bind(facts.iter().map(|f| f.day).collect::<Vec<_>>())
@@ -252,7 +262,9 @@ impl Batch {
                              $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::date[],
                              $13::date[], $14::timestamptz[], $15::text[], $16::date[])";
         let sql = if new {
-            format!("INSERT INTO outreach.mission_facts ({cols}) SELECT * FROM {unnest} ORDER BY 1, 2 ON CONFLICT DO NOTHING")
+            format!(
+                "INSERT INTO outreach.mission_facts ({cols}) SELECT * FROM {unnest} ORDER BY 1, 2 ON CONFLICT DO NOTHING"
+            )
         } else {
             let set = cols
                 .split(',')
@@ -268,26 +280,103 @@ impl Batch {
         };
         let specialties: Vec<Option<String>> = facts
             .iter()
-            .map(|f| d(f).map(|d| serde_json::to_string(&d.specialties).expect("strings serialise")))
+            .map(|f| {
+                d(f).map(|d| serde_json::to_string(&d.specialties).expect("strings serialise"))
+            })
             .collect();
         // Built only from the constant column lists above, never from input.
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(facts.iter().map(|f| f.institution.as_str()).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| f.mission_id.as_str()).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.time)).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.event_id.as_str())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.program_id.as_str())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).and_then(|d| d.program_name.as_deref())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.host_facility_id.as_str())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).and_then(|d| d.host_facility_name.as_deref())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.region_code.as_str())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).map(|d| d.team_size)).collect::<Vec<_>>())
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| f.institution.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| f.mission_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.time))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.event_id.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.program_id.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).and_then(|d| d.program_name.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.host_facility_id.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).and_then(|d| d.host_facility_name.as_deref()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.region_code.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.team_size))
+                    .collect::<Vec<_>>(),
+            )
             .bind(specialties)
-            .bind(facts.iter().map(|f| d(f).map(|d| d.start_date)).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| d(f).and_then(|d| d.planned_end_date)).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| c(f).map(|c| c.time)).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| c(f).map(|c| c.event_id.as_str())).collect::<Vec<_>>())
-            .bind(facts.iter().map(|f| c(f).map(|c| c.end_date)).collect::<Vec<_>>())
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).map(|d| d.start_date))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| d(f).and_then(|d| d.planned_end_date))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| c(f).map(|c| c.time))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| c(f).map(|c| c.event_id.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                facts
+                    .iter()
+                    .map(|f| c(f).map(|c| c.end_date))
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *self.tx)
             .await?;
         check_count(done.rows_affected(), facts.len())?;
@@ -343,7 +432,10 @@ impl Batch {
         .bind(programs.iter().map(|p| p.1.as_deref()).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await?;
-        let named: Vec<_> = programs.iter().filter_map(|(id, n)| Some((id.as_str(), n.as_deref()?))).collect();
+        let named: Vec<_> = programs
+            .iter()
+            .filter_map(|(id, n)| Some((id.as_str(), n.as_deref()?)))
+            .collect();
         if !named.is_empty() {
             sqlx::query(
                 "UPDATE outreach.programs p SET name = u.name

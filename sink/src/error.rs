@@ -5,7 +5,9 @@ pub enum Error {
     /// The stored offset is not where this worker expected it: another worker
     /// owns (or owned) the partition and has written it since. The batch must
     /// be dropped and the partition re-read from the stored offset.
-    #[error("partition {topic}/{partition} was written by another worker (expected offset {expected:?}); dropping the batch and resuming from the database")]
+    #[error(
+        "partition {topic}/{partition} was written by another worker (expected offset {expected:?}); dropping the batch and resuming from the database"
+    )]
     Fenced {
         topic: String,
         partition: i32,
@@ -38,8 +40,10 @@ impl Error {
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Protocol(_) => true,
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-                    matches!(c.as_ref(), "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03")
-                        || c.starts_with("08")
+                    matches!(
+                        c.as_ref(),
+                        "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+                    ) || c.starts_with("08")
                         || c.starts_with("53")
                 }),
                 _ => false,

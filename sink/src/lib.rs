@@ -31,7 +31,9 @@ impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Sink> {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(settings.connect_timeout_secs))
+            .acquire_timeout(std::time::Duration::from_secs(
+                settings.connect_timeout_secs,
+            ))
             .connect_with(settings.connect_options()?)
             .await?;
         Ok(Sink { pool })
@@ -91,10 +93,15 @@ impl Sink {
 
     /// [`Sink::stored_offsets`] over a connection of its own, for callers
     /// outside any pool or runtime (the rebalance callback).
-    pub async fn read_offsets(settings: &Settings, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>> {
+    pub async fn read_offsets(
+        settings: &Settings,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<i64>>> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(settings.connect_timeout_secs))
+            .acquire_timeout(std::time::Duration::from_secs(
+                settings.connect_timeout_secs,
+            ))
             .connect_with(settings.connect_options()?)
             .await?;
         let found = Sink { pool: pool.clone() }.stored_offsets(partitions).await;

@@ -75,7 +75,11 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn redact(message: &str, url: &str) -> String {
-    match url.split_once("://").and_then(|(_, r)| r.rsplit_once('@')).and_then(|(a, _)| a.split_once(':')) {
+    match url
+        .split_once("://")
+        .and_then(|(_, r)| r.rsplit_once('@'))
+        .and_then(|(a, _)| a.split_once(':'))
+    {
         Some((_, secret)) if !secret.is_empty() => message.replace(secret, "***"),
         _ => message.to_owned(),
     }

@@ -14,15 +14,37 @@ pub struct BadCase {
 }
 
 fn raw(topic: &str, value: &[u8]) -> Record {
-    Record { topic: topic.into(), key: Some(b"bad".to_vec()), value: Some(value.to_vec()), headers: vec![], partition: None }
+    Record {
+        topic: topic.into(),
+        key: Some(b"bad".to_vec()),
+        value: Some(value.to_vec()),
+        headers: vec![],
+        partition: None,
+    }
 }
 
 fn good_activity() -> Value {
-    activity("h1", "ok", "rec-bad", "surgeries", json!(1), "2024-02-01", "620921")
+    activity(
+        "h1",
+        "ok",
+        "rec-bad",
+        "surgeries",
+        json!(1),
+        "2024-02-01",
+        "620921",
+    )
 }
 
 fn good_dispatch() -> Value {
-    dispatch("h1", "d-bad", "mission-bad", "620921", 3, "2024-02-01", "2024-02-01T08:00:00Z")
+    dispatch(
+        "h1",
+        "d-bad",
+        "mission-bad",
+        "620921",
+        3,
+        "2024-02-01",
+        "2024-02-01T08:00:00Z",
+    )
 }
 
 fn envelope_with(field: &str, v: Value) -> Record {
@@ -51,15 +73,31 @@ pub fn cases() -> Vec<BadCase> {
     binary_missing_id.headers.retain(|(k, _)| k != "ce_id");
     let mut binary_bad_header = binary(ACTIVITIES, "k", &good_activity());
     binary_bad_header.headers.push(("ce_time".into(), None));
-    binary_bad_header.headers.retain(|(k, v)| k != "ce_time" || v.is_none());
-    binary_bad_header.headers.push(("ce_time".into(), Some(vec![0xff, 0xfe, 0x00])));
-    binary_bad_header.headers.retain(|(k, v)| k != "ce_time" || v.is_some());
+    binary_bad_header
+        .headers
+        .retain(|(k, v)| k != "ce_time" || v.is_none());
+    binary_bad_header
+        .headers
+        .push(("ce_time".into(), Some(vec![0xff, 0xfe, 0x00])));
+    binary_bad_header
+        .headers
+        .retain(|(k, v)| k != "ce_time" || v.is_some());
     let mut binary_dup = binary(ACTIVITIES, "k", &good_activity());
-    binary_dup.headers.push(("ce_id".into(), Some(b"other".to_vec())));
+    binary_dup
+        .headers
+        .push(("ce_id".into(), Some(b"other".to_vec())));
     let deep = serde_json::to_string(&good_activity())
         .unwrap()
         .replace("\"dims\":null", "")
-        .replacen("\"value\":1", &format!("\"value\":1,\"dims\":{}{}", "[".repeat(100_000), "]".repeat(100_000)), 1);
+        .replacen(
+            "\"value\":1",
+            &format!(
+                "\"value\":1,\"dims\":{}{}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+            1,
+        );
     vec![
         case("empty value", raw(ACTIVITIES, b""), "empty_message"),
         case("no value at all", Record { value: None, ..raw(ACTIVITIES, b"") }, "empty_message"),

@@ -13,14 +13,20 @@ pub fn structured(topic: &str, key: &str, event: &Value) -> Record {
         topic: topic.into(),
         key: Some(key.as_bytes().to_vec()),
         value: Some(serde_json::to_vec(event).unwrap()),
-        headers: vec![("content-type".into(), Some(b"application/cloudevents+json".to_vec()))],
+        headers: vec![(
+            "content-type".into(),
+            Some(b"application/cloudevents+json".to_vec()),
+        )],
         partition: None,
     }
 }
 
 /// The same CloudEvent in binary mode: `data` as the value, attributes as headers.
 pub fn binary(topic: &str, key: &str, event: &Value) -> Record {
-    let mut headers = vec![("content-type".to_string(), Some(b"application/json".to_vec()))];
+    let mut headers = vec![(
+        "content-type".to_string(),
+        Some(b"application/json".to_vec()),
+    )];
     for attr in ["specversion", "id", "source", "type", "time"] {
         if let Some(v) = event.get(attr).and_then(Value::as_str) {
             headers.push((format!("ce_{attr}"), Some(v.as_bytes().to_vec())));
@@ -47,7 +53,15 @@ pub fn envelope(institution: &str, id: &str, type_: &str, time: &str, data: Valu
 }
 
 /// An activity with the common fields filled in; override with `with`.
-pub fn activity(institution: &str, id: &str, record_id: &str, metric: &str, value: Value, day: &str, region: &str) -> Value {
+pub fn activity(
+    institution: &str,
+    id: &str,
+    record_id: &str,
+    metric: &str,
+    value: Value,
+    day: &str,
+    region: &str,
+) -> Value {
     envelope(
         institution,
         id,
@@ -65,7 +79,15 @@ pub fn activity(institution: &str, id: &str, record_id: &str, metric: &str, valu
     )
 }
 
-pub fn dispatch(institution: &str, id: &str, mission: &str, region: &str, team: u32, start: &str, time: &str) -> Value {
+pub fn dispatch(
+    institution: &str,
+    id: &str,
+    mission: &str,
+    region: &str,
+    team: u32,
+    start: &str,
+    time: &str,
+) -> Value {
     envelope(
         institution,
         id,
@@ -106,9 +128,17 @@ pub fn without(mut event: Value, field: &str) -> Value {
 }
 
 pub fn activity_record(event: &Value) -> Record {
-    structured(ACTIVITIES, event["data"]["record_id"].as_str().unwrap_or("k"), event)
+    structured(
+        ACTIVITIES,
+        event["data"]["record_id"].as_str().unwrap_or("k"),
+        event,
+    )
 }
 
 pub fn mission_record(event: &Value) -> Record {
-    structured(MISSIONS, event["data"]["mission_id"].as_str().unwrap_or("k"), event)
+    structured(
+        MISSIONS,
+        event["data"]["mission_id"].as_str().unwrap_or("k"),
+        event,
+    )
 }

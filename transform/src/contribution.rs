@@ -42,6 +42,11 @@ pub fn mission_cells(m: &MissionFact, sign: i64, out: &mut Vec<Cell>) {
     out.push(cell(d.start_date, Metric::ExpertsDispatched, team));
     if let Some(end) = m.effective_end() {
         out.push(cell(end, Metric::MissionsCompleted, 1));
-        out.extend(d.start_date.iter_days().take_while(|day| *day <= end).map(|day| cell(day, Metric::ExpertDays, team)));
+        out.extend(
+            d.start_date
+                .iter_days()
+                .take_while(|day| *day <= end)
+                .map(|day| cell(day, Metric::ExpertDays, team)),
+        );
     }
 }

@@ -48,7 +48,11 @@ impl Transform {
         })
     }
 
-    pub fn apply<E: std::borrow::Borrow<Event>>(&self, events: &[E], prior: &Prior) -> Result<Outcome> {
+    pub fn apply<E: std::borrow::Borrow<Event>>(
+        &self,
+        events: &[E],
+        prior: &Prior,
+    ) -> Result<Outcome> {
         let Plan {
             mut changes,
             cells,

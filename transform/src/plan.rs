@@ -9,8 +9,8 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use schemas::{
-    ActivityFact, Body, Cell, Changes, CompletionFact, DispatchFact, ErrorCode, Event,
-    MissionFact, Rejection,
+    ActivityFact, Body, Cell, Changes, CompletionFact, DispatchFact, ErrorCode, Event, MissionFact,
+    Rejection,
 };
 
 use crate::contribution::{activity_cells, mission_cells};
@@ -111,7 +111,10 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
                     event_id: e.id.clone(),
                     end_date: c.end_date,
                 };
-                completions.entry((inst, c.mission_id.to_string())).or_default().push((i, f));
+                completions
+                    .entry((inst, c.mission_id.to_string()))
+                    .or_default()
+                    .push((i, f));
             }
         }
     }
@@ -136,16 +139,20 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
         }
     }
 
-    let mut mission_keys: Vec<FactKey> = dispatches.keys().chain(completions.keys()).cloned().collect();
+    let mut mission_keys: Vec<FactKey> = dispatches
+        .keys()
+        .chain(completions.keys())
+        .cloned()
+        .collect();
     mission_keys.sort_unstable();
     mission_keys.dedup();
     for key in mission_keys {
         let old = prior.missions.get(&key);
         let mut dispatch = old.and_then(|m| m.dispatch.clone());
-        if let Some(d) = dispatches.remove(&key) {
-            if dispatch.as_ref().is_none_or(|o| o.version() < d.version()) {
-                dispatch = Some(d);
-            }
+        if let Some(d) = dispatches.remove(&key)
+            && dispatch.as_ref().is_none_or(|o| o.version() < d.version())
+        {
+            dispatch = Some(d);
         }
         let mut completion = old.and_then(|m| m.completion.clone());
         for (i, c) in completions.remove(&key).unwrap_or_default() {
@@ -153,7 +160,10 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
                 p.rejected.push((i, r));
                 continue;
             }
-            if completion.as_ref().is_none_or(|o| o.version() < c.version()) {
+            if completion
+                .as_ref()
+                .is_none_or(|o| o.version() < c.version())
+            {
                 completion = Some(c);
             }
         }
@@ -163,7 +173,9 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
             dispatch,
             completion,
         };
-        if old == Some(&new) || (old.is_none() && new.dispatch.is_none() && new.completion.is_none()) {
+        if old == Some(&new)
+            || (old.is_none() && new.dispatch.is_none() && new.completion.is_none())
+        {
             continue;
         }
         changed += 1;
@@ -180,7 +192,10 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
         }
     }
 
-    let mut programs: Vec<_> = programs.into_iter().map(|(id, n)| (id, n.map(|(_, name)| name))).collect();
+    let mut programs: Vec<_> = programs
+        .into_iter()
+        .map(|(id, n)| (id, n.map(|(_, name)| name)))
+        .collect();
     programs.sort_unstable();
     p.changes.programs = programs;
     p.unchanged = events.len().saturating_sub(p.rejected.len() + changed);
@@ -225,7 +240,10 @@ fn completion_problem(d: &DispatchFact, c: &CompletionFact) -> Option<Rejection>
     if span < 0 {
         Some(Rejection::new(
             ErrorCode::EndBeforeStart,
-            format!("data.end_date {} is before the mission's start_date {}", c.end_date, d.start_date),
+            format!(
+                "data.end_date {} is before the mission's start_date {}",
+                c.end_date, d.start_date
+            ),
         ))
     } else if span >= schemas::ledger::MAX_MISSION_DAYS {
         Some(Rejection::new(

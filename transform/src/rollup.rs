@@ -48,7 +48,10 @@ impl Rollup {
 
     /// Sums `cells` per daily cell (dropping the ones that cancel out), then
     /// rolls the result up. All three outputs are sorted by key.
-    pub fn roll_up(&self, cells: Vec<Cell>) -> Result<(Vec<Cell>, Vec<RegionalCell>, Vec<ProgramCell>)> {
+    pub fn roll_up(
+        &self,
+        cells: Vec<Cell>,
+    ) -> Result<(Vec<Cell>, Vec<RegionalCell>, Vec<ProgramCell>)> {
         if cells.is_empty() {
             return Ok(Default::default());
         }
@@ -73,7 +76,11 @@ impl Rollup {
         .collect()?;
         let program = per_period(daily.clone().lazy(), &["program_id"])?.collect()?;
 
-        Ok((daily_cells(&daily)?, regional_cells(&regional)?, program_cells(&program)?))
+        Ok((
+            daily_cells(&daily)?,
+            regional_cells(&regional)?,
+            program_cells(&program)?,
+        ))
     }
 }
 
@@ -153,7 +160,12 @@ fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<impl Iterator<Item = Opt
 }
 
 fn values(df: &DataFrame) -> Result<Vec<i64>> {
-    Ok(df.column("value")?.i64()?.iter().map(Option::unwrap_or_default).collect())
+    Ok(df
+        .column("value")?
+        .i64()?
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect())
 }
 
 fn metric(s: Option<&str>) -> Metric {
@@ -174,7 +186,8 @@ fn daily_cells(df: &DataFrame) -> Result<Vec<Cell>> {
         str_col(df, "dims")?,
         values(df)?,
     );
-    let (day, mut inst, mut prog, mut mission, mut fac, mut region, mut met, mut dims, value) = cols;
+    let (day, mut inst, mut prog, mut mission, mut fac, mut region, mut met, mut dims, value) =
+        cols;
     for (day, value) in day.into_iter().zip(value) {
         out.push(Cell {
             day,
@@ -204,8 +217,10 @@ fn regional_cells(df: &DataFrame) -> Result<Vec<RegionalCell>> {
         .zip(values(df)?)
         .map(|(period_start, value)| RegionalCell {
             region_code: code.next().flatten().unwrap_or_default().to_owned(),
-            level: Level::parse(level.next().flatten().unwrap_or_default()).expect("levels come from Level::as_str"),
-            period: Period::parse(period.next().flatten().unwrap_or_default()).expect("periods come from Period::as_str"),
+            level: Level::parse(level.next().flatten().unwrap_or_default())
+                .expect("levels come from Level::as_str"),
+            period: Period::parse(period.next().flatten().unwrap_or_default())
+                .expect("periods come from Period::as_str"),
             period_start,
             metric: metric(met.next().flatten()),
             value,
@@ -225,7 +240,8 @@ fn program_cells(df: &DataFrame) -> Result<Vec<ProgramCell>> {
         .zip(values(df)?)
         .map(|(period_start, value)| ProgramCell {
             program_id: prog.next().flatten().unwrap_or_default().to_owned(),
-            period: Period::parse(period.next().flatten().unwrap_or_default()).expect("periods come from Period::as_str"),
+            period: Period::parse(period.next().flatten().unwrap_or_default())
+                .expect("periods come from Period::as_str"),
             period_start,
             metric: metric(met.next().flatten()),
             value,

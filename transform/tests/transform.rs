@@ -1,0 +1,285 @@
+//! The transform alone, in milliseconds: polars' periods agree with the
+//! calendar, roll-ups add up, and the result does not depend on how events
+//! are ordered or cut into batches.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use schemas::{
+    Activity, Body, Cell, Completion, Dims, Dispatch, Event, Id, Level, Metric, Period, Regions,
+    number::Amount,
+};
+use transform::{Prior, Transform, plan};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn id(s: &str) -> Id {
+    Id::parse(s).unwrap()
+}
+
+fn time(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn activity(event: &str, record: &str, revision: i32, value: i64, on: &str, region: &str) -> Event {
+    Event {
+        id: event.into(),
+        institution: id("h1"),
+        time: time("2024-01-01T00:00:00Z"),
+        body: Body::Activity(Activity {
+            record_id: id(record),
+            revision,
+            program_id: id("p1"),
+            mission_id: None,
+            facility_id: id("f1"),
+            region_code: region.into(),
+            occurred_on: day(on),
+            metric: Metric::Surgeries,
+            value: Amount::from_units(value),
+            dims: Dims::default(),
+        }),
+    }
+}
+
+fn dispatch(event: &str, mission: &str, start: &str, team: i32) -> Event {
+    Event {
+        id: event.into(),
+        institution: id("h1"),
+        time: time("2024-01-01T00:00:00Z"),
+        body: Body::Dispatched(Dispatch {
+            mission_id: id(mission),
+            program_id: id("p1"),
+            program_name: None,
+            host_facility_id: id("f1"),
+            host_facility_name: None,
+            region_code: "620921".into(),
+            team_size: team,
+            specialties: vec![],
+            start_date: day(start),
+            planned_end_date: None,
+        }),
+    }
+}
+
+fn completion(event: &str, mission: &str, end: &str) -> Event {
+    Event {
+        id: event.into(),
+        institution: id("h1"),
+        time: time("2024-02-01T00:00:00Z"),
+        body: Body::Completed(Completion {
+            mission_id: id(mission),
+            end_date: day(end),
+        }),
+    }
+}
+
+#[test]
+fn polars_periods_match_the_calendar_for_every_day_of_a_century() {
+    let regions = Regions::shipped();
+    let t = Transform::new(&regions).unwrap();
+    let first = day("1950-01-01");
+    let events: Vec<Event> = (0..36_600)
+        .step_by(7 * 13 + 1) // a spread of weekdays, month ends, leap days
+        .chain(
+            [day("2000-02-29"), day("1999-12-31"), day("2024-12-30")]
+                .map(|d| (d - first).num_days() as usize),
+        )
+        .enumerate()
+        .map(|(i, n)| {
+            activity(
+                &format!("e{i}"),
+                &format!("r{i}"),
+                1,
+                1,
+                &(first + chrono::Days::new(n as u64)).to_string(),
+                "620921",
+            )
+        })
+        .collect();
+    let out = t.apply(&events, &Prior::default()).unwrap();
+    let days: Vec<NaiveDate> = out.changes.daily.iter().map(|c| c.day).collect();
+    for c in &out.changes.regional {
+        if c.region_code == "620921" {
+            let matching = days
+                .iter()
+                .filter(|d| c.period.start(**d) == c.period_start)
+                .count();
+            assert_eq!(
+                c.value,
+                matching as i64 * 100,
+                "{:?} {} holds its days",
+                c.period,
+                c.period_start
+            );
+        }
+        assert_eq!(
+            c.period.start(c.period_start),
+            c.period_start,
+            "{:?} {} is a period start",
+            c.period,
+            c.period_start
+        );
+    }
+    for d in &days {
+        for p in Period::ALL {
+            let s = p.start(*d);
+            assert!(
+                out.changes
+                    .regional
+                    .iter()
+                    .any(|c| c.region_code == "620921" && c.period == p && c.period_start == s),
+                "{p:?} of {d}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_level_and_period_sums_to_the_same_total() {
+    let regions = Regions::shipped();
+    let t = Transform::new(&regions).unwrap();
+    let events = vec![
+        activity("a", "r1", 1, 5, "2023-06-14", "620921"),
+        activity("b", "r2", 1, 7, "2023-12-31", "620922"),
+        activity("c", "r3", 1, 11, "2021-01-01", "130184"),
+        activity("d", "r4", 1, 13, "2021-01-01", "MA-01"),
+    ];
+    let out = t.apply(&events, &Prior::default()).unwrap();
+    let mut totals: HashMap<(Level, Period), i64> = HashMap::new();
+    for c in &out.changes.regional {
+        *totals.entry((c.level, c.period)).or_default() += c.value;
+    }
+    for l in [Level::Country] {
+        for p in Period::ALL {
+            assert_eq!(totals[&(l, p)], 3600, "{l:?} {p:?}");
+        }
+    }
+    assert_eq!(
+        totals[&(Level::County, Period::Year)],
+        2300,
+        "MA-01 is a province, not a county"
+    );
+    assert_eq!(totals[&(Level::Province, Period::Month)], 3600);
+    let program: i64 = out
+        .changes
+        .program
+        .iter()
+        .filter(|c| c.period == Period::Quarter)
+        .map(|c| c.value)
+        .sum();
+    assert_eq!(program, 3600);
+}
+
+/// Applies events in batches, carrying the ledger between them as the sink would.
+fn fold(t: &Transform, batches: &[Vec<Event>]) -> HashMap<Cell, i64> {
+    let mut prior = Prior::default();
+    let mut cells: HashMap<Cell, i64> = HashMap::new();
+    for batch in batches {
+        let out = t.apply(batch, &prior).unwrap();
+        let c = out.changes;
+        for f in c.activities_new.into_iter().chain(c.activities_replaced) {
+            prior
+                .activities
+                .insert((f.institution.clone(), f.record_id.clone()), f);
+        }
+        for m in c.missions_new.into_iter().chain(c.missions_replaced) {
+            prior
+                .missions
+                .insert((m.institution.clone(), m.mission_id.clone()), m);
+        }
+        for d in c.daily {
+            let key = Cell {
+                value: 0,
+                ..d.clone()
+            };
+            *cells.entry(key).or_default() += d.value;
+        }
+    }
+    cells.retain(|_, v| *v != 0);
+    cells
+}
+
+#[test]
+fn order_and_batching_do_not_change_the_result() {
+    let t = Transform::new(&Regions::shipped()).unwrap();
+    let events = vec![
+        activity("e1", "r1", 1, 10, "2024-03-05", "620921"),
+        activity("e1", "r1", 1, 10, "2024-03-05", "620921"),
+        activity("e2", "r1", 3, 7, "2024-03-05", "620921"),
+        activity("e3", "r1", 2, 100, "2024-03-05", "620921"),
+        activity("e4", "r2", 1, 4, "2024-03-06", "620921"),
+        activity("e5", "r2", 2, 0, "2024-03-06", "620921"),
+        completion("c1", "m1", "2024-03-03"),
+        dispatch("d1", "m1", "2024-03-01", 3),
+        dispatch("d1", "m1", "2024-03-01", 3),
+    ];
+    let reference = fold(&t, std::slice::from_ref(&events));
+    let total = |cells: &HashMap<Cell, i64>, m: Metric| {
+        cells
+            .iter()
+            .filter(|(c, _)| c.metric == m)
+            .map(|(_, v)| v)
+            .sum::<i64>()
+    };
+    assert_eq!(total(&reference, Metric::Surgeries), 700);
+    assert_eq!(total(&reference, Metric::ExpertDays), 900);
+    assert_eq!(total(&reference, Metric::MissionsCompleted), 100);
+
+    // Every rotation, reversed or not, cut at every point.
+    let n = events.len();
+    for rot in 0..n {
+        for rev in [false, true] {
+            let mut order: Vec<Event> = events.iter().cycle().skip(rot).take(n).cloned().collect();
+            if rev {
+                order.reverse();
+            }
+            for cut in 0..=n {
+                let batches = vec![order[..cut].to_vec(), order[cut..].to_vec()];
+                assert_eq!(
+                    fold(&t, &batches),
+                    reference,
+                    "rotation {rot}, reversed {rev}, cut at {cut}"
+                );
+            }
+            let singles: Vec<Vec<Event>> = order.iter().map(|e| vec![e.clone()]).collect();
+            assert_eq!(
+                fold(&t, &singles),
+                reference,
+                "one event per batch, rotation {rot}, reversed {rev}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_completion_that_cannot_fit_its_mission_is_refused() {
+    let t = Transform::new(&Regions::shipped()).unwrap();
+    let out = t
+        .apply(
+            &[
+                dispatch("d1", "m1", "2024-03-10", 2),
+                completion("c1", "m1", "2024-03-01"),
+                completion("c2", "m1", "2040-03-01"),
+            ],
+            &Prior::default(),
+        )
+        .unwrap();
+    let codes: Vec<_> = out
+        .rejected
+        .iter()
+        .map(|(i, r)| (*i, r.code.as_str()))
+        .collect();
+    assert_eq!(codes, [(1, "end_before_start"), (2, "mission_too_long")]);
+    assert!(
+        out.changes
+            .daily
+            .iter()
+            .all(|c| c.metric != Metric::MissionsCompleted)
+    );
+    // Alone, before any dispatch, the same completion is kept for later.
+    let p = plan(&[completion("c1", "m1", "2024-03-01")], &Prior::default());
+    assert!(p.rejected.is_empty() && p.cells.is_empty());
+    assert_eq!(p.changes.missions_new.len(), 1);
+}
