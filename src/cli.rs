@@ -42,6 +42,30 @@ pub enum Command {
     Migrate,
     /// Validate the settings and print them (secrets masked), then exit.
     CheckConfig,
+    /// Check files of events (JSON Lines, one CloudEvent per line) with the
+    /// pipeline's validator; prints each bad line with its number and reason.
+    /// Exits 1 if any line is invalid.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Validate files of events and produce the valid ones to the contract's
+    /// topics (keyed by mission_id / record_id). Invalid lines are reported,
+    /// never sent; exits 1 if there were any.
+    /// Measure the pipeline: generate events, publish them, run the release
+    /// pipeline from an empty database until caught up, verify the tables,
+    /// and report events/s, the raw read rate, time per stage, peak memory
+    /// and database size (with --rate: freshness at a steady load). Needs a
+    /// broker and a database.url whose user may create databases.
+    Bench(crate::bench::BenchArgs),
+    Publish {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Send invalid lines too, as they are, to the activities topic: for
+        /// trying out a pipeline's quarantine, never for real data.
+        #[arg(long)]
+        include_invalid: bool,
+    },
 }
 
 pub async fn main() -> ExitCode {
@@ -61,6 +85,27 @@ pub async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => migrate(&settings).await,
+        Command::Bench(args) => crate::bench::run(&settings, &args).await.map(|report| {
+            if args.json {
+                println!("{report}");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            }
+        }),
+        Command::Validate { files } => match crate::files::validate(&settings, &files) {
+            Ok(t) if t.bad > 0 => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
+        Command::Publish {
+            files,
+            include_invalid,
+        } => match crate::files::publish(&settings, &files, include_invalid).await {
+            Ok(t) if t.bad > 0 && !include_invalid => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
         Command::Run { until_caught_up } => {
             let mode = if until_caught_up {
                 Mode::UntilCaughtUp

@@ -1,7 +1,9 @@
 //! The `outreach` binary's library: command line, settings, logging, and the
 //! wiring of the three stages (ingest → transform → sink) into a pipeline.
 
+pub mod bench;
 pub mod cli;
+pub mod files;
 pub mod pipeline;
 pub mod settings;
 pub mod telemetry;

@@ -16,7 +16,7 @@ use transform::{Prior, Transform};
 
 use crate::settings::Settings;
 
-/// What a run did, for the last log line and for tests.
+/// What a run did, for the last log line, the benchmark and tests.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     pub ingest: ingest::Summary,
@@ -24,6 +24,85 @@ pub struct Report {
     pub accepted: u64,
     pub unchanged: u64,
     pub quarantined: u64,
+    /// Time in the transform stage (ledger plan and polars roll-up).
+    pub transform: Duration,
+    /// Time in the database for committed batches: claim, load, write, commit.
+    pub database: Duration,
+    /// From the first batch's first message to the last commit.
+    pub busy: Duration,
+    /// Commit time minus Kafka message timestamp, per message.
+    pub freshness: Freshness,
+}
+
+impl Report {
+    fn log(&self) {
+        info!(
+            messages = self.ingest.messages,
+            accepted = self.accepted,
+            unchanged = self.unchanged,
+            quarantined = self.quarantined,
+            batches = self.batches,
+            fenced = self.ingest.fenced,
+            rebalances = self.ingest.rebalances,
+            busy_ms = self.busy.as_millis() as u64,
+            decode_ms = self.ingest.decode_ns / 1_000_000,
+            transform_ms = self.transform.as_millis() as u64,
+            database_ms = self.database.as_millis() as u64,
+            freshness_p50_ms = self.freshness.quantile(0.50),
+            freshness_p99_ms = self.freshness.quantile(0.99),
+            freshness_max_ms = self.freshness.max(),
+            "pipeline stopped"
+        );
+    }
+}
+
+/// A histogram of milliseconds: 1 ms buckets up to a minute, then one
+/// bucket for everything slower. Fixed size, whatever the backlog.
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    buckets: Vec<u64>,
+    max: u64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness {
+            buckets: vec![0; 60_001],
+            max: 0,
+        }
+    }
+}
+
+impl Freshness {
+    pub fn record(&mut self, ms: u64) {
+        self.buckets[(ms as usize).min(60_000)] += 1;
+        self.max = self.max.max(ms);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// The smallest value with at least `q` of the samples at or below it.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let n = self.count();
+        if n == 0 {
+            return 0;
+        }
+        let want = ((n as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (ms, c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= want {
+                return ms as u64;
+            }
+        }
+        self.max
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
 }
 
 /// Connects, migrates, and runs until `shutdown` (or drained, per `mode`).
@@ -67,14 +146,14 @@ pub async fn run(
     .await;
     let mut report = worker.await.context("the batch worker panicked")??;
     report.ingest = ingested.context("ingest stopped")?;
-    info!(?report, "pipeline stopped");
+    report.log();
     Ok(report)
 }
 
 /// Connects to the database, waiting for it while it starts.
 pub async fn connect(settings: &sink::Settings) -> anyhow::Result<Sink> {
     let mut delay = Duration::from_millis(500);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(settings.connect_retry_secs);
     loop {
         match Sink::connect(settings).await {
             Ok(s) => return Ok(s),
@@ -118,12 +197,26 @@ async fn apply_all(
     acks: mpsc::UnboundedSender<Ack>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
+    let mut first: Option<Instant> = None;
     while let Some(batch) = batches.recv().await {
+        let first = *first.get_or_insert(batch.started);
         let mut delay = Duration::from_millis(100);
         loop {
-            match apply(&sink, &transform, &dead_letters, &batch).await {
+            match apply(&sink, &transform, &dead_letters, &batch, &mut report).await {
                 Ok(done) => {
                     report.batches += 1;
+                    report.busy = first.elapsed();
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    let stamps = batch
+                        .accepted
+                        .iter()
+                        .map(|a| &a.position)
+                        .chain(batch.rejected.iter().map(|r| &r.position));
+                    for ts in stamps.filter_map(|p| p.timestamp_ms) {
+                        report
+                            .freshness
+                            .record(now_ms.saturating_sub(ts).max(0) as u64);
+                    }
                     report.accepted += done.accepted;
                     report.unchanged += done.unchanged;
                     report.quarantined += done.quarantined;
@@ -188,7 +281,9 @@ async fn apply(
     transform: &Transform,
     dead_letters: &DeadLetters,
     batch: &Batch,
+    timing: &mut Report,
 ) -> Result<Applied, ApplyError> {
+    let started = Instant::now();
     let mut tx = sink.begin().await?;
     let ranges: Vec<OffsetRange> = batch
         .ranges
@@ -204,6 +299,7 @@ async fn apply(
     let events: Vec<&Event> = batch.accepted.iter().map(|a| &a.event).collect();
     let (activity_keys, mission_keys) = Prior::keys(&events);
     let (activities, missions) = tx.load(&activity_keys, &mission_keys).await?;
+    let before_transform = Instant::now();
     let outcome = transform.apply(
         &events,
         &Prior {
@@ -211,6 +307,8 @@ async fn apply(
             missions,
         },
     )?;
+    let transformed = before_transform.elapsed();
+    timing.transform += transformed;
 
     let late: Vec<Rejected> = outcome
         .rejected
@@ -246,6 +344,7 @@ async fn apply(
     let cells = c.daily.len() + c.regional.len() + c.program.len();
     tx.write(c, &quarantine).await?;
     tx.commit().await?;
+    timing.database += started.elapsed() - transformed;
     Ok(Applied {
         accepted: (batch.accepted.len() - late.len()) as u64,
         unchanged: outcome.unchanged as u64,

@@ -58,6 +58,8 @@ pub struct Summary {
     pub batches: u64,
     pub fenced: u64,
     pub rebalances: u64,
+    /// Time spent decoding and validating, in nanoseconds.
+    pub decode_ns: u64,
 }
 
 enum Rebalance {
@@ -465,6 +467,7 @@ impl Ingest {
             offset,
             timestamp_ms: m.timestamp().to_millis(),
         };
+        let started = Instant::now();
         let (headers, header_problem) = read_headers(m);
         let decoded = match header_problem {
             Some(r) => Err(r),
@@ -473,6 +476,7 @@ impl Ingest {
                 value: m.payload(),
             }),
         };
+        self.summary.decode_ns += started.elapsed().as_nanos() as u64;
         let owned_headers = || {
             headers
                 .iter()

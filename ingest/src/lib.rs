@@ -11,11 +11,14 @@
 mod batch;
 mod consumer;
 mod deadletter;
+mod publish;
 mod settings;
+pub mod tools;
 
 pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
 pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
+pub use publish::{Publisher, delivered};
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -32,6 +35,8 @@ pub enum Error {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("dead-letter topic: could not produce a refused message: {0}")]
     DeadLetter(rdkafka::error::KafkaError),
+    #[error("topic {0}: {1}")]
+    Topic(String, rdkafka::error::KafkaError),
     #[error("stored offsets could not be read: {0}")]
     Lookup(BoxError),
 }

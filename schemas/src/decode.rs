@@ -124,6 +124,18 @@ impl Decoder {
 
     fn dispatch(&self, data: &str) -> Result<Dispatch> {
         let mut f = Fields::parse(data, "data")?;
+        f.only(&[
+            "mission_id",
+            "program_id",
+            "program_name",
+            "host_facility_id",
+            "host_facility_name",
+            "region_code",
+            "team_size",
+            "specialties",
+            "start_date",
+            "planned_end_date",
+        ])?;
         let start_date = f.date("start_date")?;
         let planned_end_date = f.opt_date("planned_end_date")?;
         if let Some(end) = planned_end_date
@@ -181,12 +193,23 @@ impl Decoder {
             start_date,
             planned_end_date,
         };
-        f.finish()?;
         Ok(d)
     }
 
     fn activity(&self, data: &str) -> Result<Activity> {
         let mut f = Fields::parse(data, "data")?;
+        f.only(&[
+            "record_id",
+            "revision",
+            "program_id",
+            "mission_id",
+            "facility_id",
+            "region_code",
+            "occurred_on",
+            "metric",
+            "value",
+            "dims",
+        ])?;
         let metric_name = f.string("metric")?;
         let metric = Metric::parse_activity(&metric_name).ok_or_else(|| {
             Rejection::new(
@@ -268,7 +291,6 @@ impl Decoder {
             value,
             dims,
         };
-        f.finish()?;
         Ok(a)
     }
 
@@ -286,11 +308,11 @@ impl Decoder {
 
 fn completion(data: &str) -> Result<Completion> {
     let mut f = Fields::parse(data, "data")?;
+    f.only(&["mission_id", "end_date"])?;
     let c = Completion {
         mission_id: f.id("mission_id")?,
         end_date: f.date("end_date")?,
     };
-    f.finish()?;
     Ok(c)
 }
 
@@ -610,14 +632,27 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Whatever is left was not named by the contract: a producer's typo.
-    fn finish(self) -> Result<()> {
-        match self.items.first() {
+    /// A member the contract does not name is a producer's typo: said first,
+    /// with the field it most likely meant, before any missing field.
+    fn only(&self, fields: &[&str]) -> Result<()> {
+        match self
+            .items
+            .iter()
+            .find(|(k, _)| !fields.contains(&k.as_ref()))
+        {
             None => Ok(()),
-            Some((k, _)) => reject(
-                E::UnknownField,
-                format!("{}.{k} is not a field of this event type", self.what),
-            ),
+            Some((k, _)) => {
+                let hint = fields
+                    .iter()
+                    .min_by_key(|f| edit_distance(k, f))
+                    .filter(|f| edit_distance(k, f) <= 2)
+                    .map(|f| format!(" (did you mean {f}?)"))
+                    .unwrap_or_default();
+                reject(
+                    E::UnknownField,
+                    format!("{}.{k} is not a field of this event type{hint}", self.what),
+                )
+            }
         }
     }
 }
@@ -651,6 +686,22 @@ pub fn parse_date(s: &str, field: &str) -> Result<NaiveDate> {
         );
     }
     Ok(d)
+}
+
+/// Levenshtein distance, for "did you mean" hints on short field names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn json_error(e: &serde_json::Error, what: &str) -> Rejection {

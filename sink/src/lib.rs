@@ -9,6 +9,7 @@
 
 mod batch;
 mod error;
+pub mod inspect;
 mod settings;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow};

