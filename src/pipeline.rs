@@ -28,6 +28,10 @@ pub struct Report {
     pub transform: Duration,
     /// Time in the database for committed batches: claim, load, write, commit.
     pub database: Duration,
+    /// The database time of the writes, per table group.
+    pub writes: sink::WriteTimings,
+    /// Claiming offsets and loading the ledger rows.
+    pub load: Duration,
     /// From the first batch's first message to the last commit.
     pub busy: Duration,
     /// Commit time minus Kafka message timestamp, per message.
@@ -48,6 +52,11 @@ impl Report {
             decode_ms = self.ingest.decode_ns / 1_000_000,
             transform_ms = self.transform.as_millis() as u64,
             database_ms = self.database.as_millis() as u64,
+            load_ms = self.load.as_millis() as u64,
+            ledger_ms = self.writes.ledger.as_millis() as u64,
+            daily_ms = self.writes.daily.as_millis() as u64,
+            regional_ms = self.writes.regional.as_millis() as u64,
+            program_ms = self.writes.program.as_millis() as u64,
             freshness_p50_ms = self.freshness.quantile(0.50),
             freshness_p99_ms = self.freshness.quantile(0.99),
             freshness_max_ms = self.freshness.max(),
@@ -299,6 +308,7 @@ async fn apply(
     let events: Vec<&Event> = batch.accepted.iter().map(|a| &a.event).collect();
     let (activity_keys, mission_keys) = Prior::keys(&events);
     let (activities, missions) = tx.load(&activity_keys, &mission_keys).await?;
+    timing.load += started.elapsed();
     let before_transform = Instant::now();
     let outcome = transform.apply(
         &events,
@@ -342,7 +352,7 @@ async fn apply(
         .collect();
     let c = &outcome.changes;
     let cells = c.daily.len() + c.regional.len() + c.program.len();
-    tx.write(c, &quarantine).await?;
+    timing.writes += tx.write(c, &quarantine).await?;
     tx.commit().await?;
     timing.database += started.elapsed() - transformed;
     Ok(Applied {

@@ -129,7 +129,8 @@ impl KafkaSettings {
             .set("fetch.max.bytes", "52428800")
             .set("max.partition.fetch.bytes", "10485760")
             .set("fetch.queue.backoff.ms", "10")
-            .set("queued.max.messages.kbytes", "65536")
+            // Per partition: with 8 partitions, at most 64 MB prefetched.
+            .set("queued.max.messages.kbytes", "8192")
             // A message over the limit must still be fetched whole to be quarantined.
             .set(
                 "receive.message.max.bytes",

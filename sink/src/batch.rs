@@ -7,6 +7,7 @@
 //! and the error is retryable).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use schemas::number::hundredths_to_decimal;
@@ -37,6 +38,26 @@ pub struct QuarantineRow {
     pub payload: Vec<u8>,
     pub error_code: &'static str,
     pub error_detail: String,
+}
+
+/// Where a batch's write time went.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteTimings {
+    /// Ledger rows, missions, programs.
+    pub ledger: Duration,
+    pub daily: Duration,
+    pub regional: Duration,
+    /// `program_metrics` and the quarantine.
+    pub program: Duration,
+}
+
+impl std::ops::AddAssign for WriteTimings {
+    fn add_assign(&mut self, o: Self) {
+        self.ledger += o.ledger;
+        self.daily += o.daily;
+        self.regional += o.regional;
+        self.program += o.program;
+    }
 }
 
 pub struct Batch {
@@ -187,17 +208,32 @@ impl Batch {
     }
 
     /// Writes a batch's changes and its quarantined messages.
-    pub async fn write(&mut self, c: &Changes, quarantine: &[QuarantineRow]) -> Result<()> {
+    /// Returns how long each group of statements took.
+    pub async fn write(
+        &mut self,
+        c: &Changes,
+        quarantine: &[QuarantineRow],
+    ) -> Result<WriteTimings> {
+        let mut t = WriteTimings::default();
+        let mut clock = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            *slot += clock.elapsed();
+            clock = Instant::now();
+        };
         self.write_activities(&c.activities_new, true).await?;
         self.write_activities(&c.activities_replaced, false).await?;
         self.write_missions(&c.missions_new, true).await?;
         self.write_missions(&c.missions_replaced, false).await?;
         self.write_programs(&c.programs).await?;
+        lap(&mut t.ledger);
         self.write_daily(c).await?;
+        lap(&mut t.daily);
         self.write_regional(c).await?;
+        lap(&mut t.regional);
         self.write_program_metrics(c).await?;
         self.write_quarantine(quarantine).await?;
-        Ok(())
+        lap(&mut t.program);
+        Ok(t)
     }
 
     pub async fn commit(self) -> Result<()> {

@@ -12,7 +12,7 @@ mod error;
 pub mod inspect;
 mod settings;
 
-pub use batch::{Batch, OffsetRange, QuarantineRow};
+pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
 pub use error::{Error, Result};
 pub use settings::Settings;
 
