@@ -92,6 +92,7 @@ async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact()
     // Apply migrations first so the two processes do not race to create the schema.
     let status = outreach_command(&broker, &db, "unused")
         .arg("migrate")
+        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());

@@ -3,8 +3,6 @@
 //! Production is awaited before the batch that holds the message commits, so
 //! the topic gets each refusal at least once (the quarantine table exactly once).
 
-use std::time::Duration;
-
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -102,15 +100,8 @@ impl DeadLetters {
         if let Some(k) = &r.key {
             record = record.key(k.as_slice());
         }
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((e, _)) => return Err(Error::DeadLetter(e)),
-            }
-        }
+        crate::publish::enqueue(&self.producer, record)
+            .await
+            .map_err(Error::DeadLetter)
     }
 }

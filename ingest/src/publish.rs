@@ -38,59 +38,29 @@ impl Publisher {
             Body::Completed(c) => (&self.missions_topic, c.mission_id.as_str()),
             Body::Activity(a) => (&self.activities_topic, a.record_id.as_str()),
         };
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "content-type",
-            value: Some("application/cloudevents+json"),
-        });
-        self.enqueue(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(json)
-                .headers(headers),
-        )
-        .await
+        self.send_to(topic, key.as_bytes(), json).await
     }
 
-    /// Sends prepared bytes to a topic (the benchmark's generator).
+    /// Sends prepared bytes to a topic, in structured mode.
     pub async fn send_to(&self, topic: &str, key: &[u8], value: &[u8]) -> Result<DeliveryFuture> {
         let headers = OwnedHeaders::new().insert(Header {
             key: "content-type",
             value: Some("application/cloudevents+json"),
         });
-        self.enqueue(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(value)
-                .headers(headers),
-        )
-        .await
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(value)
+            .headers(headers);
+        Ok(enqueue(&self.producer, record).await?)
     }
 
     /// Sends bytes that are not a valid event, as they are, to the
     /// activities topic (to try out a pipeline's quarantine).
     pub async fn send_raw(&self, bytes: &[u8]) -> Result<DeliveryFuture> {
-        self.enqueue(
-            FutureRecord::to(&self.activities_topic)
-                .key("invalid")
-                .payload(bytes),
-        )
-        .await
-    }
-
-    async fn enqueue<K: ToBytes + ?Sized>(
-        &self,
-        mut record: FutureRecord<'_, K, [u8]>,
-    ) -> Result<DeliveryFuture> {
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((e, _)) => return Err(Error::Kafka(e)),
-            }
-        }
+        let record = FutureRecord::to(&self.activities_topic)
+            .key("invalid")
+            .payload(bytes);
+        Ok(enqueue(&self.producer, record).await?)
     }
 
     pub fn flush(&self, timeout: Duration) -> Result<()> {
@@ -104,5 +74,22 @@ pub async fn delivered(d: DeliveryFuture) -> Result<()> {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, _))) => Err(Error::Kafka(e)),
         Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+    }
+}
+
+/// Hands a record to the producer, waiting while its queue is full.
+pub(crate) async fn enqueue<K: ToBytes + ?Sized>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, K, [u8]>,
+) -> std::result::Result<DeliveryFuture, KafkaError> {
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 }

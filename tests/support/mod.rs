@@ -343,20 +343,16 @@ pub async fn regional(
     start: &str,
     metric: &str,
 ) -> String {
-    let v: Option<String> = sqlx::query_scalar(
-        "SELECT value::text FROM outreach.regional_metrics
-         WHERE region_code = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
+    cell(
+        pool,
+        "regional_metrics",
+        "region_code",
+        [region, period, start, metric],
     )
-    .bind(region)
-    .bind(period)
-    .bind(start)
-    .bind(metric)
-    .fetch_optional(pool)
     .await
-    .unwrap();
-    v.map(normalize).unwrap_or_else(|| "0".into())
 }
 
+/// One program total as a string (`"0"` when the row is absent).
 pub async fn program(
     pool: &PgPool,
     program: &str,
@@ -364,17 +360,33 @@ pub async fn program(
     start: &str,
     metric: &str,
 ) -> String {
-    let v: Option<String> = sqlx::query_scalar(
-        "SELECT value::text FROM outreach.program_metrics
-         WHERE program_id = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4",
+    cell(
+        pool,
+        "program_metrics",
+        "program_id",
+        [program, period, start, metric],
     )
-    .bind(program)
-    .bind(period)
-    .bind(start)
-    .bind(metric)
-    .fetch_optional(pool)
     .await
-    .unwrap();
+}
+
+async fn cell(
+    pool: &PgPool,
+    table: &str,
+    key: &str,
+    [id, period, start, metric]: [&str; 4],
+) -> String {
+    let sql = format!(
+        "SELECT value::text FROM outreach.{table}
+         WHERE {key} = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4"
+    );
+    let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(period)
+        .bind(start)
+        .bind(metric)
+        .fetch_optional(pool)
+        .await
+        .unwrap();
     v.map(normalize).unwrap_or_else(|| "0".into())
 }
 
