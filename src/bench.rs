@@ -280,6 +280,7 @@ fn spawn(kafka: &ingest::KafkaSettings, db_url: &str, args: &[&str]) -> anyhow::
             std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "2".into()),
         )
         .env("OUTREACH__LOG__FORMAT", "json")
+        .env("OUTREACH__HTTP__ADDRESS", "127.0.0.1:0")
         .env("OUTREACH__LOG__LEVEL", "warn,outreach::pipeline=info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

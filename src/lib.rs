@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod files;
+pub mod http;
 pub mod pipeline;
 pub mod settings;
 pub mod telemetry;

@@ -131,6 +131,15 @@ pub async fn run(
     let dead_letters =
         DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;
 
+    let health = Arc::new(crate::http::Health::default());
+    health
+        .database_ok
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::http::recorder();
+    if !settings.http.address.is_empty() {
+        crate::http::serve(&settings.http.address, health.clone()).await?;
+    }
+
     let (batches_tx, batches_rx) = mpsc::channel(settings.ingest.channel_capacity);
     let (acks_tx, acks_rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(apply_all(
@@ -139,6 +148,7 @@ pub async fn run(
         dead_letters,
         batches_rx,
         acks_tx,
+        health.clone(),
     ));
     let ingested = ingest::run(
         &settings.kafka,
@@ -148,6 +158,7 @@ pub async fn run(
         ingest::Links {
             batches: batches_tx,
             acks: acks_rx,
+            assigned: health.assigned.clone(),
         },
         mode,
         shutdown,
@@ -204,6 +215,7 @@ async fn apply_all(
     dead_letters: DeadLetters,
     mut batches: mpsc::Receiver<Batch>,
     acks: mpsc::UnboundedSender<Ack>,
+    health: Arc<crate::http::Health>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut first: Option<Instant> = None;
@@ -215,16 +227,21 @@ async fn apply_all(
                 Ok(done) => {
                     report.batches += 1;
                     report.busy = first.elapsed();
+                    health
+                        .database_ok
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    record_metrics(&batch, &done);
                     let now_ms = chrono::Utc::now().timestamp_millis();
+                    let freshness = metrics::histogram!("outreach_freshness_seconds");
                     let stamps = batch
                         .accepted
                         .iter()
                         .map(|a| &a.position)
                         .chain(batch.rejected.iter().map(|r| &r.position));
                     for ts in stamps.filter_map(|p| p.timestamp_ms) {
-                        report
-                            .freshness
-                            .record(now_ms.saturating_sub(ts).max(0) as u64);
+                        let ms = now_ms.saturating_sub(ts).max(0) as u64;
+                        report.freshness.record(ms);
+                        freshness.record(ms as f64 / 1000.0);
                     }
                     report.accepted += done.accepted;
                     report.unchanged += done.unchanged;
@@ -243,11 +260,18 @@ async fn apply_all(
                 }
                 Err(ApplyError::Sink(e @ sink::Error::Fenced { .. })) => {
                     warn!(error = %e, "batch fenced");
+                    metrics::counter!("outreach_batches_fenced_total").increment(1);
                     let _ = acks.send(Ack::Fenced);
                     break;
                 }
                 Err(e) if e.is_retryable() => {
                     warn!(error = %e, retry_in = ?delay, "batch failed; retrying");
+                    metrics::counter!("outreach_batch_retries_total").increment(1);
+                    if matches!(e, ApplyError::Sink(_)) {
+                        health
+                            .database_ok
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
@@ -283,6 +307,22 @@ struct Applied {
     unchanged: u64,
     quarantined: u64,
     cells: usize,
+    /// Quarantined messages per error code, for the metrics.
+    codes: Vec<&'static str>,
+    transaction: Duration,
+}
+
+/// Counters and latencies of one committed batch.
+fn record_metrics(batch: &Batch, done: &Applied) {
+    metrics::counter!("outreach_batches_total").increment(1);
+    metrics::counter!("outreach_events_accepted_total").increment(done.accepted);
+    metrics::counter!("outreach_events_unchanged_total").increment(done.unchanged);
+    for code in &done.codes {
+        metrics::counter!("outreach_quarantined_total", "error_code" => *code).increment(1);
+    }
+    metrics::histogram!("outreach_batch_seconds").record(batch.started.elapsed().as_secs_f64());
+    metrics::histogram!("outreach_transaction_seconds").record(done.transaction.as_secs_f64());
+    metrics::histogram!("outreach_batch_messages").record(batch.len() as f64);
 }
 
 async fn apply(
@@ -356,6 +396,8 @@ async fn apply(
     tx.commit().await?;
     timing.database += started.elapsed() - transformed;
     Ok(Applied {
+        codes: quarantine.iter().map(|q| q.error_code).collect(),
+        transaction: started.elapsed(),
         accepted: (batch.accepted.len() - late.len()) as u64,
         unchanged: outcome.unchanged as u64,
         quarantined: quarantine.len() as u64,

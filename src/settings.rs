@@ -29,6 +29,29 @@ pub struct Settings {
     pub regions: RegionSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where `/metrics`, `/healthz` and `/readyz` listen during `run`;
+    /// an empty string turns the endpoint off.
+    #[serde(default = "default_http_address")]
+    pub address: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            address: default_http_address(),
+        }
+    }
+}
+
+fn default_http_address() -> String {
+    "127.0.0.1:9898".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -47,6 +47,8 @@ pub enum Ack {
 pub struct Links {
     pub batches: mpsc::Sender<Batch>,
     pub acks: mpsc::UnboundedReceiver<Ack>,
+    /// Partitions currently assigned to this member, for readiness.
+    pub assigned: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Counts for the final log line and for tests.
@@ -222,6 +224,7 @@ struct Ingest {
     last_message: Instant,
     events: mpsc::UnboundedReceiver<Rebalance>,
     summary: Summary,
+    assigned_gauge: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs the stage until `shutdown` resolves (or, in [`Mode::UntilCaughtUp`],
@@ -239,6 +242,7 @@ pub async fn run(
     let Links {
         batches: out,
         mut acks,
+        assigned,
     } = links;
     let (tx, events) = mpsc::unbounded_channel();
     let context = Context {
@@ -272,6 +276,7 @@ pub async fn run(
         last_message: Instant::now(),
         events,
         summary: Summary::default(),
+        assigned_gauge: assigned,
     };
     let linger = Duration::from_millis(settings.batch_linger_ms);
     tokio::pin!(shutdown);
@@ -341,12 +346,14 @@ impl Ingest {
 
     async fn on_rebalance(&mut self, ev: Rebalance, out: &mpsc::Sender<Batch>) -> Result<()> {
         self.summary.rebalances += 1;
+        metrics::counter!("outreach_rebalances_total").increment(1);
         match ev {
             Rebalance::Revoked => {
                 self.flush(out).await?;
                 self.parts.clear();
                 // An empty assignment is not a drained one: wait for the next.
                 self.assigned = false;
+                self.publish_assignment();
                 self.settling = true;
             }
             Rebalance::Assigned(list) => {
@@ -364,9 +371,17 @@ impl Ingest {
                 if self.mode == Mode::UntilCaughtUp {
                     self.fetch_ends().await;
                 }
+                self.publish_assignment();
             }
         }
         Ok(())
+    }
+
+    fn publish_assignment(&self) {
+        let n = if self.assigned { self.parts.len() } else { 0 };
+        self.assigned_gauge
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("outreach_assigned_partitions").set(n as f64);
     }
 
     /// Reads each partition's watermarks: the end to drain to.
@@ -419,6 +434,7 @@ impl Ingest {
     async fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
         self.last_message = Instant::now();
         self.summary.messages += 1;
+        metrics::counter!("outreach_messages_total", "topic" => m.topic().to_owned()).increment(1);
         let key = (self.topic(m.topic()), m.partition());
         let offset = m.offset();
         if !self.parts.contains_key(&key) {

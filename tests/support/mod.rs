@@ -284,6 +284,9 @@ pub fn settings(broker: &Broker, db: &Db, group: &str) -> Settings {
         },
         regions: Default::default(),
         log: Default::default(),
+        http: outreach::settings::HttpSettings {
+            address: String::new(),
+        },
     }
 }
 
@@ -322,6 +325,7 @@ pub fn outreach_command(broker: &Broker, db: &Db, group: &str) -> Command {
         .env("OUTREACH__INGEST__BATCH_LINGER_MS", "50")
         .env("OUTREACH__INGEST__DRAIN_IDLE_MS", "1500")
         .env("OUTREACH__LOG__FORMAT", "json")
+        .env("OUTREACH__HTTP__ADDRESS", "127.0.0.1:0")
         .env_remove("RUST_LOG");
     c
 }

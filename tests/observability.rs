@@ -1,0 +1,132 @@
+//! The operator's endpoint on a running `outreach run`: `/healthz`,
+//! `/readyz` once partitions are assigned, `/metrics` counting what the
+//! tables got; and SIGTERM ends the process cleanly.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::events::*;
+use support::*;
+
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let status = r.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        r.split_once("\r\n\r\n")
+            .map(|x| x.1.to_owned())
+            .unwrap_or_default(),
+    ))
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
+    let broker = Broker::start();
+    broker.contract_topics(2).await;
+    let db = Db::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = outreach_command(&broker, &db, &unique("g"))
+        .arg("run")
+        .env("OUTREACH__HTTP__ADDRESS", &addr)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    wait_for("/healthz", || {
+        get(&addr, "/healthz").is_some_and(|(s, b)| s == 200 && b == "ok\n")
+    });
+    wait_for("/readyz to turn ready", || {
+        get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+
+    let mut bad = activity_record(&activity(
+        "h1",
+        "e2",
+        "r2",
+        "surgeries",
+        json!(2.5),
+        "2024-01-01",
+        "620921",
+    ));
+    bad.key = Some(b"bad".to_vec());
+    broker
+        .producer()
+        .send(&[
+            activity_record(&activity(
+                "h1",
+                "e1",
+                "r1",
+                "surgeries",
+                json!(3),
+                "2024-01-01",
+                "620921",
+            )),
+            bad,
+        ])
+        .await;
+    wait_for("the batch in /metrics", || {
+        get(&addr, "/metrics").is_some_and(|(_, m)| m.contains("outreach_events_accepted_total 1"))
+    });
+    let (_, m) = get(&addr, "/metrics").unwrap();
+    for line in [
+        "outreach_quarantined_total{error_code=\"value_not_integer\"} 1",
+        "outreach_batches_total 1",
+        "outreach_assigned_partitions 4",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+    for family in [
+        "outreach_freshness_seconds_bucket",
+        "outreach_transaction_seconds_count",
+        "outreach_messages_total{topic=",
+    ] {
+        assert!(m.contains(family), "{family} in\n{m}");
+    }
+
+    // SIGTERM: finish, commit, exit 0.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outreach did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    let pool = db.pool().await;
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "surgeries").await,
+        "3"
+    );
+}
