@@ -441,8 +441,9 @@ impl Ingest {
             debug!(topic = %key.0, partition = key.1, offset, "message from a partition not assigned here; skipped");
             return Ok(());
         }
-        if !self.parts[&key].resolved {
-            self.resolve(&key).await?;
+        if !self.parts[&key].resolved && self.resolve(&key).await? {
+            // Repositioned at the beginning: this message comes again in order.
+            return Ok(());
         }
         let part = self.parts.get_mut(&key).expect("checked above");
         if !part.verified {
@@ -551,7 +552,8 @@ impl Ingest {
     }
 
     /// A partition assigned while the database could not be read.
-    async fn resolve(&mut self, key: &Key) -> Result<()> {
+    /// Returns whether the consumer was moved (the current message is then stale).
+    async fn resolve(&mut self, key: &Key) -> Result<bool> {
         let stored = self.stored(std::slice::from_ref(key)).await?[0];
         let p = self
             .parts
@@ -562,18 +564,25 @@ impl Ingest {
             end: p.end,
             ..Part::new(stored, true)
         };
-        if stored.is_none() {
-            // Kafka's committed offset may be ahead of a database that never
-            // applied anything here: start from the beginning.
-            p.seeked = true;
-            if let Err(error) =
-                self.consumer
-                    .seek(&key.0, key.1, Offset::Beginning, Duration::from_secs(10))
-            {
-                warn!(%error, "seek to the beginning failed");
+        if stored.is_some() {
+            // The check on the first message seeks if the consumer is elsewhere.
+            return Ok(false);
+        }
+        // Kafka's committed offset may be ahead of a database that never
+        // applied anything here: start from the beginning.
+        match self
+            .consumer
+            .seek(&key.0, key.1, Offset::Beginning, Duration::from_secs(10))
+        {
+            Ok(()) => {
+                p.seeked = true;
+                Ok(true)
+            }
+            Err(error) => {
+                warn!(%error, topic = %key.0, partition = key.1, "seek to the beginning failed; starting where the consumer is");
+                Ok(false)
             }
         }
-        Ok(())
     }
 
     /// After a fence: every partition back to its stored offset.
