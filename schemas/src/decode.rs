@@ -217,17 +217,18 @@ impl Decoder {
                 format!("data.metric `{metric_name}` is not in the metric catalogue"),
             )
         })?;
+        let not_integer = || {
+            reject(
+                E::ValueNotInteger,
+                format!(
+                    "data.value must be an integer for `{}` ({})",
+                    metric.as_str(),
+                    metric.unit()
+                ),
+            )
+        };
         let value = match Amount::parse_json(f.require("value")?.get()) {
-            Ok(v) if !metric.allows_decimals() && !v.is_integer() => {
-                return reject(
-                    E::ValueNotInteger,
-                    format!(
-                        "data.value must be an integer for `{}` ({})",
-                        metric.as_str(),
-                        metric.unit()
-                    ),
-                );
-            }
+            Ok(v) if !metric.allows_decimals() && !v.is_integer() => return not_integer(),
             Ok(v) => v,
             Err(NumberError::NotANumber) => {
                 return reject(E::InvalidValue, "data.value must be a JSON number");
@@ -241,16 +242,7 @@ impl Decoder {
                     "data.value has more than two decimals (CNY amounts are in fen at most)",
                 );
             }
-            Err(NumberError::TooPrecise) => {
-                return reject(
-                    E::ValueNotInteger,
-                    format!(
-                        "data.value must be an integer for `{}` ({})",
-                        metric.as_str(),
-                        metric.unit()
-                    ),
-                );
-            }
+            Err(NumberError::TooPrecise) => return not_integer(),
             Err(NumberError::TooLarge) => {
                 return reject(
                     E::ValueTooLarge,
