@@ -374,20 +374,19 @@ async fn apply(
         .collect();
     let refused: Vec<&Rejected> = batch.rejected.iter().chain(&late).collect();
     if !refused.is_empty() {
-        let owned: Vec<Rejected> = refused.iter().map(|r| (*r).clone()).collect();
-        dead_letters.send_all(&owned).await?;
+        dead_letters.send_all(&refused).await?;
     }
     let quarantine: Vec<QuarantineRow> = refused
         .iter()
         .map(|r| QuarantineRow {
             received_at: r.received_at,
-            topic: r.position.topic.to_string(),
+            topic: &r.position.topic,
             partition: r.position.partition,
             offset: r.position.offset,
-            key: r.key.clone(),
-            payload: r.payload.clone(),
+            key: r.key.as_deref(),
+            payload: &r.payload,
             error_code: r.rejection.code.as_str(),
-            error_detail: r.rejection.detail.clone(),
+            error_detail: &r.rejection.detail,
         })
         .collect();
     let c = &outcome.changes;

@@ -187,6 +187,15 @@ struct Part {
 }
 
 impl Part {
+    /// Back to a freshly read stored offset, keeping the watermarks.
+    fn reposition(&mut self, stored: Option<i64>) {
+        *self = Part {
+            low: self.low,
+            end: self.end,
+            ..Part::new(stored, true)
+        };
+    }
+
     fn new(stored: Option<i64>, resolved: bool) -> Part {
         Part {
             stored,
@@ -559,11 +568,7 @@ impl Ingest {
             .parts
             .get_mut(key)
             .expect("resolving an assigned partition");
-        *p = Part {
-            low: p.low,
-            end: p.end,
-            ..Part::new(stored, true)
-        };
+        p.reposition(stored);
         if stored.is_some() {
             // The check on the first message seeks if the consumer is elsewhere.
             return Ok(false);
@@ -592,11 +597,7 @@ impl Ingest {
         let stored = self.stored(&keys).await?;
         for (key, stored) in keys.into_iter().zip(stored) {
             let p = self.parts.get_mut(&key).expect("listed above");
-            *p = Part {
-                low: p.low,
-                end: p.end,
-                ..Part::new(stored, true)
-            };
+            p.reposition(stored);
             p.seeked = true;
             let at = stored.map_or(Offset::Beginning, Offset::Offset);
             if let Err(error) = self

@@ -29,9 +29,9 @@ impl DeadLetters {
     /// `too_large` here) goes without its value, marked by an
     /// `outreach.payload_omitted` header giving its size: the quarantine
     /// table keeps the bytes.
-    pub async fn send_all(&self, rejected: &[Rejected]) -> Result<()> {
+    pub async fn send_all(&self, rejected: &[&Rejected]) -> Result<()> {
         let mut pending = Vec::with_capacity(rejected.len());
-        for r in rejected {
+        for &r in rejected {
             let omit = r.rejection.code == ErrorCode::TooLarge;
             pending.push((r, self.enqueue(r, omit).await?));
         }

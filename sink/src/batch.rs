@@ -27,17 +27,18 @@ pub struct OffsetRange {
     pub next: i64,
 }
 
-/// A refused message, kept whole.
-#[derive(Debug, Clone)]
-pub struct QuarantineRow {
+/// A refused message, kept whole; borrowed from the batch, so a large
+/// payload is not copied again on its way to the database.
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantineRow<'a> {
     pub received_at: DateTime<Utc>,
-    pub topic: String,
+    pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
     pub error_code: &'static str,
-    pub error_detail: String,
+    pub error_detail: &'a str,
 }
 
 /// Where a batch's write time went.
@@ -212,7 +213,7 @@ impl Batch {
     pub async fn write(
         &mut self,
         c: &Changes,
-        quarantine: &[QuarantineRow],
+        quarantine: &[QuarantineRow<'_>],
     ) -> Result<WriteTimings> {
         let mut t = WriteTimings::default();
         let mut clock = Instant::now();
@@ -565,7 +566,7 @@ impl Batch {
         Ok(())
     }
 
-    async fn write_quarantine(&mut self, rows: &[QuarantineRow]) -> Result<()> {
+    async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -577,13 +578,13 @@ impl Batch {
              ON CONFLICT DO NOTHING",
         )
         .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.topic.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.topic).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.partition).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.offset).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.key).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.payload).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.error_code).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.error_detail.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.error_detail).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
