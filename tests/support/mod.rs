@@ -5,6 +5,8 @@
 
 pub mod bad;
 pub mod events;
+pub mod history;
+pub mod model;
 pub mod workload;
 
 use std::net::TcpListener;
@@ -21,6 +23,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use outreach::settings::Settings;
+
+/// Property-test cases: `PROPTEST_CASES` when set (to run more, or fewer), else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -1,0 +1,372 @@
+//! The reference model: the analyst tables as the contract defines them,
+//! computed by one careful pass over the accepted events with plain maps and
+//! chrono. Nothing here comes from `transform` or the sink (no polars, no
+//! SQL, no ledger), so a bug there cannot hide itself here. Values are in
+//! hundredths; cells that sum to zero are left out (the contract lets them
+//! stay at 0 or disappear).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, Days, NaiveDate};
+use schemas::{Body, Event, Regions};
+
+/// `daily_metrics`: day, institution, program, mission, facility, region,
+/// metric, dims (canonical JSON).
+pub type DailyKey = (
+    NaiveDate,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+/// `regional_metrics`: region, level, period type, period start, metric.
+pub type RegionalKey = (String, String, String, NaiveDate, String);
+/// `program_metrics`: program, period type, period start, metric.
+pub type ProgramKey = (String, String, NaiveDate, String);
+
+/// A row of `missions`, keyed by (institution, mission).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mission {
+    pub program_id: String,
+    pub host_facility_id: String,
+    pub region_code: String,
+    pub team_size: i32,
+    pub specialties: Vec<String>,
+    pub start_date: NaiveDate,
+    pub planned_end_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub status: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub daily: BTreeMap<DailyKey, i64>,
+    pub regional: BTreeMap<RegionalKey, i64>,
+    pub program: BTreeMap<ProgramKey, i64>,
+    pub missions: BTreeMap<(String, String), Mission>,
+    pub programs: BTreeSet<String>,
+}
+
+impl Tables {
+    /// How many cells, of every kind, a comparison looked at.
+    pub fn cells(&self) -> usize {
+        self.daily.len() + self.regional.len() + self.program.len() + self.missions.len()
+    }
+}
+
+/// The first day of each period type that holds `day`.
+pub fn period_starts(day: NaiveDate) -> [(&'static str, NaiveDate); 5] {
+    let ymd = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+    [
+        ("day", day),
+        (
+            "week",
+            day - Days::new(u64::from(day.weekday().num_days_from_monday())),
+        ),
+        ("month", ymd(day.year(), day.month())),
+        ("quarter", ymd(day.year(), day.month0() / 3 * 3 + 1)),
+        ("year", ymd(day.year(), 1)),
+    ]
+}
+
+/// Dims as canonical JSON (keys sorted, compact), whatever order they came in.
+pub fn canonical_dims(pairs: impl IntoIterator<Item = (String, String)>) -> String {
+    let map: BTreeMap<String, String> = pairs.into_iter().collect();
+    serde_json::to_string(&map).unwrap()
+}
+
+/// The tables that the accepted `events` (in any order, with any number of
+/// redeliveries) must produce.
+pub fn fold(events: &[Event], regions: &Regions) -> Tables {
+    // The latest version of each fact: a total order, so arrival order is moot.
+    let mut activities: BTreeMap<(String, String), &Event> = BTreeMap::new();
+    let mut dispatches: BTreeMap<(String, String), &Event> = BTreeMap::new();
+    let mut completions: BTreeMap<(String, String), &Event> = BTreeMap::new();
+    let mut programs = BTreeSet::new();
+    for e in events {
+        let inst = e.institution.as_str().to_owned();
+        let (map, key, newer): (_, _, fn(&Event, &Event) -> bool) = match &e.body {
+            Body::Activity(a) => {
+                programs.insert(a.program_id.as_str().to_owned());
+                (&mut activities, a.record_id.as_str(), |new, old| {
+                    (revision(new), &new.id) > (revision(old), &old.id)
+                })
+            }
+            Body::Dispatched(d) => {
+                programs.insert(d.program_id.as_str().to_owned());
+                (&mut dispatches, d.mission_id.as_str(), |new, old| {
+                    (new.time, &new.id) > (old.time, &old.id)
+                })
+            }
+            Body::Completed(c) => (&mut completions, c.mission_id.as_str(), |new, old| {
+                (new.time, &new.id) > (old.time, &old.id)
+            }),
+        };
+        let slot = map.entry((inst, key.to_owned())).or_insert(e);
+        if newer(e, slot) {
+            *slot = e;
+        }
+    }
+
+    let mut t = Tables {
+        programs,
+        ..Tables::default()
+    };
+    let mut add = |key: DailyKey, hundredths: i64| *t.daily.entry(key).or_default() += hundredths;
+    for ((inst, _), e) in &activities {
+        let Body::Activity(a) = &e.body else {
+            unreachable!()
+        };
+        add(
+            (
+                a.occurred_on,
+                inst.clone(),
+                a.program_id.as_str().to_owned(),
+                a.mission_id.as_ref().map(|m| m.as_str().to_owned()),
+                a.facility_id.as_str().to_owned(),
+                a.region_code.clone(),
+                a.metric.as_str().to_owned(),
+                canonical_dims(a.dims.iter().map(|(k, v)| (k.to_owned(), v.to_owned()))),
+            ),
+            a.value.hundredths(),
+        );
+    }
+    for (key, e) in &dispatches {
+        let Body::Dispatched(d) = &e.body else {
+            unreachable!()
+        };
+        // A completion counts once it fits its mission: not before the start,
+        // and within the longest mission the contract allows.
+        let end = completions.get(key).and_then(|c| match &c.body {
+            Body::Completed(c) => {
+                let span = (c.end_date - d.start_date).num_days();
+                (0..schemas::ledger::MAX_MISSION_DAYS)
+                    .contains(&span)
+                    .then_some(c.end_date)
+            }
+            _ => unreachable!(),
+        });
+        let cell = |day, metric: &str| {
+            (
+                day,
+                key.0.clone(),
+                d.program_id.as_str().to_owned(),
+                Some(key.1.clone()),
+                d.host_facility_id.as_str().to_owned(),
+                d.region_code.clone(),
+                metric.to_owned(),
+                "{}".to_owned(),
+            )
+        };
+        let team = i64::from(d.team_size) * 100;
+        add(cell(d.start_date, "missions_dispatched"), 100);
+        add(cell(d.start_date, "experts_dispatched"), team);
+        if let Some(end) = end {
+            add(cell(end, "missions_completed"), 100);
+            let mut day = d.start_date;
+            while day <= end {
+                add(cell(day, "expert_days"), team);
+                day = day.succ_opt().unwrap();
+            }
+        }
+        t.missions.insert(
+            key.clone(),
+            Mission {
+                program_id: d.program_id.as_str().to_owned(),
+                host_facility_id: d.host_facility_id.as_str().to_owned(),
+                region_code: d.region_code.clone(),
+                team_size: d.team_size,
+                specialties: d.specialties.clone(),
+                start_date: d.start_date,
+                planned_end_date: d.planned_end_date,
+                end_date: end,
+                status: if end.is_some() { "completed" } else { "active" }.to_owned(),
+            },
+        );
+    }
+    t.daily.retain(|_, v| *v != 0);
+
+    // Every region up to the country, every period type, and per program.
+    for ((day, _, program, _, _, region, metric, _), v) in &t.daily {
+        for (period, start) in period_starts(*day) {
+            for r in regions.lineage(region) {
+                let key = (
+                    r.code.clone(),
+                    r.level.as_str().to_owned(),
+                    period.to_owned(),
+                    start,
+                    metric.clone(),
+                );
+                *t.regional.entry(key).or_default() += v;
+            }
+            let key = (program.clone(), period.to_owned(), start, metric.clone());
+            *t.program.entry(key).or_default() += v;
+        }
+    }
+    t.regional.retain(|_, v| *v != 0);
+    t.program.retain(|_, v| *v != 0);
+    t
+}
+
+fn revision(e: &Event) -> i32 {
+    match &e.body {
+        Body::Activity(a) => a.revision,
+        _ => 0,
+    }
+}
+
+/// The same tables as read back from Postgres.
+pub async fn load(pool: &sqlx::PgPool) -> Tables {
+    type DailyRow = (
+        NaiveDate,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+        i64,
+    );
+    let rows: Vec<DailyRow> = sqlx::query_as(
+        "SELECT day, institution_id, program_id, mission_id, facility_id, region_code, metric, \
+         dims::text, (value * 100)::bigint FROM outreach.daily_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut t = Tables::default();
+    for (day, inst, program, mission, facility, region, metric, dims, v) in rows {
+        let dims: BTreeMap<String, String> = serde_json::from_str(&dims).unwrap();
+        let key = (
+            day,
+            inst,
+            program,
+            mission,
+            facility,
+            region,
+            metric,
+            canonical_dims(dims),
+        );
+        assert!(t.daily.insert(key, v).is_none(), "one row per daily cell");
+    }
+    let rows: Vec<(String, String, String, NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT region_code, region_level, period_type, period_start, metric, (value * 100)::bigint \
+         FROM outreach.regional_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    t.regional = rows
+        .into_iter()
+        .map(|(r, l, p, s, m, v)| ((r, l, p, s, m), v))
+        .collect();
+    let rows: Vec<(String, String, NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT program_id, period_type, period_start, metric, (value * 100)::bigint \
+         FROM outreach.program_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    t.program = rows
+        .into_iter()
+        .map(|(p, s, d, m, v)| ((p, s, d, m), v))
+        .collect();
+    type MissionRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i32,
+        Vec<String>,
+        NaiveDate,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+        String,
+    );
+    let rows: Vec<MissionRow> = sqlx::query_as(
+        "SELECT institution_id, mission_id, program_id, host_facility_id, region_code, team_size, \
+         specialties, start_date, planned_end_date, end_date, status FROM outreach.missions",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (
+        inst,
+        id,
+        program_id,
+        host_facility_id,
+        region_code,
+        team_size,
+        specialties,
+        s,
+        p,
+        e,
+        st,
+    ) in rows
+    {
+        t.missions.insert(
+            (inst, id),
+            Mission {
+                program_id,
+                host_facility_id,
+                region_code,
+                team_size,
+                specialties,
+                start_date: s,
+                planned_end_date: p,
+                end_date: e,
+                status: st,
+            },
+        );
+    }
+    t.programs = sqlx::query_scalar("SELECT program_id FROM outreach.programs")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    t
+}
+
+/// Asserts table by table, so a failure names the table and the first
+/// differing cells rather than printing everything.
+pub fn assert_same(got: &Tables, want: &Tables, context: &str) {
+    fn diff<K: Ord + std::fmt::Debug + Clone, V: PartialEq + std::fmt::Debug + Clone>(
+        table: &str,
+        got: &BTreeMap<K, V>,
+        want: &BTreeMap<K, V>,
+        context: &str,
+    ) {
+        let wrong: Vec<(K, Option<V>, Option<V>)> = got
+            .keys()
+            .chain(want.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| got.get(*k) != want.get(*k))
+            .take(5)
+            .map(|k| ((*k).clone(), got.get(k).cloned(), want.get(k).cloned()))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{context}: {table} differs from the reference model in {} of {} cells; \
+             first (key, got, want): {wrong:#?}",
+            got.keys()
+                .chain(want.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| got.get(*k) != want.get(*k))
+                .count(),
+            want.len()
+        );
+    }
+    diff("daily_metrics", &got.daily, &want.daily, context);
+    diff("regional_metrics", &got.regional, &want.regional, context);
+    diff("program_metrics", &got.program, &want.program, context);
+    diff("missions", &got.missions, &want.missions, context);
+    assert_eq!(got.programs, want.programs, "{context}: programs");
+}
