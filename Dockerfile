@@ -6,6 +6,9 @@ RUN cargo build --release --locked --bin outreach
 
 # Run: a small Debian with just the binary, as a non-root user.
 FROM debian:bookworm-slim
+# ca-certificates is left unpinned on purpose: it must follow Debian's security
+# updates, and a pinned version vanishes from the archive once superseded.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
