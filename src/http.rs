@@ -1,6 +1,6 @@
 //! The operator's endpoint (`http.address`): `/metrics` in Prometheus text
-//! format, `/healthz` (the process is alive), `/readyz` (the database answers
-//! and this member has partitions to work on).
+//! format, `/healthz` (the process is alive), `/readyz` (the database answers,
+//! a broker is connected and this member has partitions to work on).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +19,8 @@ pub struct Health {
     pub assigned: Arc<AtomicUsize>,
     /// The last database operation succeeded (set by the worker).
     pub database_ok: AtomicBool,
+    /// The cluster answered the last metadata probe (set by ingest).
+    pub broker_reachable: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -77,8 +79,11 @@ async fn metrics(State(s): State<AppState>) -> String {
 async fn ready(State(s): State<AppState>) -> (StatusCode, String) {
     let partitions = s.health.assigned.load(Ordering::Relaxed);
     let database = s.health.database_ok.load(Ordering::Relaxed);
-    let body = format!("partitions_assigned {partitions}\ndatabase_ok {database}\n");
-    if partitions > 0 && database {
+    let broker = s.health.broker_reachable.load(Ordering::Relaxed);
+    let body = format!(
+        "partitions_assigned {partitions}\ndatabase_ok {database}\nbroker_reachable {broker}\n"
+    );
+    if partitions > 0 && database && broker {
         (StatusCode::OK, body)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, body)

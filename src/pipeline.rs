@@ -159,6 +159,7 @@ pub async fn run(
             batches: batches_tx,
             acks: acks_rx,
             assigned: health.assigned.clone(),
+            broker_reachable: health.broker_reachable.clone(),
         },
         mode,
         shutdown,
@@ -212,7 +213,7 @@ fn offset_lookup(settings: sink::Settings) -> OffsetLookup {
 async fn apply_all(
     sink: Sink,
     transform: Arc<Transform>,
-    dead_letters: DeadLetters,
+    mut dead_letters: DeadLetters,
     mut batches: mpsc::Receiver<Batch>,
     acks: mpsc::UnboundedSender<Ack>,
     health: Arc<crate::http::Health>,
@@ -223,7 +224,7 @@ async fn apply_all(
         let first = *first.get_or_insert(batch.started);
         let mut delay = Duration::from_millis(100);
         loop {
-            match apply(&sink, &transform, &dead_letters, &batch, &mut report).await {
+            match apply(&sink, &transform, &mut dead_letters, &batch, &mut report).await {
                 Ok(done) => {
                     report.batches += 1;
                     report.busy = first.elapsed();
@@ -328,7 +329,7 @@ fn record_metrics(batch: &Batch, done: &Applied) {
 async fn apply(
     sink: &Sink,
     transform: &Transform,
-    dead_letters: &DeadLetters,
+    dead_letters: &mut DeadLetters,
     batch: &Batch,
     timing: &mut Report,
 ) -> Result<Applied, ApplyError> {

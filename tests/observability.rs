@@ -4,36 +4,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::events::*;
+use support::faults::{get, wait_for};
 use support::*;
-
-fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).ok()?;
-    let status = r.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        r.split_once("\r\n\r\n")
-            .map(|x| x.1.to_owned())
-            .unwrap_or_default(),
-    ))
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
@@ -53,10 +30,10 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
         .spawn()
         .unwrap();
 
-    wait_for("/healthz", || {
+    wait_for(Duration::from_secs(60), "/healthz", || {
         get(&addr, "/healthz").is_some_and(|(s, b)| s == 200 && b == "ok\n")
     });
-    wait_for("/readyz to turn ready", || {
+    wait_for(Duration::from_secs(60), "/readyz to turn ready", || {
         get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
     });
 
@@ -85,7 +62,7 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
             bad,
         ])
         .await;
-    wait_for("the batch in /metrics", || {
+    wait_for(Duration::from_secs(60), "the batch in /metrics", || {
         get(&addr, "/metrics").is_some_and(|(_, m)| m.contains("outreach_events_accepted_total 1"))
     });
     let (_, m) = get(&addr, "/metrics").unwrap();

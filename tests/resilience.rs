@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use support::workload::{Rng, assert_matches, generate};
 use support::*;
 
+/// SIGKILL rounds before the final drain.
+const ROUNDS: usize = 20;
+
 fn spawn(broker: &Broker, db: &Db, group: &str, args: &[&str], log: &str) -> Child {
     let file = std::fs::File::create(log).unwrap();
     outreach_command(broker, db, group)
@@ -43,7 +46,7 @@ fn committed_batches(log: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn totals_are_exact_after_repeated_sigkills_mid_stream() {
+async fn totals_are_exact_after_20_sigkills_at_random_moments() {
     let broker = Broker::start();
     broker.contract_topics(4).await;
     let db = Db::new().await;
@@ -56,19 +59,21 @@ async fn totals_are_exact_after_repeated_sigkills_mid_stream() {
     let dir = tempdir();
     let mut rng = Rng::new(11);
     let mut committed = 0;
-    for round in 0..4 {
+    for round in 0..ROUNDS {
         let log = format!("{dir}/kill-{round}.log");
         let mut child = spawn(&broker, &db, &group, &["run"], &log);
-        if round == 2 {
+        if round == ROUNDS / 2 {
             producer.send(second).await; // more arrives while it runs
         }
-        // Long enough to join the group and commit some batches, not to finish.
-        std::thread::sleep(Duration::from_millis(5_000 + rng.below(4_000)));
+        // At a random moment: before the group join completes, mid-batch,
+        // between batches; never long enough to finish.
+        std::thread::sleep(Duration::from_millis(1_000 + rng.below(6_000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         committed += committed_batches(&log);
     }
     assert!(committed > 0, "the killed runs made progress before dying");
+    eprintln!("{ROUNDS} SIGKILLs, {committed} batches committed by the killed runs");
 
     let log = format!("{dir}/final.log");
     let status = wait(

@@ -12,6 +12,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::{Body, Decoder, ErrorCode, Rejection};
@@ -49,6 +50,8 @@ pub struct Links {
     pub acks: mpsc::UnboundedReceiver<Ack>,
     /// Partitions currently assigned to this member, for readiness.
     pub assigned: Arc<std::sync::atomic::AtomicUsize>,
+    /// Whether the cluster answered the last metadata probe, for readiness.
+    pub broker_reachable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counts for the final log line and for tests.
@@ -62,6 +65,40 @@ pub struct Summary {
     pub rebalances: u64,
     /// Time spent decoding and validating, in nanoseconds.
     pub decode_ns: u64,
+}
+
+/// Asks the cluster for one topic's metadata every few seconds. A probe of
+/// its own, because the consumer's callbacks stop while backpressure holds
+/// the loop, and readiness must still see an outage.
+async fn probe_brokers(
+    consumer: Arc<StreamConsumer<Context>>,
+    topic: String,
+    reachable: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        let (c, t) = (consumer.clone(), topic.clone());
+        let ok = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&t), Duration::from_secs(3)).is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        let before = reachable.swap(ok, std::sync::atomic::Ordering::Relaxed);
+        metrics::gauge!("outreach_broker_reachable").set(if ok { 1.0 } else { 0.0 });
+        if before && !ok {
+            warn!("no broker reachable: waiting for the cluster to come back");
+        } else if ok && !before {
+            info!("brokers reachable");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 enum Rebalance {
@@ -95,6 +132,29 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         warn!(target: "librdkafka", %error, "{reason}");
+    }
+
+    /// Per-partition lag, from the statistics librdkafka emits every
+    /// `statistics.interval.ms` (delivered while the loop polls).
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for p in t.partitions.values().filter(|p| p.partition >= 0) {
+                // Messages behind the high watermark, for the partitions this
+                // member fetches; 0 for the others, so `max by (partition)`
+                // over all members is the group's lag.
+                let lag = match p.fetch_state.as_str() {
+                    "none" | "stopped" | "stopping" => 0,
+                    _ if p.consumer_lag_stored >= 0 => p.consumer_lag_stored,
+                    _ => p.consumer_lag.max(0),
+                };
+                metrics::gauge!(
+                    "outreach_consumer_lag",
+                    "topic" => topic.clone(),
+                    "partition" => p.partition.to_string()
+                )
+                .set(lag as f64);
+            }
+        }
     }
 }
 
@@ -252,6 +312,7 @@ pub async fn run(
         batches: out,
         mut acks,
         assigned,
+        broker_reachable,
     } = links;
     let (tx, events) = mpsc::unbounded_channel();
     let context = Context {
@@ -264,6 +325,12 @@ pub async fn run(
     let consumer = Arc::new(consumer);
     consumer.subscribe(&kafka.topics())?;
     info!(brokers = %kafka.brokers, group = %kafka.group_id, topics = ?kafka.topics(), ?mode, "consuming");
+    let probe = tokio::spawn(probe_brokers(
+        consumer.clone(),
+        kafka.missions_topic.clone(),
+        broker_reachable,
+    ));
+    let _stop_probe = AbortOnDrop(probe);
 
     let mut s = Ingest {
         consumer: consumer.clone(),

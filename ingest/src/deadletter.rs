@@ -10,18 +10,34 @@ use schemas::ErrorCode;
 
 use crate::{Error, Rejected, Result};
 
-#[derive(Clone)]
 pub struct DeadLetters {
     producer: FutureProducer,
+    config: rdkafka::ClientConfig,
     topic: String,
 }
 
 impl DeadLetters {
     pub fn new(settings: &crate::KafkaSettings) -> Result<DeadLetters> {
+        let config = settings.producer_config();
         Ok(DeadLetters {
-            producer: settings.producer_config().create()?,
+            producer: config.create()?,
+            config,
             topic: settings.deadletter_topic.clone(),
         })
+    }
+
+    /// [`Self::try_send_all`], with a fresh producer after a failure: an
+    /// outage can leave the idempotent producer unusable for good (a
+    /// message timed out, then the broker answers `ProducerFenced` to every
+    /// retry), and the batch's retry must be able to succeed once the
+    /// cluster is back. The topic is at-least-once anyway.
+    pub async fn send_all(&mut self, rejected: &[&Rejected]) -> Result<()> {
+        let result = self.try_send_all(rejected).await;
+        if let Err(error) = &result {
+            tracing::warn!(%error, "dead-letter producer replaced after a failed send");
+            self.producer = self.config.create()?;
+        }
+        result
     }
 
     /// Produces every message and waits until the broker has them all.
@@ -29,7 +45,7 @@ impl DeadLetters {
     /// `too_large` here) goes without its value, marked by an
     /// `outreach.payload_omitted` header giving its size: the quarantine
     /// table keeps the bytes.
-    pub async fn send_all(&self, rejected: &[&Rejected]) -> Result<()> {
+    async fn try_send_all(&self, rejected: &[&Rejected]) -> Result<()> {
         let mut pending = Vec::with_capacity(rejected.len());
         for &r in rejected {
             let omit = r.rejection.code == ErrorCode::TooLarge;

@@ -5,6 +5,7 @@
 
 pub mod bad;
 pub mod events;
+pub mod faults;
 pub mod history;
 pub mod model;
 pub mod workload;
@@ -85,14 +86,27 @@ pub struct Broker {
 impl Broker {
     pub fn start() -> Broker {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
+        Broker::spawn(port, &format!("127.0.0.1:{port}"))
+    }
+
+    /// A broker reached only through a [`faults::Proxy`]: it advertises the
+    /// proxy's address, so every client connection can be cut.
+    pub fn behind_proxy() -> (Broker, faults::Proxy) {
+        let port = free_port();
+        let proxy = faults::Proxy::start(format!("127.0.0.1:{port}"));
+        let broker = Broker::spawn(port, &proxy.addr.clone());
+        (broker, proxy)
+    }
+
+    fn spawn(port: u16, advertised: &str) -> Broker {
+        let listen = format!("127.0.0.1:{port}");
         let child = Command::new(tansu_bin())
             .args([
                 "broker",
                 "--listener-url",
-                &url,
+                &format!("tcp://{listen}"),
                 "--advertised-listener-url",
-                &url,
+                &format!("tcp://{advertised}"),
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -100,13 +114,18 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts");
-        let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {listen}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Broker { child, addr }
+        Broker {
+            child,
+            addr: advertised.to_owned(),
+        }
     }
 
     pub async fn create_topics(&self, topics: &[(&str, i32)]) {
@@ -327,11 +346,16 @@ pub fn init_logs() {
 
 /// The `outreach` binary, with the environment pointing at this broker and database.
 pub fn outreach_command(broker: &Broker, db: &Db, group: &str) -> Command {
+    outreach_command_to(broker, &db.url, group)
+}
+
+/// The same, for any database URL.
+pub fn outreach_command_to(broker: &Broker, database_url: &str, group: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
     c.env("OUTREACH__KAFKA__BROKERS", &broker.addr)
         .env("OUTREACH__KAFKA__GROUP_ID", group)
         .env("OUTREACH__KAFKA__SESSION_TIMEOUT_MS", "6000")
-        .env("OUTREACH__DATABASE__URL", &db.url)
+        .env("OUTREACH__DATABASE__URL", database_url)
         .env("OUTREACH__INGEST__BATCH_LINGER_MS", "50")
         .env("OUTREACH__INGEST__DRAIN_IDLE_MS", "1500")
         .env("OUTREACH__LOG__FORMAT", "json")

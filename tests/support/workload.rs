@@ -193,20 +193,40 @@ pub fn generate(seed: u64, n: usize) -> Workload {
     }
 }
 
-/// Compares the leaf totals of `daily_metrics` with the reference, and the
-/// country year totals with their sum.
-pub async fn assert_matches(pool: &sqlx::PgPool, w: &Workload) {
+/// `daily_metrics` per region and metric, in hundredths, zeros left out.
+pub async fn leaf_totals(pool: &sqlx::PgPool) -> BTreeMap<(String, String), i64> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT region_code, metric, (sum(value) * 100)::bigint::text FROM outreach.daily_metrics GROUP BY 1, 2",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    let got: BTreeMap<(String, String), i64> = rows
-        .into_iter()
+    rows.into_iter()
         .map(|(r, m, v)| ((r, m), v.parse().unwrap()))
         .filter(|(_, v)| *v != 0)
+        .collect()
+}
+
+/// Polls until a running pipeline has applied the whole workload (the leaf
+/// totals equal the reference), then checks everything with `assert_matches`.
+pub async fn wait_until_matches(pool: &sqlx::PgPool, w: &Workload, limit: std::time::Duration) {
+    let want: BTreeMap<_, _> = w
+        .expected
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let deadline = std::time::Instant::now() + limit;
+    while leaf_totals(pool).await != want && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_matches(pool, w).await;
+}
+
+/// Compares the leaf totals of `daily_metrics` with the reference, and the
+/// country year totals with their sum.
+pub async fn assert_matches(pool: &sqlx::PgPool, w: &Workload) {
+    let got = leaf_totals(pool).await;
     let want: BTreeMap<_, _> = w
         .expected
         .iter()

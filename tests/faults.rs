@@ -1,0 +1,219 @@
+//! Faults with real processes and real services: the broker unreachable for
+//! 30 s, Postgres stopped for 30 s, a table lock holding the database for
+//! 10 s, and workers joining and leaving one group mid-stream. Each time the
+//! pipeline waits (reading stops: memory stays bounded), says so, and
+//! resumes; the totals then equal the reference fold.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::faults::{Cluster, Running, wait_for};
+use support::workload::{Workload, generate, wait_until_matches};
+use support::*;
+
+const OUTAGE: Duration = Duration::from_secs(30);
+
+fn log_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("outreach-faults"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.log"))
+}
+
+/// Small batches so that a short workload makes many of them.
+fn command(broker: &Broker, url: &str, group: &str) -> std::process::Command {
+    let mut c = outreach_command_to(broker, url, group);
+    c.env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500");
+    c
+}
+
+/// Watches a pipeline through an outage: it must stay alive and stop
+/// reading once its bounded buffers are full. Returns (peak RSS in MiB,
+/// messages read in the outage's second half).
+fn ride_out(p: &mut Running, outage: Duration, mut during: impl FnMut(&Running)) -> (u64, f64) {
+    let start = Instant::now();
+    let mut peak = 0;
+    let mut at_half = None;
+    while start.elapsed() < outage {
+        assert!(
+            p.alive(),
+            "the pipeline died in the outage:\n{}",
+            p.log_text()
+        );
+        peak = peak.max(p.rss_mib());
+        during(p);
+        if at_half.is_none() && start.elapsed() >= outage / 2 {
+            at_half = Some(p.metric("outreach_messages_total"));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let read_late = p.metric("outreach_messages_total") - at_half.unwrap();
+    (peak, read_late)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_unreachable_for_30s_not_ready_then_resumes_with_exact_totals() {
+    let (broker, proxy) = Broker::behind_proxy();
+    broker.contract_topics(4).await;
+    let db = Db::new().await;
+    let w: Workload = generate(21, 12_000);
+    let (first, second) = w.records.split_at(w.records.len() / 2);
+    let producer = broker.producer();
+    producer.send(first).await;
+
+    let mut p = Running::spawn(
+        command(&broker, &db.url, &unique("g")),
+        &["run"],
+        log_path("broker-outage"),
+    );
+    wait_for(Duration::from_secs(60), "readiness", || p.ready());
+    wait_for(Duration::from_secs(60), "a committed batch", || {
+        p.committed_batches() > 0
+    });
+
+    proxy.cut();
+    let mut not_ready = false;
+    let (peak, _) = ride_out(&mut p, OUTAGE, |p| not_ready |= !p.ready());
+    assert!(not_ready, "/readyz said 503 while no broker was reachable");
+    assert!(
+        p.log_text().contains("no broker reachable"),
+        "the outage is logged"
+    );
+    proxy.restore();
+
+    wait_for(
+        Duration::from_secs(90),
+        "readiness after the outage",
+        || p.ready(),
+    );
+    producer.send(second).await;
+    let pool = db.pool().await;
+    wait_until_matches(&pool, &w, Duration::from_secs(180)).await;
+    assert!(p.alive(), "the same process resumed: no crash loop");
+    assert!(p.terminate().success());
+    eprintln!("broker outage {OUTAGE:?}: peak RSS {peak} MiB, totals exact");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_for_30s_retries_with_bounded_reading_then_exact_totals() {
+    let broker = Broker::start();
+    broker.contract_topics(4).await;
+    let pg = Cluster::start();
+    let w = generate(22, 16_000);
+    let (first, second) = w.records.split_at(w.records.len() / 4);
+    let producer = broker.producer();
+    producer.send(first).await;
+
+    let mut p = Running::spawn(
+        command(&broker, &pg.url(), &unique("g")),
+        &["run"],
+        log_path("postgres-outage"),
+    );
+    wait_for(Duration::from_secs(60), "readiness", || p.ready());
+    wait_for(Duration::from_secs(60), "a committed batch", || {
+        p.committed_batches() > 0
+    });
+
+    pg.stop();
+    producer.send(second).await; // a backlog builds up while the database is away
+    let mut not_ready = false;
+    let (peak, read_late) = ride_out(&mut p, OUTAGE, |p| not_ready |= !p.ready());
+    assert!(not_ready, "/readyz said 503 while the database was down");
+    assert_eq!(
+        read_late, 0.0,
+        "reading stopped once the bounded channel was full (backpressure)"
+    );
+    assert!(
+        p.metric("outreach_batch_retries_total") >= 2.0,
+        "failed batches are retried with backoff"
+    );
+    pg.resume();
+
+    let pool = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+    wait_until_matches(&pool, &w, Duration::from_secs(240)).await;
+    assert!(p.alive(), "the same process resumed: no crash loop");
+    assert!(p.terminate().success());
+    eprintln!("postgres outage {OUTAGE:?}: peak RSS {peak} MiB, totals exact");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_lock_held_10s_stops_reading_and_totals_stay_exact() {
+    let broker = Broker::start();
+    broker.contract_topics(4).await;
+    let db = Db::new().await;
+    let w = generate(23, 16_000);
+    broker.producer().send(&w.records).await;
+
+    let mut p = Running::spawn(
+        command(&broker, &db.url, &unique("g")),
+        &["run"],
+        log_path("slow-db"),
+    );
+    wait_for(Duration::from_secs(60), "a committed batch", || {
+        p.committed_batches() > 0
+    });
+    let pool = db.pool().await;
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE outreach.consumer_offsets IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let batches = p.metric("outreach_batches_total");
+    let (peak, read_late) = ride_out(&mut p, Duration::from_secs(10), |_| {});
+    assert_eq!(
+        p.metric("outreach_batches_total"),
+        batches,
+        "no batch commits while the lock is held"
+    );
+    assert_eq!(read_late, 0.0, "backpressure reached the consumer");
+    lock.rollback().await.unwrap();
+
+    wait_until_matches(&pool, &w, Duration::from_secs(240)).await;
+    assert!(p.terminate().success());
+    eprintln!("lock held 10 s: peak RSS {peak} MiB, totals exact");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_joining_and_leaving_one_group_keep_totals_exact() {
+    let broker = Broker::start();
+    broker.contract_topics(4).await;
+    let db = Db::new().await;
+    let status = outreach_command(&broker, &db, "unused")
+        .arg("migrate")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let group = unique("g");
+    let w = generate(24, 24_000);
+    let (first, second) = w.records.split_at(w.records.len() / 2);
+    let producer = broker.producer();
+    producer.send(first).await;
+
+    let spawn =
+        |name: &str| Running::spawn(command(&broker, &db.url, &group), &["run"], log_path(name));
+    let a = spawn("a");
+    std::thread::sleep(Duration::from_secs(4));
+    let mut b = spawn("b");
+    std::thread::sleep(Duration::from_secs(4));
+    let c = spawn("c");
+    std::thread::sleep(Duration::from_secs(4));
+    producer.send(second).await;
+    b.child.kill().unwrap(); // leaves without a word: its session must expire
+    b.child.wait().unwrap();
+    assert!(a.terminate().success(), "a leaves cleanly");
+    let d = spawn("d"); // and a newcomer joins
+    std::thread::sleep(Duration::from_secs(4));
+
+    let pool = db.pool().await;
+    wait_until_matches(&pool, &w, Duration::from_secs(240)).await;
+    let fenced =
+        c.metric("outreach_batches_fenced_total") + d.metric("outreach_batches_fenced_total");
+    let (cb, db_) = (c.committed_batches(), d.committed_batches());
+    assert!(c.terminate().success() && d.terminate().success());
+    assert!(
+        b.committed_batches() + cb + db_ > 0,
+        "the workers shared the work"
+    );
+    eprintln!("4 workers, 3 at most at once: totals exact, {fenced} batches fenced");
+}
