@@ -122,7 +122,11 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     let regions = Arc::new(settings.regions()?);
     let sink = connect(&settings.database).await?;
-    sink.migrate().await.context("applying migrations")?;
+    if settings.database.migrate {
+        sink.migrate().await.context("applying migrations")?;
+    } else {
+        sink.check_migrated().await?;
+    }
     sink.sync_regions(&regions)
         .await
         .context("writing the region table")?;

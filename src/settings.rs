@@ -162,6 +162,21 @@ impl Settings {
                 bail!("invalid setting {key}: expected a number greater than 0");
             }
         }
+        for (key, role) in [
+            ("database.writer_role", &self.database.writer_role),
+            ("database.analyst_role", &self.database.analyst_role),
+        ] {
+            if !role.is_empty() && !sink::roles::valid_role_name(role) {
+                bail!(
+                    "invalid setting {key}: expected a role name of lowercase letters, digits and _ (at most 63), or \"\" for no roles; found {role:?}"
+                );
+            }
+        }
+        if !self.database.writer_role.is_empty()
+            && self.database.writer_role == self.database.analyst_role
+        {
+            bail!("invalid setting database.analyst_role: must differ from database.writer_role");
+        }
         self.database
             .connect_options()
             .map_err(|e| anyhow::anyhow!("invalid setting database.url: {e}"))?;

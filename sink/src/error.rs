@@ -23,6 +23,10 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database.url is not a valid Postgres URL: {0}")]
     Url(String),
+    #[error(
+        "the schema is at migration {applied} but this build needs {latest}, and database.migrate is false: run `outreach migrate` as the schema owner first"
+    )]
+    NotMigrated { applied: i64, latest: i64 },
 }
 
 impl Error {

@@ -10,6 +10,7 @@
 mod batch;
 mod error;
 pub mod inspect;
+pub mod roles;
 mod settings;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
@@ -26,6 +27,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct Sink {
     pool: PgPool,
+    /// (writer, analyst) role names, when roles are managed.
+    roles: Option<(String, String)>,
 }
 
 impl Sink {
@@ -37,16 +40,45 @@ impl Sink {
             ))
             .connect_with(settings.connect_options()?)
             .await?;
-        Ok(Sink { pool })
+        let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
+            .then(|| (settings.writer_role.clone(), settings.analyst_role.clone()));
+        Ok(Sink { pool, roles })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Applies the migrations that have not run yet.
+    /// Applies the migrations that have not run yet, then the roles' grants.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        if let Some((writer, analyst)) = &self.roles {
+            roles::grant(&self.pool, writer, analyst).await?;
+        }
+        Ok(())
+    }
+
+    /// For a pipeline that does not migrate (`database.migrate = false`):
+    /// fails unless every migration of this build has been applied.
+    pub async fn check_migrated(&self) -> Result<()> {
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = match sqlx::query_scalar(
+            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok(v) => v,
+            // No migration table: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
+            Err(e) => return Err(e.into()),
+        };
+        if applied.unwrap_or(0) < latest {
+            return Err(Error::NotMigrated {
+                applied: applied.unwrap_or(0),
+                latest,
+            });
+        }
         Ok(())
     }
 
@@ -105,7 +137,12 @@ impl Sink {
             ))
             .connect_with(settings.connect_options()?)
             .await?;
-        let found = Sink { pool: pool.clone() }.stored_offsets(partitions).await;
+        let found = Sink {
+            pool: pool.clone(),
+            roles: None,
+        }
+        .stored_offsets(partitions)
+        .await;
         pool.close().await;
         found
     }

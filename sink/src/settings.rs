@@ -21,6 +21,31 @@ pub struct Settings {
     /// How long to keep retrying at start while the database is not up yet.
     #[serde(default = "default_connect_retry_secs")]
     pub connect_retry_secs: u64,
+    /// Apply the migrations and role grants when `run` starts. Turn off when
+    /// the pipeline connects as the writer role, which may not change the
+    /// schema: the schema owner then runs `outreach migrate` before upgrades.
+    #[serde(default = "default_migrate")]
+    pub migrate: bool,
+    /// The role the pipeline's login role should belong to: rows only, no
+    /// schema changes. Created by `migrate` if missing; "" to skip roles.
+    #[serde(default = "default_writer_role")]
+    pub writer_role: String,
+    /// The read-only role for analysts (tables and views of the contract,
+    /// scoped per institution by `outreach.analyst_scope`); "" to skip.
+    #[serde(default = "default_analyst_role")]
+    pub analyst_role: String,
+}
+
+fn default_migrate() -> bool {
+    true
+}
+
+fn default_writer_role() -> String {
+    "outreach_writer".into()
+}
+
+fn default_analyst_role() -> String {
+    "outreach_analyst".into()
 }
 
 fn default_connect_retry_secs() -> u64 {
@@ -42,6 +67,9 @@ impl Settings {
             max_connections: default_max_connections(),
             connect_timeout_secs: default_connect_timeout_secs(),
             connect_retry_secs: default_connect_retry_secs(),
+            migrate: default_migrate(),
+            writer_role: default_writer_role(),
+            analyst_role: default_analyst_role(),
         }
     }
 
@@ -70,6 +98,9 @@ impl std::fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("connect_retry_secs", &self.connect_retry_secs)
+            .field("migrate", &self.migrate)
+            .field("writer_role", &self.writer_role)
+            .field("analyst_role", &self.analyst_role)
             .finish()
     }
 }

@@ -1,0 +1,118 @@
+//! Least privilege, set up after the migrations by the account that owns
+//! the schema: a writer role for the pipeline (rows only: it cannot create,
+//! alter or drop anything) and a read-only analyst role (the analyst tables
+//! and views, not the ledger). Row-level security scopes an analyst to one
+//! institution's rows of `daily_metrics` and `missions` when
+//! `outreach.analyst_scope` maps their login role to it.
+//!
+//! Role names are settings, so this runs from code rather than a migration;
+//! every statement is idempotent and safe to run again at each start.
+
+use sqlx::PgPool;
+
+use crate::Result;
+
+/// The tables analysts read.
+pub const ANALYST_TABLES: [&str; 7] = [
+    "regional_metrics",
+    "program_metrics",
+    "daily_metrics",
+    "missions",
+    "regions",
+    "programs",
+    "quarantine",
+];
+
+/// The views analysts read (migration 0002).
+pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
+
+/// Tables whose rows are scoped to an institution for mapped analysts.
+const SCOPED: [&str; 2] = ["daily_metrics", "missions"];
+
+/// Whether `name` can be used as a role name without quoting.
+pub fn valid_role_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+/// Creates the roles if missing and grants them exactly what they need.
+pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
+    assert!(valid_role_name(writer) && valid_role_name(analyst));
+    let mut tx = pool.begin().await?;
+    for role in [writer, analyst] {
+        // Roles are cluster-wide: two databases set up at once may race to
+        // create the same one, which is fine.
+        exec(
+            &mut tx,
+            format!(
+                "DO $$ BEGIN
+                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                     CREATE ROLE {role} NOLOGIN;
+                   END IF;
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                 END $$"
+            ),
+        )
+        .await?;
+    }
+    let analyst_objects = ANALYST_TABLES
+        .iter()
+        .chain(&ANALYST_VIEWS)
+        .map(|t| format!("outreach.{t}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for sql in [
+        "REVOKE ALL ON SCHEMA outreach FROM PUBLIC".to_owned(),
+        format!("GRANT USAGE ON SCHEMA outreach TO {writer}, {analyst}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA outreach TO {writer}"
+        ),
+        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA outreach TO {writer}"),
+        // So that a pipeline that may not migrate can check the schema's version.
+        format!("GRANT SELECT ON public._sqlx_migrations TO {writer}"),
+        format!("GRANT SELECT ON {analyst_objects} TO {analyst}"),
+        format!("GRANT SELECT ON outreach.analyst_scope TO {analyst}"),
+    ] {
+        exec(&mut tx, sql).await?;
+    }
+    for table in SCOPED {
+        exec(
+            &mut tx,
+            format!("ALTER TABLE outreach.{table} ENABLE ROW LEVEL SECURITY"),
+        )
+        .await?;
+        for (name, sql) in [
+            (
+                "writer_all",
+                format!("CREATE POLICY writer_all ON outreach.{table} TO {writer} USING (true) WITH CHECK (true)"),
+            ),
+            (
+                "analyst_scope",
+                format!(
+                    "CREATE POLICY analyst_scope ON outreach.{table} FOR SELECT TO {analyst} USING (
+                       NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = current_user)
+                       OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
+                                             WHERE s.role_name = current_user))"
+                ),
+            ),
+        ] {
+            exec(
+                &mut tx,
+                format!("DROP POLICY IF EXISTS {name} ON outreach.{table}"),
+            )
+            .await?;
+            exec(&mut tx, sql).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn exec(tx: &mut sqlx::PgConnection, sql: String) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(tx).await?;
+    Ok(())
+}
