@@ -140,12 +140,44 @@ pub struct Rejection {
     pub detail: String,
 }
 
+/// The longest reason kept, in bytes: reasons quote the offending value,
+/// and a hostile value must not turn every log line and quarantine row into
+/// a copy of itself (the payload is kept whole anyway).
+pub const MAX_DETAIL_BYTES: usize = 512;
+
 impl Rejection {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
+        let mut detail = detail.into();
+        if detail.len() > MAX_DETAIL_BYTES {
+            let full = detail.len();
+            let mut cut = MAX_DETAIL_BYTES;
+            while !detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            detail.truncate(cut);
+            detail.push_str(&format!("… (reason cut, {full} bytes)"));
         }
+        Self { code, detail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_cut_on_a_character_boundary() {
+        let r = Rejection::new(ErrorCode::MalformedJson, "é".repeat(1000));
+        assert!(r.detail.len() < MAX_DETAIL_BYTES + 40);
+        assert!(
+            r.detail.ends_with("(reason cut, 2000 bytes)"),
+            "{}",
+            r.detail
+        );
+        assert_eq!(
+            Rejection::new(ErrorCode::MalformedJson, "short").detail,
+            "short"
+        );
     }
 }
 
