@@ -174,7 +174,7 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
         "UPDATE outreach.daily_metrics SET value = 0",
         "DELETE FROM outreach.missions",
         "SELECT * FROM outreach.activity_facts",
-        "SELECT * FROM outreach.consumer_offsets",
+        "SELECT * FROM outreach.mission_facts",
         "INSERT INTO outreach.analyst_scope VALUES (current_user, 'h2')",
     ] {
         denied(&mut a, sql).await;

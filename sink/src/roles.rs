@@ -76,6 +76,9 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
         format!("GRANT SELECT ON public._sqlx_migrations TO {writer}"),
         format!("GRANT SELECT ON {analyst_objects} TO {analyst}"),
         format!("GRANT SELECT ON outreach.analyst_scope TO {analyst}"),
+        // Where each partition stands and when it last committed: freshness
+        // dashboards need it, and it holds nothing about patients or staff.
+        format!("GRANT SELECT ON outreach.consumer_offsets TO {analyst}"),
     ] {
         exec(&mut tx, sql).await?;
     }
