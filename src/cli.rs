@@ -1,4 +1,5 @@
-//! The command line: `run`, `migrate`, `check-config`.
+//! The command line: `run`, `migrate`, `rebuild`, `check-config`,
+//! `validate`, `publish`, `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,13 +34,20 @@ pub enum Command {
     /// Consume the topics and keep the analyst tables up to date (applies
     /// migrations first). Stops cleanly on SIGINT/SIGTERM.
     Run {
-        /// Exit 0 once every assigned partition is drained to the end offsets
-        /// seen at assignment (for backfills and tests).
+        /// Exit 0 once the topics are in the database up to the end offsets
+        /// seen at assignment: this member's partitions drained (then quiet
+        /// for ingest.drain_idle_ms), every other partition committed by
+        /// whichever member holds it. For backfills and tests.
         #[arg(long)]
         until_caught_up: bool,
     },
-    /// Create or upgrade the `outreach` schema, then exit.
+    /// Create or upgrade the `outreach` schema (and the writer and analyst
+    /// roles), then exit.
     Migrate,
+    /// Recompute every analyst table from the stored facts (after a region
+    /// table change, a fix, or a doubt), in one transaction: readers keep
+    /// the old tables until it commits; running pipelines wait meanwhile.
+    Rebuild,
     /// Validate the settings and print them (secrets masked), then exit.
     CheckConfig,
     /// Check files of events (JSON Lines, one CloudEvent per line) with the
@@ -49,15 +57,15 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Validate files of events and produce the valid ones to the contract's
-    /// topics (keyed by mission_id / record_id). Invalid lines are reported,
-    /// never sent; exits 1 if there were any.
     /// Measure the pipeline: generate events, publish them, run the release
     /// pipeline from an empty database until caught up, verify the tables,
     /// and report events/s, the raw read rate, time per stage, peak memory
     /// and database size (with --rate: freshness at a steady load). Needs a
     /// broker and a database.url whose user may create databases.
     Bench(crate::bench::BenchArgs),
+    /// Validate files of events and produce the valid ones to the contract's
+    /// topics (keyed by mission_id / record_id). Invalid lines are reported,
+    /// never sent; exits 1 if there were any.
     Publish {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -85,6 +93,12 @@ pub async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => migrate(&settings).await,
+        Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
+            println!(
+                "rebuilt from {} activity facts and {} missions: {} daily, {} regional, {} program cells",
+                r.activities, r.missions, r.daily, r.regional, r.program
+            );
+        }),
         Command::Bench(args) => crate::bench::run(&settings, &args).await.map(|report| {
             if args.json {
                 println!("{report}");

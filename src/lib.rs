@@ -6,5 +6,6 @@ pub mod cli;
 pub mod files;
 pub mod http;
 pub mod pipeline;
+pub mod rebuild;
 pub mod settings;
 pub mod telemetry;

@@ -290,6 +290,9 @@ struct Ingest {
     /// The group has given this member its partitions (possibly none) and
     /// not taken them back since.
     assigned: bool,
+    /// `--until-caught-up`: when to look again at the partitions other
+    /// members hold.
+    next_group_check: Instant,
     last_message: Instant,
     events: mpsc::UnboundedReceiver<Rebalance>,
     summary: Summary,
@@ -349,6 +352,7 @@ pub async fn run(
         resync: false,
         settling: false,
         assigned: false,
+        next_group_check: Instant::now(),
         last_message: Instant::now(),
         events,
         summary: Summary::default(),
@@ -364,7 +368,7 @@ pub async fn run(
             s.resync = false;
             s.settling = false;
         }
-        if s.mode == Mode::UntilCaughtUp && s.caught_up() {
+        if s.mode == Mode::UntilCaughtUp && s.caught_up() && s.group_caught_up().await {
             info!("caught up with the end offsets seen at assignment");
             break;
         }
@@ -488,6 +492,63 @@ impl Ingest {
                     warn!(%error, topic = %key.0, partition = key.1, "could not read watermarks; will retry")
                 }
             }
+        }
+    }
+
+    /// `--until-caught-up` is about the topics, not this member's share: a
+    /// member that has drained its partitions also waits until every other
+    /// partition is in the database up to its end. Otherwise a drain that
+    /// starts beside a dead member (still in the group until its session
+    /// expires) would stop with that member's partitions never read.
+    async fn group_caught_up(&mut self) -> bool {
+        if Instant::now() < self.next_group_check {
+            return false;
+        }
+        self.next_group_check = Instant::now() + Duration::from_millis(self.settings.drain_idle_ms);
+        let consumer = self.consumer.clone();
+        let topics: Vec<String> = self.topics.keys().cloned().collect();
+        let mine: Vec<Key> = self.parts.keys().cloned().collect();
+        let lookup = self.lookup.clone();
+        let behind = tokio::task::spawn_blocking(move || -> Option<Vec<(String, i32)>> {
+            let mut others = Vec::new();
+            for t in &topics {
+                let md = consumer
+                    .fetch_metadata(Some(t), Duration::from_secs(5))
+                    .ok()?;
+                for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                    if !mine
+                        .iter()
+                        .any(|(mt, mp)| &**mt == t.as_str() && *mp == p.id())
+                    {
+                        others.push((t.clone(), p.id()));
+                    }
+                }
+            }
+            if others.is_empty() {
+                return Some(others);
+            }
+            let stored = lookup(&others).ok()?;
+            let mut behind = Vec::new();
+            for ((t, p), s) in others.into_iter().zip(stored) {
+                let (low, high) = consumer
+                    .fetch_watermarks(&t, p, Duration::from_secs(5))
+                    .ok()?;
+                if s.unwrap_or(low) < high {
+                    behind.push((t, p));
+                }
+            }
+            Some(behind)
+        })
+        .await
+        .ok()
+        .flatten();
+        match behind {
+            Some(b) if b.is_empty() => true,
+            Some(b) => {
+                info!(partitions = ?b, "drained here; waiting for partitions other members hold");
+                false
+            }
+            None => false,
         }
     }
 

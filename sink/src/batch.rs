@@ -117,12 +117,13 @@ impl Batch {
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .unzip();
         let rows = sqlx::query(
-            "SELECT f.institution_id, f.record_id, f.revision, f.event_id, f.program_id, f.mission_id,
-                    f.facility_id, f.region_code, f.day, f.metric, f.dims, f.value
-             FROM outreach.activity_facts f
-             JOIN UNNEST($1::text[], $2::text[]) AS k(i, r) ON f.institution_id = k.i AND f.record_id = k.r
-             ORDER BY f.institution_id, f.record_id
-             FOR UPDATE OF f",
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {ACTIVITY_COLUMNS}
+                 FROM outreach.activity_facts f
+                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, r) ON f.institution_id = k.i AND f.record_id = k.r
+                 ORDER BY f.institution_id, f.record_id
+                 FOR UPDATE OF f"
+            )),
         )
         .bind(inst)
         .bind(rec)
@@ -130,22 +131,7 @@ impl Batch {
         .await?;
         let mut activities = HashMap::with_capacity(rows.len());
         for r in rows {
-            let metric: String = r.try_get(9)?;
-            let f = ActivityFact {
-                institution: r.try_get(0)?,
-                record_id: r.try_get(1)?,
-                revision: r.try_get(2)?,
-                event_id: r.try_get(3)?,
-                program_id: r.try_get(4)?,
-                mission_id: r.try_get(5)?,
-                facility_id: r.try_get(6)?,
-                region_code: r.try_get(7)?,
-                day: r.try_get(8)?,
-                metric: Metric::parse(&metric)
-                    .ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
-                dims: r.try_get(10)?,
-                value: r.try_get(11)?,
-            };
+            let f = activity_from_row(&r)?;
             activities.insert((f.institution.clone(), f.record_id.clone()), f);
         }
 
@@ -154,14 +140,13 @@ impl Batch {
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .unzip();
         let rows = sqlx::query(
-            "SELECT f.institution_id, f.mission_id, f.dispatch_time, f.dispatch_event_id, f.program_id,
-                    f.program_name, f.host_facility_id, f.host_facility_name, f.region_code, f.team_size,
-                    f.specialties, f.start_date, f.planned_end_date, f.completion_time,
-                    f.completion_event_id, f.end_date
-             FROM outreach.mission_facts f
-             JOIN UNNEST($1::text[], $2::text[]) AS k(i, m) ON f.institution_id = k.i AND f.mission_id = k.m
-             ORDER BY f.institution_id, f.mission_id
-             FOR UPDATE OF f",
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {MISSION_COLUMNS}
+                 FROM outreach.mission_facts f
+                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, m) ON f.institution_id = k.i AND f.mission_id = k.m
+                 ORDER BY f.institution_id, f.mission_id
+                 FOR UPDATE OF f"
+            )),
         )
         .bind(inst)
         .bind(mis)
@@ -169,40 +154,7 @@ impl Batch {
         .await?;
         let mut missions = HashMap::with_capacity(rows.len());
         for r in rows {
-            let dispatch = match r.try_get::<Option<DateTime<Utc>>, _>(2)? {
-                None => None,
-                Some(time) => {
-                    let specialties: String = r.try_get(10)?;
-                    Some(DispatchFact {
-                        time,
-                        event_id: r.try_get(3)?,
-                        program_id: r.try_get(4)?,
-                        program_name: r.try_get(5)?,
-                        host_facility_id: r.try_get(6)?,
-                        host_facility_name: r.try_get(7)?,
-                        region_code: r.try_get(8)?,
-                        team_size: r.try_get(9)?,
-                        specialties: serde_json::from_str(&specialties)
-                            .map_err(|_| corrupt("mission_facts.specialties", &specialties))?,
-                        start_date: r.try_get(11)?,
-                        planned_end_date: r.try_get(12)?,
-                    })
-                }
-            };
-            let completion = match r.try_get::<Option<DateTime<Utc>>, _>(13)? {
-                None => None,
-                Some(time) => Some(CompletionFact {
-                    time,
-                    event_id: r.try_get(14)?,
-                    end_date: r.try_get(15)?,
-                }),
-            };
-            let f = MissionFact {
-                institution: r.try_get(0)?,
-                mission_id: r.try_get(1)?,
-                dispatch,
-                completion,
-            };
+            let f = mission_from_row(&r)?;
             missions.insert((f.institution.clone(), f.mission_id.clone()), f);
         }
         Ok((activities, missions))
@@ -235,6 +187,59 @@ impl Batch {
         self.write_quarantine(quarantine).await?;
         lap(&mut t.program);
         Ok(t)
+    }
+
+    /// For a rebuild: every batch's claim (an update of its offsets) waits
+    /// until this transaction ends, and a batch in flight is waited for.
+    /// Readers of any table go on.
+    pub async fn lock_out_writers(&mut self) -> Result<()> {
+        sqlx::query("LOCK TABLE outreach.consumer_offsets IN EXCLUSIVE MODE")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Every fact of the ledger: the latest accepted version of each.
+    pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM outreach.activity_facts f"
+        )))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let activities = rows.iter().map(activity_from_row).collect::<Result<_>>()?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MISSION_COLUMNS} FROM outreach.mission_facts f"
+        )))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let missions = rows.iter().map(mission_from_row).collect::<Result<_>>()?;
+        Ok((activities, missions))
+    }
+
+    /// Replaces the contents of `daily_metrics`, `regional_metrics`,
+    /// `program_metrics` and `missions` with `c`'s cells (full values, not
+    /// deltas) and `missions`' rows. Readers keep seeing the old contents
+    /// until commit, then the new ones, never a mix (MVCC: a delete does not
+    /// block a reader).
+    pub async fn replace_aggregates(
+        &mut self,
+        c: &Changes,
+        missions: &[MissionFact],
+    ) -> Result<()> {
+        for table in [
+            "daily_metrics",
+            "regional_metrics",
+            "program_metrics",
+            "missions",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.write_mission_rows(missions).await?;
+        self.write_daily(c).await?;
+        self.write_regional(c).await?;
+        self.write_program_metrics(c).await
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -417,8 +422,11 @@ impl Batch {
             .execute(&mut *self.tx)
             .await?;
         check_count(done.rows_affected(), facts.len())?;
+        self.write_mission_rows(facts).await
+    }
 
-        // The analyst table: one row per mission whose dispatch is known.
+    /// The analyst table: one row per mission whose dispatch is known.
+    async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()> {
         let rows: Vec<_> = facts.iter().filter_map(MissionFact::row).collect();
         if rows.is_empty() {
             return Ok(());
@@ -589,6 +597,73 @@ impl Batch {
         .await?;
         Ok(())
     }
+}
+
+/// The columns [`activity_from_row`] reads, in order.
+const ACTIVITY_COLUMNS: &str =
+    "f.institution_id, f.record_id, f.revision, f.event_id, f.program_id, f.mission_id,
+    f.facility_id, f.region_code, f.day, f.metric, f.dims, f.value";
+
+/// The columns [`mission_from_row`] reads, in order.
+const MISSION_COLUMNS: &str =
+    "f.institution_id, f.mission_id, f.dispatch_time, f.dispatch_event_id, f.program_id,
+    f.program_name, f.host_facility_id, f.host_facility_name, f.region_code, f.team_size,
+    f.specialties, f.start_date, f.planned_end_date, f.completion_time,
+    f.completion_event_id, f.end_date";
+
+fn activity_from_row(r: &sqlx::postgres::PgRow) -> Result<ActivityFact> {
+    let metric: String = r.try_get(9)?;
+    Ok(ActivityFact {
+        institution: r.try_get(0)?,
+        record_id: r.try_get(1)?,
+        revision: r.try_get(2)?,
+        event_id: r.try_get(3)?,
+        program_id: r.try_get(4)?,
+        mission_id: r.try_get(5)?,
+        facility_id: r.try_get(6)?,
+        region_code: r.try_get(7)?,
+        day: r.try_get(8)?,
+        metric: Metric::parse(&metric).ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
+        dims: r.try_get(10)?,
+        value: r.try_get(11)?,
+    })
+}
+
+fn mission_from_row(r: &sqlx::postgres::PgRow) -> Result<MissionFact> {
+    let dispatch = match r.try_get::<Option<DateTime<Utc>>, _>(2)? {
+        None => None,
+        Some(time) => {
+            let specialties: String = r.try_get(10)?;
+            Some(DispatchFact {
+                time,
+                event_id: r.try_get(3)?,
+                program_id: r.try_get(4)?,
+                program_name: r.try_get(5)?,
+                host_facility_id: r.try_get(6)?,
+                host_facility_name: r.try_get(7)?,
+                region_code: r.try_get(8)?,
+                team_size: r.try_get(9)?,
+                specialties: serde_json::from_str(&specialties)
+                    .map_err(|_| corrupt("mission_facts.specialties", &specialties))?,
+                start_date: r.try_get(11)?,
+                planned_end_date: r.try_get(12)?,
+            })
+        }
+    };
+    let completion = match r.try_get::<Option<DateTime<Utc>>, _>(13)? {
+        None => None,
+        Some(time) => Some(CompletionFact {
+            time,
+            event_id: r.try_get(14)?,
+            end_date: r.try_get(15)?,
+        }),
+    };
+    Ok(MissionFact {
+        institution: r.try_get(0)?,
+        mission_id: r.try_get(1)?,
+        dispatch,
+        completion,
+    })
 }
 
 fn d(f: &MissionFact) -> Option<&DispatchFact> {

@@ -49,35 +49,44 @@ impl Sink {
         &self.pool
     }
 
-    /// Applies the migrations that have not run yet, then the roles' grants.
+    /// Applies the migrations that have not run yet, then the roles' grants
+    /// when a migration ran or the roles are not in place. (Granting again
+    /// at every start would take exclusive locks that wait behind, and then
+    /// hold up, analysts' long queries.)
     pub async fn migrate(&self) -> Result<()> {
+        let before = self.applied_version().await?;
         MIGRATOR.run(&self.pool).await?;
         if let Some((writer, analyst)) = &self.roles {
-            roles::grant(&self.pool, writer, analyst).await?;
+            let migrated = self.applied_version().await? != before;
+            if migrated || !roles::in_place(&self.pool, writer, analyst).await? {
+                roles::grant(&self.pool, writer, analyst).await?;
+            }
         }
         Ok(())
+    }
+
+    /// The latest migration applied (0: none, or no migration table yet).
+    async fn applied_version(&self) -> Result<i64> {
+        match sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok(v) => Ok(v.unwrap_or(0)),
+            // No migration table: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// For a pipeline that does not migrate (`database.migrate = false`):
     /// fails unless every migration of this build has been applied.
     pub async fn check_migrated(&self) -> Result<()> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> = match sqlx::query_scalar(
-            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await
-        {
-            Ok(v) => v,
-            // No migration table: nothing was ever applied.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
-            Err(e) => return Err(e.into()),
-        };
-        if applied.unwrap_or(0) < latest {
-            return Err(Error::NotMigrated {
-                applied: applied.unwrap_or(0),
-                latest,
-            });
+        let applied = self.applied_version().await?;
+        if applied < latest {
+            return Err(Error::NotMigrated { applied, latest });
         }
         Ok(())
     }

@@ -39,10 +39,35 @@ pub fn valid_role_name(name: &str) -> bool {
         && name.len() <= 63
 }
 
+/// Whether both roles exist and the row-level security policies name them
+/// (the last thing [`grant`] does, in the same transaction as the rest).
+pub async fn in_place(pool: &PgPool, writer: &str, analyst: &str) -> Result<bool> {
+    let ok: bool = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM pg_policies WHERE schemaname = 'outreach' AND (
+                   (policyname = 'writer_all' AND roles = ARRAY[$1]::name[])
+                OR (policyname = 'analyst_scope' AND roles = ARRAY[$2]::name[]))) = $3
+            AND EXISTS (SELECT FROM pg_roles WHERE rolname = $1)
+            AND EXISTS (SELECT FROM pg_roles WHERE rolname = $2)",
+    )
+    .bind(writer)
+    .bind(analyst)
+    .bind(2 * SCOPED.len() as i64)
+    .fetch_one(pool)
+    .await?;
+    Ok(ok)
+}
+
 /// Creates the roles if missing and grants them exactly what they need.
 pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
     assert!(valid_role_name(writer) && valid_role_name(analyst));
     let mut tx = pool.begin().await?;
+    // Replicas starting together would otherwise update the same catalog
+    // rows at once ("tuple concurrently updated").
+    exec(
+        &mut tx,
+        "SELECT pg_advisory_xact_lock(7261002114)".to_owned(),
+    )
+    .await?;
     for role in [writer, analyst] {
         // Roles are cluster-wide: two databases set up at once may race to
         // create the same one, which is fine.
