@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Processes sharing the consumer group.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
+    /// Stage micro-benchmark, no broker: decode, transform and database
+    /// write measured apart, in-process, batch by batch (`ingest.batch_max_messages`).
+    #[arg(long, conflicts_with = "rate")]
+    pub stages: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Keep the benchmark's database (dropped by default).
@@ -68,7 +72,14 @@ pub struct BenchArgs {
 }
 
 pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value> {
-    let tag = format!("bench{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let tag = format!(
+        "bench{}_{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        std::process::id()
+    );
+    if args.stages {
+        return stages(settings, args, &tag).await;
+    }
     let mut kafka = settings.kafka.clone();
     kafka.missions_topic = format!("{tag}.missions");
     kafka.activities_topic = format!("{tag}.activities");
@@ -83,15 +94,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let db_url = db.url.clone();
     progress(args, format!("topics {tag}.*, database {tag}"));
 
-    let regions = settings.regions()?;
-    let mut counties: Vec<String> = regions
-        .iter()
-        .filter(|r| r.level == schemas::Level::County)
-        .map(|r| r.code.clone())
-        .collect();
-    counties.sort();
-    counties.truncate(args.counties.max(1));
-    let mut generator = Generator::new(args, counties);
+    let mut generator = generator(settings, args)?;
     let publisher = ingest::Publisher::new(&kafka)?;
 
     let report = if let Some(rate) = args.rate {
@@ -114,6 +117,148 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     });
     if !args.keep {
         sink::inspect::drop_database(&settings.database, &tag).await?;
+    }
+    Ok(report)
+}
+
+/// Generator of the benchmark's events over the shipped (or configured) counties.
+fn generator(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Generator> {
+    let regions = settings.regions()?;
+    let mut counties: Vec<String> = regions
+        .iter()
+        .filter(|r| r.level == schemas::Level::County)
+        .map(|r| r.code.clone())
+        .collect();
+    counties.sort();
+    counties.truncate(args.counties.max(1));
+    Ok(Generator::new(args, counties))
+}
+
+/// `--stages`: the same events through each stage apart, in this process,
+/// so the bottleneck shows. Decode all, then per batch: load the ledger,
+/// transform (plan + polars roll-up), write and commit.
+async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Result<Value> {
+    let db = sink::inspect::create_database(&settings.database, tag)
+        .await
+        .context("creating the benchmark database")?;
+    let mut generator = generator(settings, args)?;
+    let mut messages = Vec::new();
+    while generator.activities < args.events {
+        messages.extend(generator.next_batch(10_000));
+    }
+    generator.sent = messages.len() as u64;
+    progress(args, format!("generated {} messages", messages.len()));
+
+    let regions = std::sync::Arc::new(settings.regions()?);
+    let decoder = schemas::Decoder::new(regions.clone(), settings.ingest.max_message_bytes);
+    let headers = [schemas::Header {
+        key: "content-type",
+        value: Some(b"application/cloudevents+json"),
+    }];
+    let t = Instant::now();
+    let decoded: Vec<Result<schemas::Event, schemas::Rejection>> = messages
+        .iter()
+        .map(|(_, _, v)| {
+            decoder.decode(&schemas::Message {
+                headers: &headers,
+                value: Some(v),
+            })
+        })
+        .collect();
+    let decode = t.elapsed();
+    progress(args, format!("decoded in {:.2} s", decode.as_secs_f64()));
+
+    let sink = sink::Sink::connect(&db).await?;
+    sink.migrate().await?;
+    sink.sync_regions(&regions).await?;
+    let transform = transform::Transform::new(&regions)?;
+    let (mut load, mut plan_rollup, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut rows, mut next) = (0usize, None);
+    let received_at = chrono::Utc::now();
+    let batch = settings.ingest.batch_max_messages.max(1);
+    for (n, chunk) in decoded.chunks(batch).enumerate() {
+        let first = n * batch;
+        let events: Vec<&schemas::Event> = chunk.iter().filter_map(|d| d.as_ref().ok()).collect();
+        let quarantine: Vec<sink::QuarantineRow> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| Some((i, d.as_ref().err()?)))
+            .map(|(i, r)| sink::QuarantineRow {
+                received_at,
+                topic: "bench.stages",
+                partition: 0,
+                offset: (first + i) as i64,
+                key: Some(&messages[first + i].1),
+                payload: &messages[first + i].2,
+                error_code: r.code.as_str(),
+                error_detail: &r.detail,
+            })
+            .collect();
+        let t = Instant::now();
+        let mut tx = sink.begin().await?;
+        let end = (first + chunk.len()) as i64;
+        tx.claim(&[sink::OffsetRange {
+            topic: "bench.stages".into(),
+            partition: 0,
+            expected: next,
+            next: end,
+        }])
+        .await?;
+        next = Some(end);
+        let (ak, mk) = transform::Prior::keys(&events);
+        let (activities, missions) = tx.load(&ak, &mk).await?;
+        load += t.elapsed();
+        let t = Instant::now();
+        let out = transform.apply(
+            &events,
+            &transform::Prior {
+                activities,
+                missions,
+            },
+        )?;
+        plan_rollup += t.elapsed();
+        let c = &out.changes;
+        rows += c.daily.len() + c.regional.len() + c.program.len();
+        let t = Instant::now();
+        tx.write(c, &quarantine).await?;
+        tx.commit().await?;
+        write += t.elapsed();
+    }
+    let n = messages.len() as f64;
+    let per_s = |d: Duration| (n / d.as_secs_f64()).round();
+    let total = decode + load + plan_rollup + write;
+    let share = |d: Duration| (d.as_secs_f64() / total.as_secs_f64() * 1000.0).round() / 10.0;
+    progress(
+        args,
+        format!(
+            "decode {:.0}/s, transform {:.0}/s, database {:.0} events/s ({:.0} aggregate rows/s)",
+            per_s(decode),
+            per_s(plan_rollup),
+            per_s(load + write),
+            rows as f64 / (load + write).as_secs_f64()
+        ),
+    );
+    let mut report = json!({
+        "mode": "stages",
+        "messages": messages.len(),
+        "batch_max_messages": batch,
+        "decode": { "seconds": decode.as_secs_f64(), "messages_per_second": per_s(decode), "share_percent": share(decode) },
+        "transform": { "seconds": plan_rollup.as_secs_f64(), "messages_per_second": per_s(plan_rollup), "share_percent": share(plan_rollup) },
+        "database": {
+            "seconds": (load + write).as_secs_f64(),
+            "messages_per_second": per_s(load + write),
+            "aggregate_rows": rows,
+            "aggregate_rows_per_second": (rows as f64 / (load + write).as_secs_f64()).round(),
+            "share_percent": share(load + write),
+        },
+        "end_to_end_in_process_messages_per_second": per_s(total),
+    });
+    verify(&sink, &generator).await?;
+    report["verified"] = json!(true);
+    report["database_bytes"] = json!(sink.database_bytes().await?);
+    sink.pool().close().await;
+    if !args.keep {
+        sink::inspect::drop_database(&settings.database, tag).await?;
     }
     Ok(report)
 }

@@ -121,15 +121,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Report> {
     let regions = Arc::new(settings.regions()?);
-    let sink = connect(&settings.database).await?;
-    if settings.database.migrate {
-        sink.migrate().await.context("applying migrations")?;
-    } else {
-        sink.check_migrated().await?;
-    }
-    sink.sync_regions(&regions)
-        .await
-        .context("writing the region table")?;
+    let sink = open_database(settings, &regions).await?;
     let transform = Arc::new(Transform::new(&regions).context("building the region closure")?);
     let decoder = Decoder::new(regions, settings.ingest.max_message_bytes);
     let dead_letters =
@@ -173,6 +165,24 @@ pub async fn run(
     report.ingest = ingested.context("ingest stopped")?;
     report.log();
     Ok(report)
+}
+
+/// Connects, migrates (or, with `database.migrate = false`, checks the
+/// schema's version) and writes the region table.
+pub async fn open_database(
+    settings: &Settings,
+    regions: &schemas::Regions,
+) -> anyhow::Result<Sink> {
+    let sink = connect(&settings.database).await?;
+    if settings.database.migrate {
+        sink.migrate().await.context("applying migrations")?;
+    } else {
+        sink.check_migrated().await?;
+    }
+    sink.sync_regions(regions)
+        .await
+        .context("writing the region table")?;
+    Ok(sink)
 }
 
 /// Connects to the database, waiting for it while it starts.

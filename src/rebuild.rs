@@ -25,15 +25,7 @@ pub struct Rebuilt {
 pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
     let regions = settings.regions()?;
-    let sink = crate::pipeline::connect(&settings.database).await?;
-    if settings.database.migrate {
-        sink.migrate().await.context("applying migrations")?;
-    } else {
-        sink.check_migrated().await?;
-    }
-    sink.sync_regions(&regions)
-        .await
-        .context("writing the region table")?;
+    let sink = crate::pipeline::open_database(settings, &regions).await?;
     let rollup = Rollup::new(&regions).context("building the region closure")?;
 
     let mut tx = sink.begin().await?;

@@ -50,3 +50,43 @@ async fn a_small_benchmark_run_verifies_its_tables() {
     assert!(p["peak_rss_mib"].as_f64().unwrap() > 0.0);
     assert!(report["raw_read_per_second"].as_f64().unwrap() > 0.0);
 }
+
+#[tokio::test]
+async fn a_small_stage_benchmark_verifies_its_tables_and_splits_the_time() {
+    let db = Db::new().await; // only its server is used
+    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .args([
+            "bench",
+            "--stages",
+            "--events",
+            "3000",
+            "--counties",
+            "50",
+            "--bad",
+            "1",
+            "--json",
+        ])
+        .env("OUTREACH__DATABASE__URL", &db.url)
+        .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "700")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(
+        report["verified"], true,
+        "tables equal the generator's fold"
+    );
+    assert_eq!(report["mode"], "stages");
+    for stage in ["decode", "transform", "database"] {
+        assert!(
+            report[stage]["messages_per_second"].as_f64().unwrap() > 0.0,
+            "{stage}"
+        );
+    }
+    assert!(report["database"]["aggregate_rows"].as_u64().unwrap() > 3000);
+}
