@@ -215,5 +215,8 @@ async fn three_workers_joining_and_leaving_one_group_keep_totals_exact() {
         b.committed_batches() + cb + db_ > 0,
         "the workers shared the work"
     );
-    eprintln!("4 workers, 3 at most at once: totals exact, {fenced} batches fenced");
+    eprintln!(
+        "4 workers, 3 at most at once: totals exact, {} batches fenced",
+        fenced as u64
+    );
 }
