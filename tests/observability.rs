@@ -65,6 +65,15 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
     wait_for(Duration::from_secs(60), "the batch in /metrics", || {
         get(&addr, "/metrics").is_some_and(|(_, m)| m.contains("outreach_events_accepted_total 1"))
     });
+    wait_for(
+        Duration::from_secs(60),
+        "per-partition lag in /metrics",
+        || {
+            get(&addr, "/metrics").is_some_and(|(_, m)| {
+                m.contains("outreach_consumer_lag{") && m.contains("outreach_broker_reachable 1")
+            })
+        },
+    );
     let (_, m) = get(&addr, "/metrics").unwrap();
     for line in [
         "outreach_quarantined_total{error_code=\"value_not_integer\"} 1",

@@ -324,6 +324,8 @@ pub async fn run(
     };
     let consumer: StreamConsumer<Context> = kafka
         .consumer_config(settings.max_message_bytes)
+        // Per-partition lag for the metrics (`Context::stats`).
+        .set("statistics.interval.ms", "1000")
         .create_with_context(context)?;
     let consumer = Arc::new(consumer);
     consumer.subscribe(&kafka.topics())?;

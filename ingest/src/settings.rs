@@ -125,8 +125,6 @@ impl KafkaSettings {
                 (self.session_timeout_ms / 3).max(100).to_string(),
             )
             .set("enable.partition.eof", "false")
-            // Broker reachability (readiness) and lag (metrics) come from these.
-            .set("statistics.interval.ms", "1000")
             // Large fetches: librdkafka's defaults stall far below the broker's rate.
             .set("fetch.max.bytes", "52428800")
             .set("max.partition.fetch.bytes", "10485760")

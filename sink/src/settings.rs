@@ -1,6 +1,7 @@
 //! The sink's settings (`database.*`).
 
 use serde::Deserialize;
+use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 
@@ -81,7 +82,13 @@ impl Settings {
             )));
         }
         PgConnectOptions::from_str(&self.url)
-            .map(|o| o.application_name("outreach"))
+            .map(|o| {
+                // A batch's statements take seconds under backlog by design;
+                // the batch log line has the timings, so sqlx's own "slow
+                // statement" warning would only be noise.
+                o.application_name("outreach")
+                    .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
+            })
             .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))
     }
 
