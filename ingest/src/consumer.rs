@@ -547,7 +547,7 @@ impl Ingest {
         match behind {
             Some(b) if b.is_empty() => true,
             Some(b) => {
-                info!(partitions = ?b, "drained here; waiting for partitions other members hold");
+                debug!(partitions = ?b, "drained here; waiting for partitions other members hold");
                 false
             }
             None => false,
