@@ -172,6 +172,11 @@ impl Settings {
                 );
             }
         }
+        if self.database.writer_role.is_empty() != self.database.analyst_role.is_empty() {
+            bail!(
+                "invalid setting database.analyst_role: set both database.writer_role and database.analyst_role, or both to \"\" for no roles"
+            );
+        }
         if !self.database.writer_role.is_empty()
             && self.database.writer_role == self.database.analyst_role
         {

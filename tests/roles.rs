@@ -100,6 +100,25 @@ fn events() -> Vec<Record> {
         act("h2", "a4", "surgeries", 1, json!({"role": "assisted"})),
         act("h2", "a5", "techniques_introduced", 4, json!({})),
         act("h2", "a6", "techniques_localized", 1, json!({})),
+        mission_record(&dispatch(
+            "h2",
+            "d2",
+            "m2",
+            "620922",
+            2,
+            "2024-03-04",
+            "2024-03-01T00:00:00Z",
+        )),
+        // Refused (unknown region): quarantined with h2's raw payload.
+        activity_record(&activity(
+            "h2",
+            "bad1",
+            "bad1",
+            "lectures",
+            json!(1),
+            "2024-03-05",
+            "999999",
+        )),
     ]
 }
 
@@ -136,6 +155,7 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
         "TRUNCATE outreach.regional_metrics",
         "CREATE INDEX evil ON outreach.missions (status)",
         "DROP POLICY writer_all ON outreach.daily_metrics",
+        "INSERT INTO outreach.analyst_scope VALUES ('anyone', 'h1')",
     ] {
         denied(&mut w, sql).await;
     }
@@ -198,14 +218,40 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
         .await
         .unwrap();
     for table in ["daily_metrics", "missions"] {
-        let seen: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        let all: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
         )))
-        .fetch_all(&mut s)
+        .fetch_all(&mut a)
         .await
         .unwrap();
-        assert_eq!(institutions(seen), "h1", "{table} scoped to h1");
+        assert_eq!(
+            institutions(all),
+            "h1,h2",
+            "{table}: both institutions there"
+        );
+        // Also after switching to the group role: scoping follows the login.
+        for switch in ["RESET ROLE", "SET ROLE outreach_analyst"] {
+            sqlx::query(switch).execute(&mut s).await.unwrap();
+            let seen: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
+            )))
+            .fetch_all(&mut s)
+            .await
+            .unwrap();
+            assert_eq!(institutions(seen), "h1", "{table} scoped to h1 ({switch})");
+        }
+        sqlx::query("RESET ROLE").execute(&mut s).await.unwrap();
     }
+    let count = "SELECT count(*) FROM outreach.quarantine";
+    let (everyone, mapped): (i64, i64) = (
+        sqlx::query_scalar(count).fetch_one(&mut a).await.unwrap(),
+        sqlx::query_scalar(count).fetch_one(&mut s).await.unwrap(),
+    );
+    assert_eq!(
+        (everyone, mapped),
+        (1, 0),
+        "the quarantine (every institution's raw payloads) is hidden from mapped analysts"
+    );
     let roles: (Option<String>, Option<String>) = sqlx::query_as(
         "SELECT sum(performed)::text, sum(assisted)::text FROM outreach.surgery_roles",
     )

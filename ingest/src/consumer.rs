@@ -290,6 +290,9 @@ struct Ingest {
     /// The group has given this member its partitions (possibly none) and
     /// not taken them back since.
     assigned: bool,
+    /// `--until-caught-up`: (low, high) watermarks of partitions other
+    /// members hold, as first seen since the last assignment.
+    others_end: HashMap<(String, i32), (i64, i64)>,
     /// `--until-caught-up`: when to look again at the partitions other
     /// members hold.
     next_group_check: Instant,
@@ -355,6 +358,7 @@ pub async fn run(
         settling: false,
         assigned: false,
         next_group_check: Instant::now(),
+        others_end: HashMap::new(),
         last_message: Instant::now(),
         events,
         summary: Summary::default(),
@@ -440,6 +444,7 @@ impl Ingest {
             }
             Rebalance::Assigned(list) => {
                 self.assigned = true;
+                self.others_end.clear();
                 // The drain's quiet period counts from here: the end offsets
                 // some brokers report are too low, so only silence after the
                 // assignment says the partitions are empty.
@@ -511,39 +516,59 @@ impl Ingest {
         let topics: Vec<String> = self.topics.keys().cloned().collect();
         let mine: Vec<Key> = self.parts.keys().cloned().collect();
         let lookup = self.lookup.clone();
-        let behind = tokio::task::spawn_blocking(move || -> Option<Vec<(String, i32)>> {
-            let mut others = Vec::new();
-            for t in &topics {
-                let md = consumer
-                    .fetch_metadata(Some(t), Duration::from_secs(5))
-                    .ok()?;
-                for p in md.topics().iter().flat_map(|t| t.partitions()) {
-                    if !mine
-                        .iter()
-                        .any(|(mt, mp)| &**mt == t.as_str() && *mp == p.id())
-                    {
-                        others.push((t.clone(), p.id()));
+        let mut ends = std::mem::take(&mut self.others_end);
+        let (behind, ends) = tokio::task::spawn_blocking(move || {
+            let behind = (|| -> Option<Vec<(String, i32)>> {
+                let mut others = Vec::new();
+                for t in &topics {
+                    let md = consumer
+                        .fetch_metadata(Some(t), Duration::from_secs(5))
+                        .ok()?;
+                    for mt in md.topics() {
+                        // A topic the broker could not describe is not a drained one.
+                        if mt.error().is_some() {
+                            return None;
+                        }
+                        for p in mt.partitions() {
+                            if !mine
+                                .iter()
+                                .any(|(k, kp)| &**k == t.as_str() && *kp == p.id())
+                            {
+                                others.push((t.clone(), p.id()));
+                            }
+                        }
                     }
                 }
-            }
-            if others.is_empty() {
-                return Some(others);
-            }
-            let stored = lookup(&others).ok()?;
-            let mut behind = Vec::new();
-            for ((t, p), s) in others.into_iter().zip(stored) {
-                let (low, high) = consumer
-                    .fetch_watermarks(&t, p, Duration::from_secs(5))
-                    .ok()?;
-                if s.unwrap_or(low) < high {
-                    behind.push((t, p));
+                if others.is_empty() {
+                    return Some(others);
                 }
-            }
-            Some(behind)
+                let stored = lookup(&others).ok()?;
+                let mut behind = Vec::new();
+                for ((t, p), s) in others.into_iter().zip(stored) {
+                    // The end seen the first time this partition was looked
+                    // at since the assignment: producers that go on writing
+                    // do not keep the drain running.
+                    let (low, end) = match ends.get(&(t.clone(), p)) {
+                        Some(e) => *e,
+                        None => {
+                            let e = consumer
+                                .fetch_watermarks(&t, p, Duration::from_secs(5))
+                                .ok()?;
+                            ends.insert((t.clone(), p), e);
+                            e
+                        }
+                    };
+                    if s.unwrap_or(low) < end {
+                        behind.push((t, p));
+                    }
+                }
+                Some(behind)
+            })();
+            (behind, ends)
         })
         .await
-        .ok()
-        .flatten();
+        .unwrap_or((None, HashMap::new()));
+        self.others_end = ends;
         match behind {
             Some(b) if b.is_empty() => true,
             Some(b) => {

@@ -35,7 +35,17 @@ impl DeadLetters {
         let result = self.try_send_all(rejected).await;
         if let Err(error) = &result {
             tracing::warn!(%error, "dead-letter producer replaced after a failed send");
-            self.producer = self.config.create()?;
+            match self.config.create() {
+                Ok(fresh) => {
+                    let old = std::mem::replace(&mut self.producer, fresh);
+                    // Dropping a producer flushes and joins its thread: not
+                    // on an async worker.
+                    tokio::task::spawn_blocking(move || drop(old));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not create a new dead-letter producer; keeping the old one")
+                }
+            }
         }
         result
     }

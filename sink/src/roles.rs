@@ -2,8 +2,8 @@
 //! the schema: a writer role for the pipeline (rows only: it cannot create,
 //! alter or drop anything) and a read-only analyst role (the analyst tables
 //! and views, not the ledger). Row-level security scopes an analyst to one
-//! institution's rows of `daily_metrics` and `missions` when
-//! `outreach.analyst_scope` maps their login role to it.
+//! institution's rows of `daily_metrics` and `missions` (and hides the
+//! quarantine) when `outreach.analyst_scope` maps their login role to it.
 //!
 //! Role names are settings, so this runs from code rather than a migration;
 //! every statement is idempotent and safe to run again at each start.
@@ -26,8 +26,22 @@ pub const ANALYST_TABLES: [&str; 7] = [
 /// The views analysts read (migration 0002).
 pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
 
-/// Tables whose rows are scoped to an institution for mapped analysts.
-const SCOPED: [&str; 2] = ["daily_metrics", "missions"];
+/// Which rows of a table an analyst sees. `session_user`, not
+/// `current_user`: a mapped login that runs `SET ROLE outreach_analyst` is
+/// still itself. Unmapped analysts see every row; mapped ones see their
+/// institutions' rows, and none of the quarantine (raw payloads of every
+/// institution).
+const UNMAPPED: &str =
+    "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
+const POLICIES: [(&str, &str); 3] = [
+    ("daily_metrics", SCOPED_ROWS),
+    ("missions", SCOPED_ROWS),
+    ("quarantine", UNMAPPED),
+];
+const SCOPED_ROWS: &str =
+    "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)
+     OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
+                           WHERE s.role_name = session_user)";
 
 /// Whether `name` can be used as a role name without quoting.
 pub fn valid_role_name(name: &str) -> bool {
@@ -45,13 +59,13 @@ pub async fn in_place(pool: &PgPool, writer: &str, analyst: &str) -> Result<bool
     let ok: bool = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM pg_policies WHERE schemaname = 'outreach' AND (
                    (policyname = 'writer_all' AND roles = ARRAY[$1]::name[])
-                OR (policyname = 'analyst_scope' AND roles = ARRAY[$2]::name[]))) = $3
+                OR (policyname = 'analyst_rows' AND roles = ARRAY[$2]::name[]))) = $3
             AND EXISTS (SELECT FROM pg_roles WHERE rolname = $1)
             AND EXISTS (SELECT FROM pg_roles WHERE rolname = $2)",
     )
     .bind(writer)
     .bind(analyst)
-    .bind(2 * SCOPED.len() as i64)
+    .bind(2 * POLICIES.len() as i64)
     .fetch_one(pool)
     .await?;
     Ok(ok)
@@ -76,7 +90,7 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
             format!(
                 "DO $$ BEGIN
                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-                     CREATE ROLE {role} NOLOGIN;
+                     CREATE ROLE \"{role}\" NOLOGIN;
                    END IF;
                  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
                  END $$"
@@ -92,49 +106,50 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
         .join(", ");
     for sql in [
         "REVOKE ALL ON SCHEMA outreach FROM PUBLIC".to_owned(),
-        format!("GRANT USAGE ON SCHEMA outreach TO {writer}, {analyst}"),
+        format!("GRANT USAGE ON SCHEMA outreach TO \"{writer}\", \"{analyst}\""),
         format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA outreach TO {writer}"
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA outreach TO \"{writer}\""
         ),
-        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA outreach TO {writer}"),
+        // Who sees what is the schema owner's business, not the pipeline's.
+        format!("REVOKE INSERT, UPDATE, DELETE ON outreach.analyst_scope FROM \"{writer}\""),
+        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA outreach TO \"{writer}\""),
         // So that a pipeline that may not migrate can check the schema's version.
-        format!("GRANT SELECT ON public._sqlx_migrations TO {writer}"),
-        format!("GRANT SELECT ON {analyst_objects} TO {analyst}"),
-        format!("GRANT SELECT ON outreach.analyst_scope TO {analyst}"),
+        format!("GRANT SELECT ON public._sqlx_migrations TO \"{writer}\""),
+        format!("GRANT SELECT ON {analyst_objects} TO \"{analyst}\""),
+        format!("GRANT SELECT ON outreach.analyst_scope TO \"{analyst}\""),
         // Where each partition stands and when it last committed: freshness
         // dashboards need it, and it holds nothing about patients or staff.
-        format!("GRANT SELECT ON outreach.consumer_offsets TO {analyst}"),
+        format!("GRANT SELECT ON outreach.consumer_offsets TO \"{analyst}\""),
     ] {
         exec(&mut tx, sql).await?;
     }
-    for table in SCOPED {
+    for (table, visible) in POLICIES {
         exec(
             &mut tx,
             format!("ALTER TABLE outreach.{table} ENABLE ROW LEVEL SECURITY"),
         )
         .await?;
-        for (name, sql) in [
-            (
-                "writer_all",
-                format!("CREATE POLICY writer_all ON outreach.{table} TO {writer} USING (true) WITH CHECK (true)"),
-            ),
-            (
-                "analyst_scope",
-                format!(
-                    "CREATE POLICY analyst_scope ON outreach.{table} FOR SELECT TO {analyst} USING (
-                       NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = current_user)
-                       OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
-                                             WHERE s.role_name = current_user))"
-                ),
-            ),
-        ] {
+        for name in ["writer_all", "analyst_scope", "analyst_rows"] {
             exec(
                 &mut tx,
                 format!("DROP POLICY IF EXISTS {name} ON outreach.{table}"),
             )
             .await?;
-            exec(&mut tx, sql).await?;
         }
+        exec(
+            &mut tx,
+            format!(
+                "CREATE POLICY writer_all ON outreach.{table} TO \"{writer}\" USING (true) WITH CHECK (true)"
+            ),
+        )
+        .await?;
+        exec(
+            &mut tx,
+            format!(
+                "CREATE POLICY analyst_rows ON outreach.{table} FOR SELECT TO \"{analyst}\" USING ({visible})"
+            ),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
