@@ -36,6 +36,25 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         missions = missions.len(),
         "ledger read; recomputing"
     );
+    // A fact in a region this process does not know would silently vanish
+    // from the regional roll-up: refuse instead.
+    let unknown: std::collections::BTreeSet<&str> = activities
+        .iter()
+        .map(|a| a.region_code.as_str())
+        .chain(
+            missions
+                .iter()
+                .filter_map(|m| m.dispatch.as_ref().map(|d| d.region_code.as_str())),
+        )
+        .filter(|code| !regions.contains(code))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "the ledger has facts in regions missing from this process's region table ({}): \
+             run rebuild with the same regions.extra_file as the pipelines",
+            unknown.into_iter().take(10).collect::<Vec<_>>().join(", ")
+        );
+    }
     let mut cells = Vec::new();
     for f in &activities {
         activity_cells(f, 1, &mut cells);

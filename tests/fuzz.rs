@@ -42,7 +42,7 @@ fn check(headers: &[(String, Option<Vec<u8>>)], value: Option<&[u8]>) -> Result<
         Err(r) => {
             assert!(!r.detail.is_empty(), "{}: a reason", r.code);
             assert!(
-                r.detail.len() <= 1024,
+                r.detail.len() <= schemas::rejection::MAX_DETAIL_BYTES + 64,
                 "{}: a reason of {} bytes echoes the input",
                 r.code,
                 r.detail.len()

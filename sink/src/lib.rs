@@ -102,8 +102,10 @@ impl Sink {
         let done = sqlx::query(
             "INSERT INTO outreach.regions (region_code, name, level, parent_code)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
-             ON CONFLICT (region_code) DO UPDATE SET name = excluded.name
-             WHERE regions.name IS DISTINCT FROM excluded.name",
+             ON CONFLICT (region_code) DO UPDATE
+               SET name = excluded.name, level = excluded.level, parent_code = excluded.parent_code
+             WHERE (regions.name, regions.level, regions.parent_code)
+                   IS DISTINCT FROM (excluded.name, excluded.level, excluded.parent_code)",
         )
         .bind(code)
         .bind(name)

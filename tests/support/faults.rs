@@ -261,9 +261,14 @@ impl Running {
         get(&self.http, "/readyz").is_some_and(|(s, _)| s == 200)
     }
 
+    /// `/readyz` answered 503 (not merely: could not be reached).
+    pub fn not_ready(&self) -> bool {
+        get(&self.http, "/readyz").is_some_and(|(s, _)| s == 503)
+    }
+
     /// The sum of every series of a counter or gauge in `/metrics`.
     pub fn metric(&self, name: &str) -> f64 {
-        let (_, body) = get(&self.http, "/metrics").unwrap_or_default();
+        let (_, body) = get(&self.http, "/metrics").expect("the metrics endpoint answers");
         body.lines()
             .filter(|l| {
                 l.strip_prefix(name)
