@@ -78,3 +78,59 @@ async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
     assert_consistent(&pool).await;
     support::workload::assert_matches(&pool, &w).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
+    let broker = Broker::start();
+    broker.contract_topics(3).await;
+    let db = Db::new().await;
+    let w = generate(32, 12_000);
+    let (first, second) = w.records.split_at(w.records.len() / 2);
+    let producer = broker.producer();
+    producer.send(first).await;
+    let dir = std::env::temp_dir().join(unique("outreach-rebuild"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut run = outreach_command(&broker, &db, &unique("g"));
+    run.env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "300");
+    let p = support::faults::Running::spawn(run, &["run"], dir.join("run.log"));
+    support::faults::wait_for(Duration::from_secs(60), "a committed batch", || {
+        p.committed_batches() > 0
+    });
+
+    // Rebuilds interleaved with the pipeline's batches, more events arriving.
+    for round in 0..3 {
+        if round == 1 {
+            producer.send(second).await;
+        }
+        let mut rebuild = outreach_command(&broker, &db, "unused");
+        rebuild.arg("rebuild");
+        let out = tokio::task::spawn_blocking(move || rebuild.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pool = db.pool().await;
+    support::workload::wait_until_matches(&pool, &w, Duration::from_secs(240)).await;
+    let batches = p.committed_batches();
+    assert!(p.terminate().success());
+    assert!(
+        batches > 3,
+        "the pipeline kept committing ({batches} batches)"
+    );
+
+    // And the tables it left equal a rebuild of them.
+    let incremental = model::load(&pool).await;
+    let mut rebuild = outreach_command(&broker, &db, "unused");
+    rebuild.arg("rebuild");
+    assert!(rebuild.output().unwrap().status.success());
+    model::assert_same(
+        &model::load(&pool).await,
+        &incremental,
+        "after concurrent rebuilds",
+    );
+}
