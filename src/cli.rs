@@ -50,9 +50,10 @@ pub enum Command {
     Rebuild,
     /// Validate the settings and print them (secrets masked), then exit.
     CheckConfig,
-    /// Check files of events (JSON Lines, one CloudEvent per line) with the
-    /// pipeline's validator; prints each bad line with its number and reason.
-    /// Exits 1 if any line is invalid.
+    /// Check files of events (JSON Lines, one CloudEvent per line; or `.csv`
+    /// files of activity tallies, see the README) with the pipeline's
+    /// validator; prints each bad line with its number and reason. Exits 1
+    /// if any line is invalid.
     Validate {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

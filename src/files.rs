@@ -2,7 +2,9 @@
 //! the pipeline's own validator, one line at a time.
 //!
 //! A file is JSON Lines, one structured-mode CloudEvent per line (blank lines
-//! are skipped).
+//! are skipped), or, when its name ends in `.csv`, a CSV of activity
+//! tallies with a header row (see [`Tallies`]): each row becomes the
+//! activity event it stands for, and is checked and sent as such.
 
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -37,12 +39,158 @@ struct Line {
 struct Lines<'a> {
     decoder: &'a Decoder,
     files: std::slice::Iter<'a, PathBuf>,
-    current: Option<(
-        PathBuf,
-        std::iter::Enumerate<std::io::Split<BufReader<std::fs::File>>>,
-    )>,
+    current: Option<(PathBuf, Reader)>,
     tally: Tally,
     progress: Progress,
+}
+
+enum Reader {
+    Jsonl(std::iter::Enumerate<std::io::Split<BufReader<std::fs::File>>>),
+    Csv(Tallies),
+}
+
+/// A CSV of activity tallies, one row per reported fact. Columns (header
+/// row, any order): `institution_id`, `record_id`, `program_id`,
+/// `facility_id`, `region_code`, `occurred_on`, `metric`, `value` required;
+/// `revision` (default 1), `mission_id`, `dims` (`key=value;key=value`),
+/// `event_id` (default `<institution_id>:<record_id>:<revision>`, so that
+/// sending a file twice changes nothing) and `time` (default noon UTC of
+/// `occurred_on`) optional.
+struct Tallies {
+    rows: csv::StringRecordsIntoIter<std::fs::File>,
+    columns: Vec<String>,
+}
+
+const TALLY_REQUIRED: [&str; 8] = [
+    "institution_id",
+    "record_id",
+    "program_id",
+    "facility_id",
+    "region_code",
+    "occurred_on",
+    "metric",
+    "value",
+];
+const TALLY_OPTIONAL: [&str; 5] = ["revision", "mission_id", "dims", "event_id", "time"];
+
+impl Tallies {
+    fn open(path: &std::path::Path) -> anyhow::Result<Tallies> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let columns: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("reading the header row of {}", path.display()))?
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .collect();
+        for c in &columns {
+            if !TALLY_REQUIRED.contains(&c.as_str()) && !TALLY_OPTIONAL.contains(&c.as_str()) {
+                anyhow::bail!(
+                    "{}: unknown column {c:?}; expected {} and optionally {}",
+                    path.display(),
+                    TALLY_REQUIRED.join(", "),
+                    TALLY_OPTIONAL.join(", ")
+                );
+            }
+        }
+        if let Some(missing) = TALLY_REQUIRED
+            .iter()
+            .find(|c| !columns.iter().any(|h| h == *c))
+        {
+            anyhow::bail!("{}: the header row has no {missing} column", path.display());
+        }
+        Ok(Tallies {
+            rows: reader.into_records(),
+            columns,
+        })
+    }
+
+    /// The next row as (line number, the event it stands for as JSON), or
+    /// the reason it cannot be one.
+    fn next_row(&mut self) -> Option<(u64, Result<Vec<u8>, String>)> {
+        let row = self.rows.next()?;
+        Some(match row {
+            Err(e) => (
+                e.position().map_or(0, |p| p.line()),
+                Err(format!("csv: {e}")),
+            ),
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line());
+                (line, self.event(&r))
+            }
+        })
+    }
+
+    fn event(&self, r: &csv::StringRecord) -> Result<Vec<u8>, String> {
+        if r.len() != self.columns.len() {
+            return Err(format!(
+                "csv: {} fields where the header has {}",
+                r.len(),
+                self.columns.len()
+            ));
+        }
+        let get = |name: &str| {
+            self.columns
+                .iter()
+                .position(|c| c == name)
+                .map(|i| r[i].trim())
+                .filter(|v| !v.is_empty())
+        };
+        // Numbers keep their text, so the validator judges them as written.
+        let number = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .filter(serde_json::Value::is_number)
+                .unwrap_or_else(|| serde_json::Value::from(text))
+        };
+        let (institution, record) = (get("institution_id"), get("record_id"));
+        let revision = get("revision").unwrap_or("1");
+        let day = get("occurred_on").unwrap_or_default();
+        let mut data = serde_json::json!({
+            "record_id": record,
+            "revision": number(revision),
+            "program_id": get("program_id"),
+            "facility_id": get("facility_id"),
+            "region_code": get("region_code"),
+            "occurred_on": day,
+            "metric": get("metric"),
+            "value": get("value").map(number),
+        });
+        if let Some(m) = get("mission_id") {
+            data["mission_id"] = m.into();
+        }
+        if let Some(dims) = get("dims") {
+            let mut map = serde_json::Map::new();
+            for pair in dims.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("csv: dims {pair:?} is not key=value"))?;
+                map.insert(k.trim().to_owned(), v.trim().into());
+            }
+            data["dims"] = map.into();
+        }
+        let id = get("event_id").map_or_else(
+            || {
+                format!(
+                    "{}:{}:{revision}",
+                    institution.unwrap_or_default(),
+                    record.unwrap_or_default()
+                )
+            },
+            str::to_owned,
+        );
+        let event = serde_json::json!({
+            "specversion": "1.0",
+            "id": id,
+            "source": format!("urn:outreach:institution:{}", institution.unwrap_or_default()),
+            "type": "org.outreach.activity.recorded.v1",
+            "time": get("time").map_or_else(|| format!("{day}T12:00:00Z"), str::to_owned),
+            "data": data,
+        });
+        Ok(serde_json::to_vec(&event).expect("JSON values serialise"))
+    }
 }
 
 impl<'a> Lines<'a> {
@@ -63,22 +211,53 @@ impl<'a> Lines<'a> {
                     self.progress.clear();
                     return Ok(None);
                 };
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                self.current = Some((path.clone(), BufReader::new(file).split(b'\n').enumerate()));
+                let reader = if path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                {
+                    Reader::Csv(Tallies::open(path)?)
+                } else {
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("opening {}", path.display()))?;
+                    Reader::Jsonl(BufReader::new(file).split(b'\n').enumerate())
+                };
+                self.current = Some((path.clone(), reader));
             }
-            let (path, lines) = self.current.as_mut().expect("set above");
-            let Some((i, line)) = lines.next() else {
-                self.current = None;
-                continue;
+            let (path, reader) = self.current.as_mut().expect("set above");
+            let (number, bytes) = match reader {
+                Reader::Jsonl(lines) => {
+                    let Some((i, line)) = lines.next() else {
+                        self.current = None;
+                        continue;
+                    };
+                    let mut bytes = line.with_context(|| format!("reading {}", path.display()))?;
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    (i as u64 + 1, bytes)
+                }
+                Reader::Csv(tallies) => {
+                    let Some((number, row)) = tallies.next_row() else {
+                        self.current = None;
+                        continue;
+                    };
+                    match row {
+                        Ok(bytes) => (number, bytes),
+                        Err(reason) => {
+                            self.tally.bad += 1;
+                            self.progress.clear();
+                            eprintln!("{}:{number}: {reason}", path.display());
+                            return Ok(Some(Line {
+                                event: None,
+                                bytes: Vec::new(),
+                            }));
+                        }
+                    }
+                }
             };
-            let mut bytes = line.with_context(|| format!("reading {}", path.display()))?;
-            if bytes.last() == Some(&b'\r') {
-                bytes.pop();
-            }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
             let event = match self.decoder.decode(&Message {
                 headers: &STRUCTURED,
                 value: Some(&bytes),
@@ -90,7 +269,7 @@ impl<'a> Lines<'a> {
                 Err(r) => {
                     self.tally.bad += 1;
                     self.progress.clear();
-                    eprintln!("{}:{}: {}: {}", path.display(), i + 1, r.code, r.detail);
+                    eprintln!("{}:{number}: {}: {}", path.display(), r.code, r.detail);
                     None
                 }
             };
@@ -122,7 +301,9 @@ pub async fn publish(
     while let Some(line) = lines.next_line()? {
         match &line.event {
             Some(event) => pending.push(publisher.send(event, &line.bytes).await?),
-            None if include_invalid => pending.push(publisher.send_raw(&line.bytes).await?),
+            None if include_invalid && !line.bytes.is_empty() => {
+                pending.push(publisher.send_raw(&line.bytes).await?)
+            }
             None => {}
         }
         if pending.len() >= 10_000 {

@@ -93,3 +93,70 @@ async fn publish_sends_the_good_lines_and_the_pipeline_counts_them() {
     );
     assert_consistent(&pool).await;
 }
+
+const TALLIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tallies.csv");
+
+#[test]
+fn validate_checks_a_csv_of_activity_tallies_row_by_row() {
+    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .args(["validate", TALLIES])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for expected in [
+        "tallies.csv:5: unknown_region",
+        "tallies.csv:6: invalid_dim_value: data.dims.role",
+        "tallies.csv:7: csv: 8 fields where the header has 10",
+        "3 valid, 3 invalid",
+    ] {
+        assert!(err.contains(expected), "{expected} in\n{err}");
+    }
+    let bad_header = std::env::temp_dir().join(format!("{}.csv", unique("bad-header")));
+    std::fs::write(&bad_header, "institution_id,record_id,valeu\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .arg("validate")
+        .arg(&bad_header)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown column \"valeu\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_sends_the_good_tallies_as_events_and_a_correction_replaces() {
+    let broker = Broker::start();
+    broker.contract_topics(2).await;
+    let db = Db::new().await;
+    for _ in 0..2 {
+        // Twice: the same rows make the same event ids, so nothing doubles.
+        let o = outreach_command(&broker, &db, "unused")
+            .args(["publish", TALLIES])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stderr).contains("3 events published"));
+    }
+    let report = drain(&settings(&broker, &db, &unique("g"))).await;
+    assert_eq!(report.ingest.messages, 6, "only good rows were sent");
+    let pool = db.pool().await;
+    assert_eq!(
+        regional(&pool, "141032", "day", "2024-05-06", "surgeries").await,
+        "5",
+        "revision 2 replaced revision 1"
+    );
+    assert_eq!(
+        regional(&pool, "CN", "year", "2024-01-01", "medicines_donated_value").await,
+        "1234.56"
+    );
+    assert_consistent(&pool).await;
+}
