@@ -208,8 +208,20 @@ async fn three_workers_joining_and_leaving_one_group_keep_totals_exact() {
     let producer = broker.producer();
     producer.send(first).await;
 
-    let spawn =
-        |name: &str| Running::spawn(command(&broker, &db.url, &group), &["run"], log_path(name));
+    // A member killed in the middle of a rebalance holds the group until the
+    // rebalance timeout, which librdkafka sets to max.poll.interval.ms (5 min
+    // by default): seen here once as a 4-minute stall. Shorter for the test.
+    let config = log_path("workers").with_extension("toml");
+    std::fs::write(
+        &config,
+        "[kafka.options]\n\"max.poll.interval.ms\" = \"20000\"\n",
+    )
+    .unwrap();
+    let spawn = |name: &str| {
+        let mut c = command(&broker, &db.url, &group);
+        c.env("OUTREACH_CONFIG", &config);
+        Running::spawn(c, &["run"], log_path(name))
+    };
     let a = spawn("a");
     std::thread::sleep(Duration::from_secs(4));
     let mut b = spawn("b");
