@@ -17,6 +17,8 @@ fn spawn(broker: &Broker, db: &Db, group: &str, args: &[&str], log: &str) -> Chi
     outreach_command(broker, db, group)
         .args(args)
         .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500")
+        // Members are killed, some mid-rebalance: see short_rebalance_config.
+        .env("OUTREACH_CONFIG", short_rebalance_config())
         .stdout(Stdio::null())
         .stderr(file)
         .spawn()

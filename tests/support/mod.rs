@@ -349,6 +349,20 @@ pub fn outreach_command(broker: &Broker, db: &Db, group: &str) -> Command {
     outreach_command_to(broker, &db.url, group)
 }
 
+/// A settings file (for `OUTREACH_CONFIG`) with a 20 s rebalance timeout.
+/// A member killed in the middle of a rebalance holds the group until that
+/// timeout, which librdkafka takes from `max.poll.interval.ms` (5 min by
+/// default): tests that kill members use this.
+pub fn short_rebalance_config() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.toml", unique("outreach-rebalance")));
+    std::fs::write(
+        &path,
+        "[kafka.options]\n\"max.poll.interval.ms\" = \"20000\"\n",
+    )
+    .unwrap();
+    path
+}
+
 /// The same, for any database URL.
 pub fn outreach_command_to(broker: &Broker, database_url: &str, group: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
