@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use schemas::{Body, Decoder, Header, Message, Regions};
+use schemas::{Body, Decoder, Regions};
 use support::bad::cases;
 use support::events::*;
 
@@ -16,27 +16,12 @@ fn decoder() -> Decoder {
     )
 }
 
-fn decode(d: &Decoder, r: &support::Record) -> Result<schemas::Event, schemas::Rejection> {
-    let headers: Vec<Header<'_>> = r
-        .headers
-        .iter()
-        .map(|(k, v)| Header {
-            key: k,
-            value: v.as_deref(),
-        })
-        .collect();
-    d.decode(&Message {
-        headers: &headers,
-        value: r.value.as_deref(),
-    })
-}
-
 #[test]
 fn every_bad_case_is_refused_with_its_code() {
     let d = decoder();
     let mut wrong = Vec::new();
     for c in cases() {
-        match decode(&d, &c.record) {
+        match c.record.decode(&d) {
             Ok(_) => wrong.push(format!("{}: accepted", c.name)),
             Err(r) if r.code.as_str() != c.code => wrong.push(format!(
                 "{}: {} ({}) instead of {}",
@@ -59,9 +44,12 @@ fn the_contract_examples_decode_in_both_modes() {
     ] {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).unwrap();
-        let s = decode(&d, &structured(MISSIONS, "k", &v)).unwrap_or_else(|r| panic!("{f}: {r}"));
-        let b =
-            decode(&d, &binary(MISSIONS, "k", &v)).unwrap_or_else(|r| panic!("{f} binary: {r}"));
+        let s = structured(MISSIONS, "k", &v)
+            .decode(&d)
+            .unwrap_or_else(|r| panic!("{f}: {r}"));
+        let b = binary(MISSIONS, "k", &v)
+            .decode(&d)
+            .unwrap_or_else(|r| panic!("{f} binary: {r}"));
         assert_eq!(s, b, "{f}: both modes give the same event");
         assert_eq!(s.institution.as_str(), "shanghai-general");
     }
@@ -76,7 +64,7 @@ fn the_contract_examples_decode_in_both_modes() {
         "130184",
     ));
     r.headers.clear();
-    let e = decode(&d, &r).unwrap();
+    let e = r.decode(&d).unwrap();
     let Body::Activity(a) = e.body else {
         panic!("an activity")
     };
@@ -101,7 +89,7 @@ fn extension_attributes_are_ignored_and_cny_keeps_two_decimals() {
     );
     v["traceparent"] = serde_json::json!("00-abc-def-01");
     v["partitionkey"] = serde_json::json!({"nested": [1, 2]});
-    let e = decode(&d, &structured(ACTIVITIES, "k", &v)).unwrap();
+    let e = structured(ACTIVITIES, "k", &v).decode(&d).unwrap();
     let Body::Activity(a) = e.body else {
         panic!("an activity")
     };
@@ -128,12 +116,10 @@ fn deep_nesting_in_an_ignored_extension_costs_no_stack() {
         "]".repeat(400_000),
         &text[1..]
     );
-    let e = decode(
-        &d,
-        &support::Record {
-            value: Some(nested.into_bytes()),
-            ..structured(ACTIVITIES, "k", &v)
-        },
-    );
+    let e = support::Record {
+        value: Some(nested.into_bytes()),
+        ..structured(ACTIVITIES, "k", &v)
+    }
+    .decode(&d);
     assert!(e.is_ok(), "{e:?}");
 }

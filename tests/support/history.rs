@@ -232,21 +232,5 @@ pub fn decode(records: &[Record]) -> Vec<Result<schemas::Event, schemas::Rejecti
         Arc::new(schemas::Regions::shipped()),
         schemas::decode::DEFAULT_MAX_MESSAGE_BYTES,
     );
-    records
-        .iter()
-        .map(|r| {
-            let headers: Vec<schemas::decode::Header<'_>> = r
-                .headers
-                .iter()
-                .map(|(k, v)| schemas::decode::Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect();
-            decoder.decode(&schemas::decode::Message {
-                headers: &headers,
-                value: r.value.as_deref(),
-            })
-        })
-        .collect()
+    records.iter().map(|r| r.decode(&decoder)).collect()
 }

@@ -186,6 +186,24 @@ pub struct Record {
     pub partition: Option<i32>,
 }
 
+impl Record {
+    /// This record as the pipeline's validator sees it.
+    pub fn decode(&self, d: &schemas::Decoder) -> Result<schemas::Event, schemas::Rejection> {
+        let headers: Vec<schemas::Header<'_>> = self
+            .headers
+            .iter()
+            .map(|(k, v)| schemas::Header {
+                key: k,
+                value: v.as_deref(),
+            })
+            .collect();
+        d.decode(&schemas::Message {
+            headers: &headers,
+            value: self.value.as_deref(),
+        })
+    }
+}
+
 pub struct Producer {
     inner: FutureProducer,
 }
@@ -354,13 +372,17 @@ pub fn outreach_command(broker: &Broker, db: &Db, group: &str) -> Command {
 /// timeout, which librdkafka takes from `max.poll.interval.ms` (5 min by
 /// default): tests that kill members use this.
 pub fn short_rebalance_config() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique("outreach-rebalance")));
-    std::fs::write(
-        &path,
-        "[kafka.options]\n\"max.poll.interval.ms\" = \"20000\"\n",
-    )
-    .unwrap();
-    path
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("{}.toml", unique("outreach-rebalance")));
+        std::fs::write(
+            &path,
+            "[kafka.options]\n\"max.poll.interval.ms\" = \"20000\"\n",
+        )
+        .unwrap();
+        path
+    })
+    .clone()
 }
 
 /// The same, for any database URL.
