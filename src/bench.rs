@@ -106,7 +106,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let sink = sink::Sink::connect(&db).await?;
     verify(&sink, &generator).await?;
     let size = sink.database_bytes().await?;
-    sink.pool().close().await;
+    sink.close().await;
     report["database_bytes"] = json!(size);
     report["verified"] = json!(true);
     report["generated"] = json!({
@@ -256,7 +256,7 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
     verify(&sink, &generator).await?;
     report["verified"] = json!(true);
     report["database_bytes"] = json!(sink.database_bytes().await?);
-    sink.pool().close().await;
+    sink.close().await;
     if !args.keep {
         sink::inspect::drop_database(&settings.database, tag).await?;
     }

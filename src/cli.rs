@@ -1,4 +1,4 @@
-//! The command line: `run`, `migrate`, `rebuild`, `check-config`,
+//! The command line: `demo`, `run`, `migrate`, `rebuild`, `check-config`,
 //! `validate`, `publish`, `bench`.
 
 use std::path::PathBuf;
@@ -31,6 +31,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try it with nothing to install: a broker inside this process, the
+    /// bundled sample year of events (with duplicates, corrections and bad
+    /// lines), the full pipeline, and a SQLite file as the database; prints
+    /// the program and regional roll-ups, then where the file is.
+    Demo(crate::demo::DemoArgs),
     /// Consume the topics and keep the analyst tables up to date (applies
     /// migrations first). Stops cleanly on SIGINT/SIGTERM.
     Run {
@@ -79,13 +84,20 @@ pub enum Command {
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };
+    // The demo prints tables; its per-batch log lines would bury them.
+    if matches!(cli.command, Command::Demo(_))
+        && std::env::var_os("RUST_LOG").is_none()
+        && std::env::var_os("OUTREACH__LOG__LEVEL").is_none()
+    {
+        settings.log.level = "warn".into();
+    }
     crate::telemetry::init(&settings.log);
     let result = match cli.command {
         Command::CheckConfig => {
@@ -93,6 +105,7 @@ pub async fn main() -> ExitCode {
             println!("settings are valid");
             Ok(())
         }
+        Command::Demo(args) => crate::demo::run(&settings, &args).await.map(|_| ()),
         Command::Migrate => migrate(&settings).await,
         Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
             println!(

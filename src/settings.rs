@@ -183,7 +183,7 @@ impl Settings {
             bail!("invalid setting database.analyst_role: must differ from database.writer_role");
         }
         self.database
-            .connect_options()
+            .backend()
             .map_err(|e| anyhow::anyhow!("invalid setting database.url: {e}"))?;
         if let Some(p) = &self.regions.extra_file {
             if !p.exists() {

@@ -1,9 +1,9 @@
 //! The whole pipeline against the reference model: random histories go
-//! through the real broker (tansu) and the real Postgres, spread over random
-//! partitions and cut into random batch sizes; every analyst table must then
-//! equal the model's, cell for cell, and every bad message must sit in
-//! quarantine. Fewer cases than `tests/model.rs`: each one starts a broker,
-//! a database and a consumer group.
+//! through the real broker (tansu) and a real database, Postgres or SQLite,
+//! spread over random partitions and cut into random batch sizes; every
+//! analyst table must then equal the model's, cell for cell, and every bad
+//! message must sit in quarantine. Fewer cases than `tests/model.rs`: each
+//! one starts a broker, a database and a consumer group.
 
 mod support;
 
@@ -12,7 +12,13 @@ use support::history::{decode, render, steps};
 use support::model;
 use support::*;
 
-fn check(records: Vec<Record>, partitions: i32, batch: usize) {
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+fn check(records: Vec<Record>, partitions: i32, batch: usize, backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -25,28 +31,42 @@ fn check(records: Vec<Record>, partitions: i32, batch: usize) {
 
         let broker = Broker::start();
         broker.contract_topics(partitions).await;
-        let db = Db::new().await;
         broker.producer().send(&records).await;
-        let mut s = settings(&broker, &db, &unique("g"));
-        s.ingest.batch_max_messages = batch;
-        drain(&s).await;
-
-        let pool = db.pool().await;
-        let got = model::load(&pool).await;
         let context = format!(
-            "{} records, {partitions} partitions, batches of {batch}",
+            "{backend:?}: {} records, {partitions} partitions, batches of {batch}",
             records.len()
         );
-        model::assert_same(&got, &want, &context);
-        let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let quarantined: i64 = match backend {
+            Backend::Postgres => {
+                let db = Db::new().await;
+                let mut s = settings(&broker, &db, &unique("g"));
+                s.ingest.batch_max_messages = batch;
+                drain(&s).await;
+                let pool = db.pool().await;
+                model::assert_same(&model::load(&pool).await, &want, &context);
+                assert_consistent(&pool).await;
+                sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+            Backend::Sqlite => {
+                let db = SqliteDb::new();
+                let mut s = settings_to(&broker, &db.url, &unique("g"));
+                s.ingest.batch_max_messages = batch;
+                drain(&s).await;
+                let pool = db.pool().await;
+                model::assert_same(&model::load_sqlite(&pool).await, &want, &context);
+                sqlx::query_scalar("SELECT count(*) FROM quarantine")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
         assert_eq!(
             quarantined as usize, bad,
             "{context}: every bad message quarantined once"
         );
-        assert_consistent(&pool).await;
         eprintln!(
             "{context}: {} cells equal the model, {bad} quarantined",
             want.cells()
@@ -68,13 +88,29 @@ proptest! {
         batch in prop_oneof![1..8usize, 8..400usize],
         spread in prop::collection::vec(0..4i32, 400),
     ) {
-        // Each record on a random partition: revisions of one fact then
-        // arrive in different batches, in any order across partitions.
-        let records: Vec<Record> = render(&history)
-            .into_iter()
-            .zip(spread.iter().cycle())
-            .map(|(r, p)| Record { partition: Some(p % partitions), ..r })
-            .collect();
-        check(records, partitions, batch);
+        check(spread_over(&history, &spread, partitions), partitions, batch, Backend::Postgres);
     }
+
+    #[test]
+    fn tables_equal_the_reference_model_through_broker_and_sqlite(
+        history in steps(400),
+        partitions in 1..=4i32,
+        batch in prop_oneof![1..8usize, 8..400usize],
+        spread in prop::collection::vec(0..4i32, 400),
+    ) {
+        check(spread_over(&history, &spread, partitions), partitions, batch, Backend::Sqlite);
+    }
+}
+
+/// Each record on a random partition: revisions of one fact then arrive in
+/// different batches, in any order across partitions.
+fn spread_over(history: &[support::history::Step], spread: &[i32], partitions: i32) -> Vec<Record> {
+    render(history)
+        .into_iter()
+        .zip(spread.iter().cycle())
+        .map(|(r, p)| Record {
+            partition: Some(p % partitions),
+            ..r
+        })
+        .collect()
 }

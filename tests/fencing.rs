@@ -1,5 +1,6 @@
-//! The sink's fence, directly: a worker whose idea of a partition's stored
-//! offset is stale cannot write it, even when it raced the new owner.
+//! The sink's fence, directly, on both backends: a worker whose idea of a
+//! partition's stored offset is stale cannot write it, even when it raced
+//! the new owner.
 
 mod support;
 
@@ -16,9 +17,19 @@ fn range(expected: Option<i64>, next: i64) -> OffsetRange {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_zombie_worker_cannot_write_a_partition_it_lost() {
+async fn a_zombie_worker_cannot_write_a_partition_it_lost_postgres() {
     let db = Db::new().await;
-    let sink = Sink::connect(&sink::Settings::new(&db.url)).await.unwrap();
+    zombie_is_fenced(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zombie_worker_cannot_write_a_partition_it_lost_sqlite() {
+    let db = SqliteDb::new();
+    zombie_is_fenced(&db.url).await;
+}
+
+async fn zombie_is_fenced(url: &str) {
+    let sink = Sink::connect(&sink::Settings::new(url)).await.unwrap();
     sink.migrate().await.unwrap();
 
     // First owner: nothing stored yet, applies 0..10.
@@ -32,6 +43,7 @@ async fn a_zombie_worker_cannot_write_a_partition_it_lost() {
         b.claim(&[range(None, 5)]).await,
         Err(Error::Fenced { .. })
     ));
+    drop(b);
 
     // New owner (after a rebalance) holds its transaction open while the
     // zombie, still believing in offset 10, tries the same range.
@@ -47,7 +59,7 @@ async fn a_zombie_worker_cannot_write_a_partition_it_lost() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
         !zombie.is_finished(),
-        "the zombie waits for the owner's row lock"
+        "the zombie waits for the owner's lock (Postgres: the row; SQLite: the database)"
     );
     owner.commit().await.unwrap();
     assert!(

@@ -11,6 +11,7 @@
 mod batch;
 mod consumer;
 mod deadletter;
+mod embedded;
 mod publish;
 mod settings;
 pub mod tools;
@@ -18,6 +19,7 @@ pub mod tools;
 pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
 pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
+pub use embedded::EmbeddedBroker;
 pub use publish::{Publisher, delivered};
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 

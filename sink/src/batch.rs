@@ -1,20 +1,13 @@
-//! One batch, one transaction: claim the offsets, lock the ledger rows,
-//! write every table with one set-based statement each, commit.
-//!
-//! Lock order is the same in every worker — offsets, activity facts, mission
-//! facts, then each aggregate table by key — so concurrent workers wait for
-//! each other but do not deadlock (Postgres breaks the rare remaining cycle,
-//! and the error is retryable).
+//! One batch, one transaction, whichever the backend: the types callers fill
+//! in, and [`Batch`], which hands each step to the backend's transaction.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use schemas::number::hundredths_to_decimal;
-use schemas::{ActivityFact, Changes, CompletionFact, DispatchFact, Metric, MissionFact};
-use sqlx::{Postgres, Row, Transaction};
+use chrono::{DateTime, Utc};
+use schemas::{ActivityFact, Changes, MissionFact};
 
-use crate::{Error, Result};
+use crate::{Result, postgres, sqlite};
 
 /// The offsets a batch covers in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,103 +54,66 @@ impl std::ops::AddAssign for WriteTimings {
     }
 }
 
+/// (institution, record_id) or (institution, mission_id).
+pub(crate) type Key = (String, String);
+
+/// The transaction of one batch.
 pub struct Batch {
-    tx: Transaction<'static, Postgres>,
+    tx: Tx,
 }
 
-type Key = (String, String);
+enum Tx {
+    Postgres(postgres::Batch),
+    Sqlite(sqlite::Batch),
+}
+
+/// Hands a call to the backend's transaction.
+macro_rules! each {
+    ($self:ident, $tx:ident => $call:expr) => {
+        match &mut $self.tx {
+            Tx::Postgres($tx) => $call,
+            Tx::Sqlite($tx) => $call,
+        }
+    };
+}
 
 impl Batch {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Batch {
-        Batch { tx }
+    pub(crate) fn postgres(tx: postgres::Batch) -> Batch {
+        Batch {
+            tx: Tx::Postgres(tx),
+        }
+    }
+
+    pub(crate) fn sqlite(tx: sqlite::Batch) -> Batch {
+        Batch { tx: Tx::Sqlite(tx) }
     }
 
     /// Moves each partition's stored offset from `expected` to `next`, or
-    /// fails with [`Error::Fenced`] if another worker moved it first.
+    /// fails with [`crate::Error::Fenced`] if another worker moved it first.
     pub async fn claim(&mut self, ranges: &[OffsetRange]) -> Result<()> {
         let mut ranges: Vec<&OffsetRange> = ranges.iter().collect();
         ranges.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-        for r in ranges {
-            let q = match r.expected {
-                Some(expected) => sqlx::query(
-                    "UPDATE outreach.consumer_offsets SET next_offset = $3, updated_at = now()
-                     WHERE topic = $1 AND partition = $2 AND next_offset = $4",
-                )
-                .bind(&r.topic)
-                .bind(r.partition)
-                .bind(r.next)
-                .bind(expected),
-                None => sqlx::query(
-                    "INSERT INTO outreach.consumer_offsets (topic, partition, next_offset)
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(&r.topic)
-                .bind(r.partition)
-                .bind(r.next),
-            };
-            if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
-                return Err(Error::Fenced {
-                    topic: r.topic.clone(),
-                    partition: r.partition,
-                    expected: r.expected,
-                });
-            }
-        }
-        Ok(())
+        each!(self, tx => tx.claim(&ranges).await)
     }
 
-    /// The ledger rows of these keys (sorted), locked until commit.
+    /// The ledger rows of these keys, locked until commit.
     pub async fn load(
         &mut self,
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(HashMap<Key, ActivityFact>, HashMap<Key, MissionFact>)> {
-        let (inst, rec): (Vec<&str>, Vec<&str>) = activity_keys
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .unzip();
-        let rows = sqlx::query(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT {ACTIVITY_COLUMNS}
-                 FROM outreach.activity_facts f
-                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, r) ON f.institution_id = k.i AND f.record_id = k.r
-                 ORDER BY f.institution_id, f.record_id
-                 FOR UPDATE OF f"
-            )),
-        )
-        .bind(inst)
-        .bind(rec)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut activities = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let f = activity_from_row(&r)?;
-            activities.insert((f.institution.clone(), f.record_id.clone()), f);
-        }
-
-        let (inst, mis): (Vec<&str>, Vec<&str>) = mission_keys
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .unzip();
-        let rows = sqlx::query(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT {MISSION_COLUMNS}
-                 FROM outreach.mission_facts f
-                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, m) ON f.institution_id = k.i AND f.mission_id = k.m
-                 ORDER BY f.institution_id, f.mission_id
-                 FOR UPDATE OF f"
-            )),
-        )
-        .bind(inst)
-        .bind(mis)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut missions = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let f = mission_from_row(&r)?;
-            missions.insert((f.institution.clone(), f.mission_id.clone()), f);
-        }
-        Ok((activities, missions))
+        let (activities, missions) =
+            each!(self, tx => tx.load(activity_keys, mission_keys).await)?;
+        Ok((
+            activities
+                .into_iter()
+                .map(|f| ((f.institution.clone(), f.record_id.clone()), f))
+                .collect(),
+            missions
+                .into_iter()
+                .map(|f| ((f.institution.clone(), f.mission_id.clone()), f))
+                .collect(),
+        ))
     }
 
     /// Writes a batch's changes and its quarantined messages.
@@ -167,523 +123,51 @@ impl Batch {
         c: &Changes,
         quarantine: &[QuarantineRow<'_>],
     ) -> Result<WriteTimings> {
-        let mut t = WriteTimings::default();
-        let mut clock = Instant::now();
-        let mut lap = |slot: &mut Duration| {
-            *slot += clock.elapsed();
-            clock = Instant::now();
-        };
-        self.write_activities(&c.activities_new, true).await?;
-        self.write_activities(&c.activities_replaced, false).await?;
-        self.write_missions(&c.missions_new, true).await?;
-        self.write_missions(&c.missions_replaced, false).await?;
-        self.write_programs(&c.programs).await?;
-        lap(&mut t.ledger);
-        self.write_daily(c).await?;
-        lap(&mut t.daily);
-        self.write_regional(c).await?;
-        lap(&mut t.regional);
-        self.write_program_metrics(c).await?;
-        self.write_quarantine(quarantine).await?;
-        lap(&mut t.program);
-        Ok(t)
+        each!(self, tx => tx.write(c, quarantine).await)
     }
 
-    /// For a rebuild: every batch's claim (an update of its offsets) waits
-    /// until this transaction ends, and a batch in flight is waited for.
-    /// Readers of any table go on.
+    /// For a rebuild: every batch's claim waits until this transaction
+    /// ends, and a batch in flight is waited for. Readers go on.
     pub async fn lock_out_writers(&mut self) -> Result<()> {
-        sqlx::query("LOCK TABLE outreach.consumer_offsets IN EXCLUSIVE MODE")
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        match &mut self.tx {
+            Tx::Postgres(tx) => tx.lock_out_writers().await,
+            // The transaction began IMMEDIATE: it holds the write lock.
+            Tx::Sqlite(_) => Ok(()),
+        }
     }
 
     /// Every fact of the ledger: the latest accepted version of each.
     pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACTIVITY_COLUMNS} FROM outreach.activity_facts f"
-        )))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let activities = rows.iter().map(activity_from_row).collect::<Result<_>>()?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MISSION_COLUMNS} FROM outreach.mission_facts f"
-        )))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let missions = rows.iter().map(mission_from_row).collect::<Result<_>>()?;
-        Ok((activities, missions))
+        each!(self, tx => tx.load_all().await)
     }
 
     /// Replaces the contents of `daily_metrics`, `regional_metrics`,
     /// `program_metrics` and `missions` with `c`'s cells (full values, not
     /// deltas) and `missions`' rows. Readers keep seeing the old contents
-    /// until commit, then the new ones, never a mix (MVCC: a delete does not
-    /// block a reader).
+    /// until commit, then the new ones, never a mix.
     pub async fn replace_aggregates(
         &mut self,
         c: &Changes,
         missions: &[MissionFact],
     ) -> Result<()> {
-        for table in [
-            "daily_metrics",
-            "regional_metrics",
-            "program_metrics",
-            "missions",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.write_mission_rows(missions).await?;
-        self.write_daily(c).await?;
-        self.write_regional(c).await?;
-        self.write_program_metrics(c).await
+        each!(self, tx => tx.replace_aggregates(c, missions).await)
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-
-    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()> {
-        if facts.is_empty() {
-            return Ok(());
+        match self.tx {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
         }
-        let col = |f: fn(&ActivityFact) -> &str| facts.iter().map(f).collect::<Vec<&str>>();
-        let sql = if new {
-            "INSERT INTO outreach.activity_facts
-               (institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
-                region_code, day, metric, dims, value)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::date[], $10::text[], $11::text[], $12::bigint[])
-             ORDER BY 1, 2
-             ON CONFLICT DO NOTHING"
-        } else {
-            "UPDATE outreach.activity_facts f SET revision = u.revision, event_id = u.event_id,
-               program_id = u.program_id, mission_id = u.mission_id, facility_id = u.facility_id,
-               region_code = u.region_code, day = u.day, metric = u.metric, dims = u.dims, value = u.value
-             FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::date[], $10::text[], $11::text[], $12::bigint[])
-               AS u(institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
-                    region_code, day, metric, dims, value)
-             WHERE f.institution_id = u.institution_id AND f.record_id = u.record_id"
-        };
-        let done = sqlx::query(sql)
-            .bind(col(|f| &f.institution))
-            .bind(col(|f| &f.record_id))
-            .bind(facts.iter().map(|f| f.revision).collect::<Vec<_>>())
-            .bind(col(|f| &f.event_id))
-            .bind(col(|f| &f.program_id))
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.mission_id.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|f| &f.facility_id))
-            .bind(col(|f| &f.region_code))
-            .bind(facts.iter().map(|f| f.day).collect::<Vec<_>>())
-            .bind(col(|f| f.metric.as_str()))
-            .bind(col(|f| &f.dims))
-            .bind(facts.iter().map(|f| f.value).collect::<Vec<_>>())
-            .execute(&mut *self.tx)
-            .await?;
-        check_count(done.rows_affected(), facts.len())
-    }
-
-    async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()> {
-        if facts.is_empty() {
-            return Ok(());
-        }
-        let cols = "institution_id, mission_id, dispatch_time, dispatch_event_id, program_id, program_name,
-                    host_facility_id, host_facility_name, region_code, team_size, specialties, start_date,
-                    planned_end_date, completion_time, completion_event_id, end_date";
-        let unnest = "UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::date[],
-                             $13::date[], $14::timestamptz[], $15::text[], $16::date[])";
-        let sql = if new {
-            format!(
-                "INSERT INTO outreach.mission_facts ({cols}) SELECT * FROM {unnest} ORDER BY 1, 2 ON CONFLICT DO NOTHING"
-            )
-        } else {
-            let set = cols
-                .split(',')
-                .map(str::trim)
-                .skip(2)
-                .map(|c| format!("{c} = u.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "UPDATE outreach.mission_facts f SET {set} FROM {unnest} AS u({cols})
-                 WHERE f.institution_id = u.institution_id AND f.mission_id = u.mission_id"
-            )
-        };
-        let specialties: Vec<Option<String>> = facts
-            .iter()
-            .map(|f| {
-                d(f).map(|d| serde_json::to_string(&d.specialties).expect("strings serialise"))
-            })
-            .collect();
-        // Built only from the constant column lists above, never from input.
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.institution.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.mission_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.time))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.event_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.program_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.program_name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.host_facility_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.host_facility_name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.region_code.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.team_size))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(specialties)
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.start_date))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.planned_end_date))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.time))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.event_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.end_date))
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *self.tx)
-            .await?;
-        check_count(done.rows_affected(), facts.len())?;
-        self.write_mission_rows(facts).await
-    }
-
-    /// The analyst table: one row per mission whose dispatch is known.
-    async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()> {
-        let rows: Vec<_> = facts.iter().filter_map(MissionFact::row).collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.missions (mission_id, institution_id, program_id, host_facility_id,
-               region_code, team_size, specialties, start_date, planned_end_date, end_date, status)
-             SELECT m, i, p, h, r, t, ARRAY(SELECT jsonb_array_elements_text(s::jsonb)), sd, pe, ed,
-                    CASE WHEN ed IS NULL THEN 'active' ELSE 'completed' END
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
-                         $8::date[], $9::date[], $10::date[]) AS u(m, i, p, h, r, t, s, sd, pe, ed)
-             ORDER BY i, m
-             ON CONFLICT (institution_id, mission_id) DO UPDATE SET program_id = excluded.program_id,
-               host_facility_id = excluded.host_facility_id, region_code = excluded.region_code,
-               team_size = excluded.team_size, specialties = excluded.specialties,
-               start_date = excluded.start_date, planned_end_date = excluded.planned_end_date,
-               end_date = excluded.end_date, status = excluded.status",
-        )
-        .bind(rows.iter().map(|r| r.fact.mission_id.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.fact.institution.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.dispatch.program_id.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.dispatch.host_facility_id.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.dispatch.region_code.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.dispatch.team_size).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| serde_json::to_string(&r.dispatch.specialties).expect("strings serialise"))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.dispatch.start_date).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.dispatch.planned_end_date).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.end_date).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()> {
-        if programs.is_empty() {
-            return Ok(());
-        }
-        // DO NOTHING takes no row lock, so busy programs do not serialise workers.
-        sqlx::query(
-            "INSERT INTO outreach.programs (program_id, name)
-             SELECT * FROM UNNEST($1::text[], $2::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
-        )
-        .bind(programs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-        .bind(programs.iter().map(|p| p.1.as_deref()).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        let named: Vec<_> = programs
-            .iter()
-            .filter_map(|(id, n)| Some((id.as_str(), n.as_deref()?)))
-            .collect();
-        if !named.is_empty() {
-            sqlx::query(
-                "UPDATE outreach.programs p SET name = u.name
-                 FROM UNNEST($1::text[], $2::text[]) AS u(id, name)
-                 WHERE p.program_id = u.id AND p.name IS DISTINCT FROM u.name",
-            )
-            .bind(named.iter().map(|n| n.0).collect::<Vec<_>>())
-            .bind(named.iter().map(|n| n.1).collect::<Vec<_>>())
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn write_daily(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.daily;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        let col = |f: fn(&schemas::Cell) -> &str| cells.iter().map(f).collect::<Vec<&str>>();
-        sqlx::query(
-            "INSERT INTO outreach.daily_metrics
-               (day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims, value)
-             SELECT d, i, p, m, f, r, mt, dm::jsonb, v::numeric
-             FROM UNNEST($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[]) AS u(d, i, p, m, f, r, mt, dm, v)
-             ORDER BY d, i, p, m, f, r, mt, dm
-             ON CONFLICT ON CONSTRAINT daily_metrics_cell
-             DO UPDATE SET value = daily_metrics.value + excluded.value",
-        )
-        .bind(cells.iter().map(|c| c.day).collect::<Vec<NaiveDate>>())
-        .bind(col(|c| &c.institution))
-        .bind(col(|c| &c.program_id))
-        .bind(cells.iter().map(|c| c.mission_id.as_deref()).collect::<Vec<_>>())
-        .bind(col(|c| &c.facility_id))
-        .bind(col(|c| &c.region_code))
-        .bind(col(|c| c.metric.as_str()))
-        .bind(col(|c| &c.dims))
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn write_regional(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.regional;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.regional_metrics
-               (region_code, region_level, period_type, period_start, metric, value, updated_at)
-             SELECT r, l, pt, ps, m, v::numeric, now()
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[])
-               AS u(r, l, pt, ps, m, v)
-             ORDER BY r, pt, ps, m
-             ON CONFLICT (region_code, period_type, period_start, metric)
-             DO UPDATE SET value = regional_metrics.value + excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(cells.iter().map(|c| c.region_code.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.level.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period_start).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.metric.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.program;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.program_metrics (program_id, period_type, period_start, metric, value, updated_at)
-             SELECT p, pt, ps, m, v::numeric, now()
-             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[]) AS u(p, pt, ps, m, v)
-             ORDER BY p, pt, ps, m
-             ON CONFLICT (program_id, period_type, period_start, metric)
-             DO UPDATE SET value = program_metrics.value + excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(cells.iter().map(|c| c.program_id.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period_start).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.metric.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.quarantine
-               (received_at, topic, partition, \"offset\", key, payload, error_code, error_detail)
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::int[], $4::bigint[], $5::bytea[],
-                                  $6::bytea[], $7::text[], $8::text[])
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.topic).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.partition).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.offset).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.key).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.payload).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.error_code).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.error_detail).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
     }
 }
 
-/// The columns [`activity_from_row`] reads, in order.
-const ACTIVITY_COLUMNS: &str =
-    "f.institution_id, f.record_id, f.revision, f.event_id, f.program_id, f.mission_id,
-    f.facility_id, f.region_code, f.day, f.metric, f.dims, f.value";
-
-/// The columns [`mission_from_row`] reads, in order.
-const MISSION_COLUMNS: &str =
-    "f.institution_id, f.mission_id, f.dispatch_time, f.dispatch_event_id, f.program_id,
-    f.program_name, f.host_facility_id, f.host_facility_name, f.region_code, f.team_size,
-    f.specialties, f.start_date, f.planned_end_date, f.completion_time,
-    f.completion_event_id, f.end_date";
-
-fn activity_from_row(r: &sqlx::postgres::PgRow) -> Result<ActivityFact> {
-    let metric: String = r.try_get(9)?;
-    Ok(ActivityFact {
-        institution: r.try_get(0)?,
-        record_id: r.try_get(1)?,
-        revision: r.try_get(2)?,
-        event_id: r.try_get(3)?,
-        program_id: r.try_get(4)?,
-        mission_id: r.try_get(5)?,
-        facility_id: r.try_get(6)?,
-        region_code: r.try_get(7)?,
-        day: r.try_get(8)?,
-        metric: Metric::parse(&metric).ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
-        dims: r.try_get(10)?,
-        value: r.try_get(11)?,
-    })
-}
-
-fn mission_from_row(r: &sqlx::postgres::PgRow) -> Result<MissionFact> {
-    let dispatch = match r.try_get::<Option<DateTime<Utc>>, _>(2)? {
-        None => None,
-        Some(time) => {
-            let specialties: String = r.try_get(10)?;
-            Some(DispatchFact {
-                time,
-                event_id: r.try_get(3)?,
-                program_id: r.try_get(4)?,
-                program_name: r.try_get(5)?,
-                host_facility_id: r.try_get(6)?,
-                host_facility_name: r.try_get(7)?,
-                region_code: r.try_get(8)?,
-                team_size: r.try_get(9)?,
-                specialties: serde_json::from_str(&specialties)
-                    .map_err(|_| corrupt("mission_facts.specialties", &specialties))?,
-                start_date: r.try_get(11)?,
-                planned_end_date: r.try_get(12)?,
-            })
-        }
-    };
-    let completion = match r.try_get::<Option<DateTime<Utc>>, _>(13)? {
-        None => None,
-        Some(time) => Some(CompletionFact {
-            time,
-            event_id: r.try_get(14)?,
-            end_date: r.try_get(15)?,
-        }),
-    };
-    Ok(MissionFact {
-        institution: r.try_get(0)?,
-        mission_id: r.try_get(1)?,
-        dispatch,
-        completion,
-    })
-}
-
-fn d(f: &MissionFact) -> Option<&DispatchFact> {
-    f.dispatch.as_ref()
-}
-
-fn c(f: &MissionFact) -> Option<&CompletionFact> {
-    f.completion.as_ref()
-}
-
-fn check_count(done: u64, expected: usize) -> Result<()> {
+/// Fails with [`crate::Error::Conflict`] unless `done` rows were written.
+pub(crate) fn check_count(done: u64, expected: usize) -> Result<()> {
     if done == expected as u64 {
         Ok(())
     } else {
-        Err(Error::Conflict(expected as u64 - done.min(expected as u64)))
+        Err(crate::Error::Conflict(
+            expected as u64 - done.min(expected as u64),
+        ))
     }
-}
-
-fn corrupt(what: &str, value: &str) -> Error {
-    Error::Database(sqlx::Error::Decode(
-        format!("{what} holds {value:?}, which this version does not know; was the database written by a newer outreach?").into(),
-    ))
 }

@@ -21,8 +21,10 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database.url is not a valid Postgres URL: {0}")]
+    #[error("database.url is not valid: {0}")]
     Url(String),
+    #[error("{0} needs a Postgres database (database.url = postgres://...)")]
+    NeedsPostgres(String),
     #[error(
         "the schema is at migration {applied} but this build needs {latest}, and database.migrate is false: run `outreach migrate` as the schema owner first"
     )]
@@ -43,6 +45,17 @@ impl Error {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Protocol(_) => true,
+                // SQLite: busy or locked past the busy timeout (extended
+                // result codes of SQLITE_BUSY and SQLITE_LOCKED).
+                sqlx::Error::Database(db)
+                    if db
+                        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                        .is_some() =>
+                {
+                    db.code()
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                }
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| {
                     matches!(
                         c.as_ref(),

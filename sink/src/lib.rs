@@ -1,6 +1,11 @@
-//! The sink stage: Postgres. Owns the schema (migrations), the region table's
-//! copy in the database, the offsets that say where each partition resumes,
-//! and the one transaction per batch that applies a batch's changes.
+//! The sink stage: the database. Owns the schema (migrations), the region
+//! table's copy in the database, the offsets that say where each partition
+//! resumes, and the one transaction per batch that applies a batch's changes.
+//!
+//! Two backends, chosen by `database.url`, with the same tables and the same
+//! semantics: Postgres (`postgres://…`, the production store: many writers,
+//! roles, row-level security) and SQLite (`sqlite://file.db`, embedded: no
+//! server to run, one writer at a time).
 //!
 //! A batch is applied as: [`Sink::begin`], [`Batch::claim`] (compare-and-set
 //! of the partitions' offsets: a fenced worker stops here), [`Batch::load`]
@@ -9,82 +14,64 @@
 
 mod batch;
 mod error;
-pub mod inspect;
-pub mod roles;
+mod postgres;
+mod rows;
 mod settings;
+mod sqlite;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
 pub use error::{Error, Result};
-pub use settings::Settings;
+pub use postgres::inspect;
+pub use postgres::roles;
+pub use settings::{Backend, Settings};
 
 use schemas::Regions;
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Sink {
-    pool: PgPool,
-    /// (writer, analyst) role names, when roles are managed.
-    roles: Option<(String, String)>,
+    db: Db,
+}
+
+#[derive(Clone)]
+enum Db {
+    Postgres(postgres::Db),
+    Sqlite(sqlite::Db),
 }
 
 impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Sink> {
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(
-                settings.connect_timeout_secs,
-            ))
-            .connect_with(settings.connect_options()?)
-            .await?;
-        let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
-            .then(|| (settings.writer_role.clone(), settings.analyst_role.clone()));
-        Ok(Sink { pool, roles })
+        let db = match settings.backend()? {
+            Backend::Postgres(options) => Db::Postgres(postgres::Db::connect(settings, options).await?),
+            Backend::Sqlite(options) => Db::Sqlite(sqlite::Db::connect(settings, options).await?),
+        };
+        Ok(Sink { db })
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Applies the migrations that have not run yet, then the roles' grants
-    /// when a migration ran or the roles are not in place. (Granting again
-    /// at every start would take exclusive locks that wait behind, and then
-    /// hold up, analysts' long queries.)
-    pub async fn migrate(&self) -> Result<()> {
-        let before = self.applied_version().await?;
-        MIGRATOR.run(&self.pool).await?;
-        if let Some((writer, analyst)) = &self.roles {
-            let migrated = self.applied_version().await? != before;
-            if migrated || !roles::in_place(&self.pool, writer, analyst).await? {
-                roles::grant(&self.pool, writer, analyst).await?;
-            }
+    /// Which backend this is, for messages: "postgres" or "sqlite".
+    pub fn backend_name(&self) -> &'static str {
+        match &self.db {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
         }
-        Ok(())
     }
 
-    /// The latest migration applied (0: none, or no migration table yet).
-    async fn applied_version(&self) -> Result<i64> {
-        match sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await
-        {
-            Ok(v) => Ok(v.unwrap_or(0)),
-            // No migration table: nothing was ever applied.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
-            Err(e) => Err(e.into()),
+    /// Applies the migrations that have not run yet (Postgres: then the
+    /// roles' grants when needed).
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Postgres(db) => db.migrate().await,
+            Db::Sqlite(db) => db.migrate().await,
         }
     }
 
     /// For a pipeline that does not migrate (`database.migrate = false`):
     /// fails unless every migration of this build has been applied.
     pub async fn check_migrated(&self) -> Result<()> {
-        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied = self.applied_version().await?;
+        let (applied, latest) = match &self.db {
+            Db::Postgres(db) => db.migration_versions().await?,
+            Db::Sqlite(db) => db.migration_versions().await?,
+        };
         if applied < latest {
             return Err(Error::NotMigrated { applied, latest });
         }
@@ -92,43 +79,21 @@ impl Sink {
     }
 
     /// Writes the region table (shipped plus operators' additions) to
-    /// `outreach.regions`, so analysts can join on it.
+    /// `regions`, so analysts can join on it. Returns the rows changed.
     pub async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
-        let rows = regions.parents_first();
-        let code: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
-        let name: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-        let level: Vec<&str> = rows.iter().map(|r| r.level.as_str()).collect();
-        let parent: Vec<Option<&str>> = rows.iter().map(|r| r.parent.as_deref()).collect();
-        let done = sqlx::query(
-            "INSERT INTO outreach.regions (region_code, name, level, parent_code)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
-             ON CONFLICT (region_code) DO UPDATE
-               SET name = excluded.name, level = excluded.level, parent_code = excluded.parent_code
-             WHERE (regions.name, regions.level, regions.parent_code)
-                   IS DISTINCT FROM (excluded.name, excluded.level, excluded.parent_code)",
-        )
-        .bind(code)
-        .bind(name)
-        .bind(level)
-        .bind(parent)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        match &self.db {
+            Db::Postgres(db) => db.sync_regions(regions).await,
+            Db::Sqlite(db) => db.sync_regions(regions).await,
+        }
     }
 
     /// The next offset to apply for each partition, `None` where the
     /// database has never applied one.
     pub async fn stored_offsets(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>> {
-        let topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
-        let parts: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
-            "SELECT o.topic, o.partition, o.next_offset FROM outreach.consumer_offsets o
-             JOIN UNNEST($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p",
-        )
-        .bind(topics)
-        .bind(parts)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = match &self.db {
+            Db::Postgres(db) => db.stored_offsets(partitions).await?,
+            Db::Sqlite(db) => db.stored_offsets(partitions).await?,
+        };
         Ok(partitions
             .iter()
             .map(|(t, p)| rows.iter().find(|r| &r.0 == t && r.1 == *p).map(|r| r.2))
@@ -141,25 +106,46 @@ impl Sink {
         settings: &Settings,
         partitions: &[(String, i32)],
     ) -> Result<Vec<Option<i64>>> {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(
-                settings.connect_timeout_secs,
-            ))
-            .connect_with(settings.connect_options()?)
-            .await?;
-        let found = Sink {
-            pool: pool.clone(),
-            roles: None,
-        }
-        .stored_offsets(partitions)
-        .await;
-        pool.close().await;
+        let one = Settings {
+            max_connections: 1,
+            ..settings.clone()
+        };
+        let sink = Sink::connect(&one).await?;
+        let found = sink.stored_offsets(partitions).await;
+        sink.close().await;
         found
     }
 
-    /// Starts the transaction of one batch.
+    /// Starts the transaction of one batch. (SQLite: takes the database's
+    /// write lock now, so batches of several processes queue here.)
     pub async fn begin(&self) -> Result<Batch> {
-        Ok(Batch::new(self.pool.begin().await?))
+        Ok(match &self.db {
+            Db::Postgres(db) => Batch::postgres(db.begin().await?),
+            Db::Sqlite(db) => Batch::sqlite(db.begin().await?),
+        })
+    }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Postgres(db) => db.pool.close().await,
+            Db::Sqlite(db) => db.pool.close().await,
+        }
+    }
+
+    /// The Postgres pool, or an error naming what needs Postgres.
+    fn postgres(&self, what: &str) -> Result<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(db) => Ok(&db.pool),
+            Db::Sqlite(_) => Err(Error::NeedsPostgres(what.to_owned())),
+        }
+    }
+
+    /// The SQLite pool, for reading an embedded database's tables.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.db {
+            Db::Sqlite(db) => Some(&db.pool),
+            Db::Postgres(_) => None,
+        }
     }
 }

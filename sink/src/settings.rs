@@ -3,15 +3,18 @@
 use serde::Deserialize;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::{Error, Result};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// `postgres://user:password@host:port/db?sslmode=...`. Holds a secret:
-    /// never printed (see the `Debug` impl).
+    /// `postgres://user:password@host:port/db?sslmode=...`, or
+    /// `sqlite://path/to/file.db` for the embedded backend (created if
+    /// missing). Holds a secret: never printed (see the `Debug` impl).
     pub url: String,
     /// Connections in the pool: one per in-flight batch plus the offset
     /// look-ups is plenty.
@@ -74,10 +77,19 @@ impl Settings {
         }
     }
 
-    pub fn connect_options(&self) -> Result<PgConnectOptions> {
+    /// The backend the URL names, with its connection options.
+    pub fn backend(&self) -> Result<Backend> {
+        if self.url.starts_with("sqlite:") {
+            self.sqlite_options().map(Backend::Sqlite)
+        } else {
+            self.postgres_options().map(Backend::Postgres)
+        }
+    }
+
+    pub fn postgres_options(&self) -> Result<PgConnectOptions> {
         if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
             return Err(Error::Url(format!(
-                "expected postgres://user:password@host:port/database, found {}",
+                "expected postgres://user:password@host:port/database or sqlite://path/to/file.db, found {}",
                 redact_url(&self.url)
             )));
         }
@@ -87,9 +99,36 @@ impl Settings {
                 // the batch log line has the timings, so sqlx's own "slow
                 // statement" warning would only be noise.
                 o.application_name("outreach")
-                    .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1))
+                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
             })
             .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))
+    }
+
+    fn sqlite_options(&self) -> Result<SqliteConnectOptions> {
+        // Each connection to `:memory:` is a database of its own, and the
+        // offset look-up at each rebalance opens a connection of its own.
+        if self.url.contains(":memory:") || self.url.contains("mode=memory") {
+            return Err(Error::Url(format!(
+                "{}: an in-memory SQLite database would be lost between connections; give a file, e.g. sqlite://outreach.db",
+                self.url
+            )));
+        }
+        SqliteConnectOptions::from_str(&self.url)
+            .map(|o| {
+                o.create_if_missing(true)
+                    // Readers never block the writer, nor the writer them.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // A crash or power cut may lose the last commits, never
+                    // tear one: their offsets go with them, so the batches
+                    // are read again from the broker. Exact either way.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    // One writer at a time: other processes' batches, and a
+                    // rebuild, queue this long before failing (and retrying).
+                    .busy_timeout(Duration::from_secs(30))
+                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
+            })
+            .map_err(|e| Error::Url(format!("{}: {e}", self.url)))
     }
 
     /// The URL with its password replaced by `***`, for logs.
@@ -110,6 +149,12 @@ impl std::fmt::Debug for Settings {
             .field("analyst_role", &self.analyst_role)
             .finish()
     }
+}
+
+/// Which database `database.url` names.
+pub enum Backend {
+    Postgres(PgConnectOptions),
+    Sqlite(SqliteConnectOptions),
 }
 
 /// `scheme://user:secret@host` → `scheme://user:***@host`.

@@ -317,13 +317,56 @@ impl Drop for Db {
     }
 }
 
+/// A SQLite database file of its own, in a directory removed at the end.
+pub struct SqliteDb {
+    pub url: String,
+    pub path: PathBuf,
+    dir: PathBuf,
+}
+
+impl SqliteDb {
+    pub fn new() -> SqliteDb {
+        let dir = std::env::temp_dir().join(unique("outreach-sqlite"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("outreach.db");
+        SqliteDb {
+            url: format!("sqlite://{}", path.display()),
+            path,
+            dir,
+        }
+    }
+
+    /// A read-only pool: the test reads while pipelines may write.
+    pub async fn pool(&self) -> sqlx::SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&self.path)
+            .read_only(true);
+        sqlx::SqlitePool::connect_with(options).await.unwrap()
+    }
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DB").is_some() {
+            eprintln!("kept test database {}", self.path.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Settings for a pipeline against this broker and database.
 pub fn settings(broker: &Broker, db: &Db, group: &str) -> Settings {
+    settings_to(broker, &db.url, group)
+}
+
+/// The same, for any database URL.
+pub fn settings_to(broker: &Broker, database_url: &str, group: &str) -> Settings {
     let mut kafka = ingest::KafkaSettings::new(&broker.addr, group);
     kafka.session_timeout_ms = 6_000;
     Settings {
         kafka,
-        database: sink::Settings::new(&db.url),
+        database: sink::Settings::new(database_url),
         ingest: ingest::IngestSettings {
             batch_linger_ms: 50,
             drain_idle_ms: 1_500,

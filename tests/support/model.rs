@@ -218,28 +218,125 @@ fn revision(e: &Event) -> i32 {
     }
 }
 
+type DailyRow = (
+    NaiveDate,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+type RegionalRow = (String, String, String, NaiveDate, String, i64);
+type ProgramRow = (String, String, NaiveDate, String, i64);
+type MissionRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i32,
+    Vec<String>,
+    NaiveDate,
+    Option<NaiveDate>,
+    Option<NaiveDate>,
+    String,
+);
+
 /// The same tables as read back from Postgres.
 pub async fn load(pool: &sqlx::PgPool) -> Tables {
-    type DailyRow = (
-        NaiveDate,
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-        i64,
-    );
-    let rows: Vec<DailyRow> = sqlx::query_as(
+    let daily: Vec<DailyRow> = sqlx::query_as(
         "SELECT day, institution_id, program_id, mission_id, facility_id, region_code, metric, \
          dims::text, (value * 100)::bigint FROM outreach.daily_metrics WHERE value <> 0",
     )
     .fetch_all(pool)
     .await
     .unwrap();
+    let regional: Vec<RegionalRow> = sqlx::query_as(
+        "SELECT region_code, region_level, period_type, period_start, metric, (value * 100)::bigint \
+         FROM outreach.regional_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let program: Vec<ProgramRow> = sqlx::query_as(
+        "SELECT program_id, period_type, period_start, metric, (value * 100)::bigint \
+         FROM outreach.program_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let missions: Vec<MissionRow> = sqlx::query_as(
+        "SELECT institution_id, mission_id, program_id, host_facility_id, region_code, team_size, \
+         specialties, start_date, planned_end_date, end_date, status FROM outreach.missions",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let programs = sqlx::query_scalar("SELECT program_id FROM outreach.programs")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    tables(daily, regional, program, missions, programs)
+}
+
+/// The same tables as read back from SQLite: values are REAL (the nearest
+/// double to the exact decimal), specialties a JSON array.
+pub async fn load_sqlite(pool: &sqlx::SqlitePool) -> Tables {
+    let daily: Vec<DailyRow> = sqlx::query_as(
+        "SELECT day, institution_id, program_id, mission_id, facility_id, region_code, metric, \
+         dims, CAST(round(value * 100) AS INTEGER) FROM daily_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let regional: Vec<RegionalRow> = sqlx::query_as(
+        "SELECT region_code, region_level, period_type, period_start, metric, \
+         CAST(round(value * 100) AS INTEGER) FROM regional_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let program: Vec<ProgramRow> = sqlx::query_as(
+        "SELECT program_id, period_type, period_start, metric, CAST(round(value * 100) AS INTEGER) \
+         FROM program_metrics WHERE value <> 0",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    type Raw = (String, String, String, String, String, i32, String, NaiveDate, Option<NaiveDate>, Option<NaiveDate>, String);
+    let raw: Vec<Raw> = sqlx::query_as(
+        "SELECT institution_id, mission_id, program_id, host_facility_id, region_code, team_size, \
+         specialties, start_date, planned_end_date, end_date, status FROM missions",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let missions = raw
+        .into_iter()
+        .map(|(i, m, p, h, r, t, s, sd, pe, ed, st)| {
+            let s: Vec<String> = serde_json::from_str(&s).expect("specialties is a JSON array");
+            (i, m, p, h, r, t, s, sd, pe, ed, st)
+        })
+        .collect();
+    let programs = sqlx::query_scalar("SELECT program_id FROM programs")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    tables(daily, regional, program, missions, programs)
+}
+
+fn tables(
+    daily: Vec<DailyRow>,
+    regional: Vec<RegionalRow>,
+    program: Vec<ProgramRow>,
+    missions: Vec<MissionRow>,
+    programs: Vec<String>,
+) -> Tables {
     let mut t = Tables::default();
-    for (day, inst, program, mission, facility, region, metric, dims, v) in rows {
+    for (day, inst, program, mission, facility, region, metric, dims, v) in daily {
         let dims: BTreeMap<String, String> = serde_json::from_str(&dims).unwrap();
         let key = (
             day,
@@ -253,48 +350,14 @@ pub async fn load(pool: &sqlx::PgPool) -> Tables {
         );
         assert!(t.daily.insert(key, v).is_none(), "one row per daily cell");
     }
-    let rows: Vec<(String, String, String, NaiveDate, String, i64)> = sqlx::query_as(
-        "SELECT region_code, region_level, period_type, period_start, metric, (value * 100)::bigint \
-         FROM outreach.regional_metrics WHERE value <> 0",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    t.regional = rows
+    t.regional = regional
         .into_iter()
         .map(|(r, l, p, s, m, v)| ((r, l, p, s, m), v))
         .collect();
-    let rows: Vec<(String, String, NaiveDate, String, i64)> = sqlx::query_as(
-        "SELECT program_id, period_type, period_start, metric, (value * 100)::bigint \
-         FROM outreach.program_metrics WHERE value <> 0",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    t.program = rows
+    t.program = program
         .into_iter()
         .map(|(p, s, d, m, v)| ((p, s, d, m), v))
         .collect();
-    type MissionRow = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        Vec<String>,
-        NaiveDate,
-        Option<NaiveDate>,
-        Option<NaiveDate>,
-        String,
-    );
-    let rows: Vec<MissionRow> = sqlx::query_as(
-        "SELECT institution_id, mission_id, program_id, host_facility_id, region_code, team_size, \
-         specialties, start_date, planned_end_date, end_date, status FROM outreach.missions",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
     for (
         inst,
         id,
@@ -307,7 +370,7 @@ pub async fn load(pool: &sqlx::PgPool) -> Tables {
         p,
         e,
         st,
-    ) in rows
+    ) in missions
     {
         t.missions.insert(
             (inst, id),
@@ -324,12 +387,7 @@ pub async fn load(pool: &sqlx::PgPool) -> Tables {
             },
         );
     }
-    t.programs = sqlx::query_scalar("SELECT program_id FROM outreach.programs")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    t.programs = programs.into_iter().collect();
     t
 }
 

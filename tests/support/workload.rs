@@ -248,3 +248,37 @@ pub async fn assert_matches(pool: &sqlx::PgPool, w: &Workload) {
     );
     super::assert_consistent(pool).await;
 }
+
+/// [`assert_matches`] for the SQLite backend (REAL values: rounded to
+/// hundredths; no schema prefix).
+pub async fn assert_matches_sqlite(pool: &sqlx::SqlitePool, w: &Workload) {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT region_code, metric, CAST(round(sum(value) * 100) AS INTEGER) FROM daily_metrics GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let got: BTreeMap<_, _> = rows
+        .into_iter()
+        .map(|(r, m, v)| ((r, m), v))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    let want: BTreeMap<_, _> = w
+        .expected
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        got, want,
+        "daily_metrics per region and metric equals the reference fold"
+    );
+    let quarantined: i64 = sqlx::query_scalar("SELECT count(DISTINCT key) FROM quarantine")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        quarantined as usize, w.bad,
+        "each bad message quarantined once"
+    );
+}

@@ -1,6 +1,7 @@
 //! Read-only questions about the tables and database administration used by
 //! `outreach bench` (and useful to any verification): leaf totals, counts,
-//! size; creating and dropping a scratch database.
+//! size; creating and dropping a scratch database. Postgres only: the
+//! benchmark measures the production backend.
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ impl Sink {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT region_code, metric, (sum(value) * 100)::bigint::text FROM outreach.daily_metrics GROUP BY 1, 2",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.postgres("outreach bench")?)
         .await?;
         Ok(rows
             .into_iter()
@@ -28,7 +29,7 @@ impl Sink {
             "SELECT (sum(value) * 100)::bigint::text FROM outreach.regional_metrics
              WHERE region_level = 'country' AND period_type = 'year'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.postgres("outreach bench")?)
         .await?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
@@ -36,7 +37,7 @@ impl Sink {
     pub async fn quarantined(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-                .fetch_one(&self.pool)
+                .fetch_one(self.postgres("outreach bench")?)
                 .await?,
         )
     }
@@ -44,7 +45,7 @@ impl Sink {
     pub async fn database_bytes(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                .fetch_one(&self.pool)
+                .fetch_one(self.postgres("outreach bench")?)
                 .await?,
         )
     }
@@ -53,7 +54,7 @@ impl Sink {
 /// Creates database `name` on the server of `settings.url`; returns the
 /// settings that reach it.
 pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings> {
-    let mut c = PgConnection::connect_with(&settings.connect_options()?).await?;
+    let mut c = PgConnection::connect_with(&settings.postgres_options()?).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut c)
         .await?;
@@ -72,7 +73,7 @@ pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings
 }
 
 pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
-    let mut c = PgConnection::connect_with(&settings.connect_options()?).await?;
+    let mut c = PgConnection::connect_with(&settings.postgres_options()?).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
     )))

@@ -1,0 +1,120 @@
+//! The Postgres backend: schema `outreach`, set-based statements over
+//! arrays (`UNNEST`), row locks so that several workers can write at once,
+//! and the writer and analyst roles.
+
+mod batch;
+pub mod inspect;
+pub mod roles;
+
+pub(crate) use batch::Batch;
+
+use schemas::Regions;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::{Result, Settings};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone)]
+pub(crate) struct Db {
+    pub pool: PgPool,
+    /// (writer, analyst) role names, when roles are managed.
+    roles: Option<(String, String)>,
+}
+
+impl Db {
+    pub async fn connect(settings: &Settings, options: PgConnectOptions) -> Result<Db> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(
+                settings.connect_timeout_secs,
+            ))
+            .connect_with(options)
+            .await?;
+        let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
+            .then(|| (settings.writer_role.clone(), settings.analyst_role.clone()));
+        Ok(Db { pool, roles })
+    }
+
+    /// Applies the migrations that have not run yet, then the roles' grants
+    /// when a migration ran or the roles are not in place. (Granting again
+    /// at every start would take exclusive locks that wait behind, and then
+    /// hold up, analysts' long queries.)
+    pub async fn migrate(&self) -> Result<()> {
+        let before = self.applied_version().await?;
+        MIGRATOR.run(&self.pool).await?;
+        if let Some((writer, analyst)) = &self.roles {
+            let migrated = self.applied_version().await? != before;
+            if migrated || !roles::in_place(&self.pool, writer, analyst).await? {
+                roles::grant(&self.pool, writer, analyst).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// (latest applied, latest of this build).
+    pub async fn migration_versions(&self) -> Result<(i64, i64)> {
+        let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        Ok((self.applied_version().await?, latest))
+    }
+
+    /// The latest migration applied (0: none, or no migration table yet).
+    async fn applied_version(&self) -> Result<i64> {
+        match sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok(v) => Ok(v.unwrap_or(0)),
+            // No migration table: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
+        let rows = regions.parents_first();
+        let code: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+        let name: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        let level: Vec<&str> = rows.iter().map(|r| r.level.as_str()).collect();
+        let parent: Vec<Option<&str>> = rows.iter().map(|r| r.parent.as_deref()).collect();
+        let done = sqlx::query(
+            "INSERT INTO outreach.regions (region_code, name, level, parent_code)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT (region_code) DO UPDATE
+               SET name = excluded.name, level = excluded.level, parent_code = excluded.parent_code
+             WHERE (regions.name, regions.level, regions.parent_code)
+                   IS DISTINCT FROM (excluded.name, excluded.level, excluded.parent_code)",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(level)
+        .bind(parent)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The stored (topic, partition, next offset) rows of these partitions.
+    pub async fn stored_offsets(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<(String, i32, i64)>> {
+        let topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+        let parts: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
+        Ok(sqlx::query_as(
+            "SELECT o.topic, o.partition, o.next_offset FROM outreach.consumer_offsets o
+             JOIN UNNEST($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p",
+        )
+        .bind(topics)
+        .bind(parts)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn begin(&self) -> Result<Batch> {
+        Ok(Batch::new(self.pool.begin().await?))
+    }
+}

@@ -1,0 +1,462 @@
+//! One batch, one SQLite transaction: the same steps and statements as
+//! Postgres' (`postgres/batch.rs`), each reading its rows from one JSON
+//! array parameter through `json_each`. The transaction holds the write lock
+//! from its first statement, so the ledger rows it reads cannot change
+//! under it: no row locks needed.
+
+use std::time::{Duration, Instant};
+
+use schemas::{ActivityFact, Changes, MissionFact};
+use sqlx::{Sqlite, Transaction};
+
+use super::json;
+use crate::batch::{Key, OffsetRange, QuarantineRow, WriteTimings, check_count};
+use crate::rows::{self, ACTIVITY_COLUMNS, MISSION_COLUMNS, c, d};
+use crate::{Error, Result};
+
+/// Adds whole hundredths: `round(old * 100) + round(delta * 100)`, so a cell
+/// that has been updated many times still holds the double nearest to its
+/// exact decimal value.
+const ADD_VALUE: &str = "(round(t.value * 100) + round(excluded.value * 100)) / 100.0";
+
+/// Now, as the RFC 3339 text the timestamp columns hold.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+pub(crate) struct Batch {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl Batch {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Batch {
+        Batch { tx }
+    }
+
+    pub async fn claim(&mut self, ranges: &[&OffsetRange]) -> Result<()> {
+        for r in ranges {
+            let q = match r.expected {
+                Some(expected) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE consumer_offsets SET next_offset = ?3, updated_at = {NOW}
+                     WHERE topic = ?1 AND partition = ?2 AND next_offset = ?4"
+                )))
+                .bind(&r.topic)
+                .bind(r.partition)
+                .bind(r.next)
+                .bind(expected),
+                None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
+                     VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT DO NOTHING"
+                )))
+                .bind(&r.topic)
+                .bind(r.partition)
+                .bind(r.next),
+            };
+            if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
+                return Err(Error::Fenced {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    expected: r.expected,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn load(
+        &mut self,
+        activity_keys: &[Key],
+        mission_keys: &[Key],
+    ) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM json_each(?1) AS k
+             JOIN activity_facts f ON f.institution_id = k.value->>0 AND f.record_id = k.value->>1"
+        )))
+        .bind(json(activity_keys))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MISSION_COLUMNS} FROM json_each(?1) AS k
+             JOIN mission_facts f ON f.institution_id = k.value->>0 AND f.mission_id = k.value->>1"
+        )))
+        .bind(json(mission_keys))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
+        Ok((activities, missions))
+    }
+
+    pub async fn write(
+        &mut self,
+        c: &Changes,
+        quarantine: &[QuarantineRow<'_>],
+    ) -> Result<WriteTimings> {
+        let mut t = WriteTimings::default();
+        let mut clock = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            *slot += clock.elapsed();
+            clock = Instant::now();
+        };
+        self.write_activities(&c.activities_new, true).await?;
+        self.write_activities(&c.activities_replaced, false).await?;
+        self.write_missions(&c.missions_new, true).await?;
+        self.write_missions(&c.missions_replaced, false).await?;
+        self.write_programs(&c.programs).await?;
+        lap(&mut t.ledger);
+        self.write_daily(c).await?;
+        lap(&mut t.daily);
+        self.write_regional(c).await?;
+        lap(&mut t.regional);
+        self.write_program_metrics(c).await?;
+        self.write_quarantine(quarantine).await?;
+        lap(&mut t.program);
+        Ok(t)
+    }
+
+    pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM activity_facts f"
+        )))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MISSION_COLUMNS} FROM mission_facts f"
+        )))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
+        Ok((activities, missions))
+    }
+
+    /// Readers in other connections keep their snapshot (WAL) until commit.
+    pub async fn replace_aggregates(
+        &mut self,
+        c: &Changes,
+        missions: &[MissionFact],
+    ) -> Result<()> {
+        for table in [
+            "daily_metrics",
+            "regional_metrics",
+            "program_metrics",
+            "missions",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.write_mission_rows(missions).await?;
+        self.write_daily(c).await?;
+        self.write_regional(c).await?;
+        self.write_program_metrics(c).await
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = facts
+            .iter()
+            .map(|f| {
+                (
+                    &f.institution,
+                    &f.record_id,
+                    f.revision,
+                    &f.event_id,
+                    &f.program_id,
+                    &f.mission_id,
+                    &f.facility_id,
+                    &f.region_code,
+                    f.day,
+                    f.metric.as_str(),
+                    &f.dims,
+                    f.value,
+                )
+            })
+            .collect();
+        let sql = if new {
+            "INSERT INTO activity_facts
+               (institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
+                region_code, day, metric, dims, value)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                    j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT DO NOTHING"
+        } else {
+            "UPDATE activity_facts AS f SET revision = j.value->>2, event_id = j.value->>3,
+               program_id = j.value->>4, mission_id = j.value->>5, facility_id = j.value->>6,
+               region_code = j.value->>7, day = j.value->>8, metric = j.value->>9,
+               dims = j.value->>10, value = j.value->>11
+             FROM json_each(?1) AS j
+             WHERE f.institution_id = j.value->>0 AND f.record_id = j.value->>1"
+        };
+        let done = sqlx::query(sql)
+            .bind(json(&rows))
+            .execute(&mut *self.tx)
+            .await?;
+        check_count(done.rows_affected(), facts.len())
+    }
+
+    async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let cols = [
+            "institution_id",
+            "mission_id",
+            "dispatch_time",
+            "dispatch_event_id",
+            "program_id",
+            "program_name",
+            "host_facility_id",
+            "host_facility_name",
+            "region_code",
+            "team_size",
+            "specialties",
+            "start_date",
+            "planned_end_date",
+            "completion_time",
+            "completion_event_id",
+            "end_date",
+        ];
+        let rows: Vec<serde_json::Value> = facts
+            .iter()
+            .map(|f| {
+                serde_json::json!([
+                    f.institution,
+                    f.mission_id,
+                    d(f).map(|d| d.time),
+                    d(f).map(|d| &d.event_id),
+                    d(f).map(|d| &d.program_id),
+                    d(f).and_then(|d| d.program_name.as_ref()),
+                    d(f).map(|d| &d.host_facility_id),
+                    d(f).and_then(|d| d.host_facility_name.as_ref()),
+                    d(f).map(|d| &d.region_code),
+                    d(f).map(|d| d.team_size),
+                    d(f).map(|d| json(&d.specialties)),
+                    d(f).map(|d| d.start_date),
+                    d(f).and_then(|d| d.planned_end_date),
+                    c(f).map(|c| c.time),
+                    c(f).map(|c| &c.event_id),
+                    c(f).map(|c| c.end_date),
+                ])
+            })
+            .collect();
+        let values: Vec<String> = (0..cols.len()).map(|i| format!("j.value->>{i}")).collect();
+        // Built only from the constant column list above, never from input.
+        let sql = if new {
+            format!(
+                "INSERT INTO mission_facts ({}) SELECT {} FROM json_each(?1) AS j WHERE true
+                 ON CONFLICT DO NOTHING",
+                cols.join(", "),
+                values.join(", ")
+            )
+        } else {
+            let set: Vec<String> = cols
+                .iter()
+                .zip(&values)
+                .skip(2)
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect();
+            format!(
+                "UPDATE mission_facts AS f SET {} FROM json_each(?1) AS j
+                 WHERE f.institution_id = j.value->>0 AND f.mission_id = j.value->>1",
+                set.join(", ")
+            )
+        };
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json(&rows))
+            .execute(&mut *self.tx)
+            .await?;
+        check_count(done.rows_affected(), facts.len())?;
+        self.write_mission_rows(facts).await
+    }
+
+    /// The analyst table: one row per mission whose dispatch is known.
+    async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()> {
+        let rows: Vec<_> = facts
+            .iter()
+            .filter_map(MissionFact::row)
+            .map(|r| {
+                serde_json::json!([
+                    r.fact.mission_id,
+                    r.fact.institution,
+                    r.dispatch.program_id,
+                    r.dispatch.host_facility_id,
+                    r.dispatch.region_code,
+                    r.dispatch.team_size,
+                    json(&r.dispatch.specialties),
+                    r.dispatch.start_date,
+                    r.dispatch.planned_end_date,
+                    r.end_date,
+                ])
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO missions (mission_id, institution_id, program_id, host_facility_id,
+               region_code, team_size, specialties, start_date, planned_end_date, end_date, status)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                    j.value->>6, j.value->>7, j.value->>8, j.value->>9,
+                    CASE WHEN j.value->>9 IS NULL THEN 'active' ELSE 'completed' END
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT (institution_id, mission_id) DO UPDATE SET program_id = excluded.program_id,
+               host_facility_id = excluded.host_facility_id, region_code = excluded.region_code,
+               team_size = excluded.team_size, specialties = excluded.specialties,
+               start_date = excluded.start_date, planned_end_date = excluded.planned_end_date,
+               end_date = excluded.end_date, status = excluded.status",
+        )
+        .bind(json(&rows))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()> {
+        if programs.is_empty() {
+            return Ok(());
+        }
+        // A name arriving later fills in or replaces the stored one; no name
+        // leaves it as it is.
+        sqlx::query(
+            "INSERT INTO programs (program_id, name)
+             SELECT j.value->>0, j.value->>1 FROM json_each(?1) AS j WHERE true
+             ON CONFLICT (program_id) DO UPDATE SET name = excluded.name
+             WHERE excluded.name IS NOT NULL AND programs.name IS NOT excluded.name",
+        )
+        .bind(json(programs))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_daily(&mut self, c: &Changes) -> Result<()> {
+        if c.daily.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = c
+            .daily
+            .iter()
+            .map(|c| {
+                (
+                    c.day,
+                    &c.institution,
+                    &c.program_id,
+                    &c.mission_id,
+                    &c.facility_id,
+                    &c.region_code,
+                    c.metric.as_str(),
+                    &c.dims,
+                    c.value,
+                )
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO daily_metrics AS t
+               (day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims, value)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                    j.value->>6, j.value->>7, (j.value->>8) / 100.0
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT (day, institution_id, program_id, ifnull(mission_id, ''), facility_id,
+                          region_code, metric, dims)
+             DO UPDATE SET value = {ADD_VALUE}"
+        )))
+        .bind(json(&rows))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_regional(&mut self, c: &Changes) -> Result<()> {
+        if c.regional.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = c
+            .regional
+            .iter()
+            .map(|c| {
+                (
+                    &c.region_code,
+                    c.level.as_str(),
+                    c.period.as_str(),
+                    c.period_start,
+                    c.metric.as_str(),
+                    c.value,
+                )
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO regional_metrics AS t
+               (region_code, region_level, period_type, period_start, metric, value, updated_at)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
+                    (j.value->>5) / 100.0, {NOW}
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT (region_code, period_type, period_start, metric)
+             DO UPDATE SET value = {ADD_VALUE}, updated_at = excluded.updated_at"
+        )))
+        .bind(json(&rows))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
+        if c.program.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = c
+            .program
+            .iter()
+            .map(|c| {
+                (
+                    &c.program_id,
+                    c.period.as_str(),
+                    c.period_start,
+                    c.metric.as_str(),
+                    c.value,
+                )
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO program_metrics AS t
+               (program_id, period_type, period_start, metric, value, updated_at)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, (j.value->>4) / 100.0, {NOW}
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT (program_id, period_type, period_start, metric)
+             DO UPDATE SET value = {ADD_VALUE}, updated_at = excluded.updated_at"
+        )))
+        .bind(json(&rows))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Row by row: payloads are bytes, which JSON cannot carry as they are.
+    async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()> {
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO quarantine
+                   (received_at, topic, partition, \"offset\", key, payload, error_code, error_detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(r.received_at)
+            .bind(r.topic)
+            .bind(r.partition)
+            .bind(r.offset)
+            .bind(r.key)
+            .bind(r.payload)
+            .bind(r.error_code)
+            .bind(r.error_detail)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}

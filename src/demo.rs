@@ -1,0 +1,203 @@
+//! `outreach demo`: the main job with no services to run. A broker inside
+//! this process (librdkafka's mock cluster, see [`ingest::EmbeddedBroker`]),
+//! the bundled sample year (`examples/sample-events.jsonl`: seven programs,
+//! with redelivered duplicates, corrections, a withdrawal and bad lines),
+//! the real pipeline until it has caught up, and a SQLite file as the
+//! database; then the roll-ups, printed as tables.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use ingest::{EmbeddedBroker, Mode};
+use sqlx::{Row, SqlitePool};
+
+use crate::settings::Settings;
+
+/// The bundled sample, compiled in so that the demo needs no checkout.
+const SAMPLE: &str = include_str!("../examples/sample-events.jsonl");
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The SQLite file to write the analyst tables to. Replaced if it exists.
+    #[arg(long, default_value = "outreach-demo.db", value_name = "FILE")]
+    pub database: PathBuf,
+    /// Files of events to publish instead of the bundled sample (JSON Lines
+    /// or CSV tallies, as `outreach publish` takes). Invalid lines are sent
+    /// too, to show the quarantine.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// What the demo left behind, for tests.
+pub struct Demo {
+    pub database: PathBuf,
+    pub report: crate::pipeline::Report,
+}
+
+pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
+    let database = absolute(&args.database)?;
+    remove_database(&database)?;
+    let broker = EmbeddedBroker::start(&settings.kafka, 3).context("starting the embedded broker")?;
+    let mut settings = settings.clone();
+    settings.kafka.brokers = broker.bootstrap_servers();
+    settings.database.url = format!("sqlite://{}", database.display());
+    settings.http.address.clear();
+    eprintln!(
+        "outreach demo: an embedded broker at {}, the database {}",
+        settings.kafka.brokers,
+        database.display()
+    );
+
+    let sample_dir = std::env::temp_dir().join(format!("outreach-demo-{}", std::process::id()));
+    let files = if args.files.is_empty() {
+        std::fs::create_dir_all(&sample_dir)?;
+        let path = sample_dir.join("sample-events.jsonl");
+        std::fs::write(&path, SAMPLE).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("publishing the bundled sample year (3 of its lines are bad on purpose)");
+        vec![path]
+    } else {
+        args.files.clone()
+    };
+    let published = crate::files::publish(&settings, &files, true).await;
+    let _ = std::fs::remove_dir_all(&sample_dir);
+    published?;
+
+    eprintln!("running the pipeline until it has caught up");
+    let report = crate::pipeline::run(&settings, Mode::UntilCaughtUp, crate::cli::shutdown_signal())
+        .await?;
+    eprintln!(
+        "{} messages: {} accepted, {} unchanged (duplicates, stale revisions), {} quarantined, in {} batches",
+        report.ingest.messages, report.accepted, report.unchanged, report.quarantined, report.batches
+    );
+    let sink = crate::pipeline::connect(&settings.database).await?;
+    let pool = sink.sqlite_pool().expect("the demo database is SQLite");
+    print_tables(pool).await?;
+    sink.close().await;
+    let shown = args.database.display();
+    println!(
+        "\nThe analyst tables are in {} (SQLite). Query them, e.g.:\n  \
+         sqlite3 {shown} \"SELECT * FROM program_summary WHERE period_type = 'month'\"\n\
+         Tables: regional_metrics, program_metrics, daily_metrics, missions, regions, programs, quarantine;\n\
+         views: program_summary, region_summary, surgery_roles (docs: README.md, \"What analysts get\").\n\
+         Keep the pipeline on it with OUTREACH__DATABASE__URL=sqlite://{shown} outreach run",
+        database.display()
+    );
+    // The broker goes with the process, which ends now. Stopping it here
+    // would make a client of the pipeline that is still closing (librdkafka
+    // closes in the background, for a few seconds) log connection errors.
+    std::mem::forget(broker);
+    Ok(Demo { database, report })
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+/// A demo starts from an empty database: the file and SQLite's journal files.
+fn remove_database(path: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", Path::new(&p).display())),
+        }
+    }
+    Ok(())
+}
+
+/// The program and regional roll-ups per year, the indicators, and the
+/// quarantine.
+async fn print_tables(pool: &SqlitePool) -> anyhow::Result<()> {
+    print_query(
+        pool,
+        "Programs by year",
+        &["year", "program", "missions", "expert-days", "outpatients", "surgeries", "staff trained", "techniques localized / introduced"],
+        2..8,
+        "SELECT substr(period_start, 1, 4), coalesce(program_name, program_id), missions_dispatched,
+                expert_days, outpatient_visits, surgeries, staff_trained,
+                printf('%g / %g', ifnull(techniques_localized, 0), ifnull(techniques_introduced, 0))
+         FROM program_summary WHERE period_type = 'year' ORDER BY 1, 2",
+    )
+    .await?;
+    print_query(
+        pool,
+        "Regions by year: countries and provinces",
+        &["year", "region", "level", "missions", "expert-days", "outpatients", "surgeries"],
+        3..7,
+        "SELECT substr(period_start, 1, 4), region_name, region_level, missions_dispatched,
+                expert_days, outpatient_visits, surgeries
+         FROM region_summary
+         WHERE period_type = 'year' AND region_level IN ('country', 'province')
+         ORDER BY 1, coalesce(parent_code, region_code), region_level = 'province', 2",
+    )
+    .await?;
+    print_query(
+        pool,
+        "Outcome indicators by year (ratios of sums, never averages of ratios)",
+        &["year", "program", "outpatients per expert-day", "surgeries per completed mission", "techniques localized per introduced"],
+        2..5,
+        "SELECT substr(period_start, 1, 4), coalesce(program_name, program_id),
+                outpatients_per_expert_day, surgeries_per_completed_mission,
+                techniques_localized_per_introduced
+         FROM program_summary WHERE period_type = 'year' ORDER BY 1, 2",
+    )
+    .await?;
+    print_query(
+        pool,
+        "Quarantined (kept whole, with the reason; also on the dead-letter topic)",
+        &["error_code", "messages", "reason"],
+        1..2,
+        "SELECT error_code, count(*), min(error_detail) FROM quarantine
+         GROUP BY error_code ORDER BY error_code",
+    )
+    .await
+}
+
+/// Runs a query and prints its rows as a table, the `numeric` columns
+/// right-aligned.
+async fn print_query(
+    pool: &SqlitePool,
+    title: &str,
+    header: &[&str],
+    numeric: std::ops::Range<usize>,
+    sql: &'static str,
+) -> anyhow::Result<()> {
+    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.iter().copied());
+    for r in &rows {
+        table.add_row((0..header.len()).map(|i| cell(r, i)));
+    }
+    for i in numeric {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    println!("\n{title}\n{table}");
+    Ok(())
+}
+/// A value as an analyst would write it: whole numbers without decimals,
+/// others to two places, none as "-".
+fn cell(r: &sqlx::sqlite::SqliteRow, i: usize) -> String {
+    if let Ok(Some(v)) = r.try_get::<Option<i64>, _>(i) {
+        return v.to_string();
+    }
+    if let Ok(Some(v)) = r.try_get::<Option<f64>, _>(i) {
+        return if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        };
+    }
+    match r.try_get::<Option<String>, _>(i) {
+        Ok(Some(s)) => s,
+        _ => "-".into(),
+    }
+}

@@ -1,0 +1,195 @@
+//! The embedded backend (`database.url = sqlite://…`) end to end: the demo
+//! with no services at all, the real binary against tansu with restarts,
+//! a new consumer group and redelivered events, and a rebuild. The model
+//! property over random histories runs on SQLite in `tests/exactness.rs`,
+//! the fence in `tests/fencing.rs`.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::model;
+use support::workload::generate;
+use support::*;
+
+/// The bundled sample as the pipeline's validator sees it, folded by the model.
+fn sample_model() -> (model::Tables, usize) {
+    let text = std::fs::read_to_string("examples/sample-events.jsonl").unwrap();
+    let records: Vec<Record> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Record {
+            headers: vec![(
+                "content-type".into(),
+                Some(b"application/cloudevents+json".to_vec()),
+            )],
+            value: Some(l.as_bytes().to_vec()),
+            ..Record::default()
+        })
+        .collect();
+    let decoded = support::history::decode(&records);
+    let bad = decoded.iter().filter(|d| d.is_err()).count();
+    let good: Vec<schemas::Event> = decoded.into_iter().filter_map(Result::ok).collect();
+    (model::fold(&good, &schemas::Regions::shipped()), bad)
+}
+
+/// Runs `cmd` to completion within `limit`; returns (success, stdout, stderr).
+fn run_to_end(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_needs_no_services_and_its_tables_equal_the_model() {
+    let dir = SqliteDb::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_outreach"));
+    // Nothing from the environment may point it at a real service.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OUTREACH") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(["demo", "--database"]).arg(&dir.path);
+    let (ok, stdout, stderr) = run_to_end(cmd, Duration::from_secs(180));
+    assert!(ok, "demo failed:\n{stdout}\n{stderr}");
+
+    let (want, bad) = sample_model();
+    let got = model::load_sqlite(&dir.pool().await).await;
+    model::assert_same(&got, &want, "demo");
+    assert_eq!(bad, 3, "the sample has three bad lines");
+
+    // What it prints: every program of the sample by name, the country's
+    // row, the quarantine with its three lines, and where the file is.
+    for program in [
+        "Healthy China Tour",
+        "Partner assistance to Yonghe County",
+        "National regional medical centre, Gansu",
+        "Chinese medical team in Morocco",
+    ] {
+        assert!(
+            stdout.to_lowercase().contains(&program.to_lowercase()),
+            "{program} missing from:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("China"), "{stdout}");
+    let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine")
+        .fetch_one(&dir.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(quarantined, 3);
+    assert!(stdout.contains("Quarantined"), "{stdout}");
+    assert!(
+        stdout.contains(&dir.path.display().to_string()),
+        "names the database file:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("sqlite3 "),
+        "says how to query it:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
+    let broker = Broker::start();
+    broker.contract_topics(3).await;
+    let db = SqliteDb::new();
+    let w = generate(7, 3_000);
+    let (first, rest) = w.records.split_at(1_200);
+
+    // The real binary, in two runs with a different consumer group each: the
+    // second group has no Kafka offsets, so only the database says where
+    // each partition resumes.
+    broker.producer().send(first).await;
+    let mut run = outreach_command_to(&broker, &db.url, &unique("a"));
+    run.args(["run", "--until-caught-up"]);
+    let (ok, _, stderr) = run_to_end(run, Duration::from_secs(120));
+    assert!(ok, "first run: {stderr}");
+
+    // The rest, plus every record of the first part sent again.
+    broker.producer().send(rest).await;
+    broker.producer().send(first).await;
+    let mut run = outreach_command_to(&broker, &db.url, &unique("b"));
+    run.args(["run", "--until-caught-up"]);
+    let (ok, _, stderr) = run_to_end(run, Duration::from_secs(120));
+    assert!(ok, "second run: {stderr}");
+
+    let pool = db.pool().await;
+    support::workload::assert_matches_sqlite(&pool, &w).await;
+    let decoded = support::history::decode(&w.records);
+    let bad = decoded.iter().filter(|d| d.is_err()).count() as i64;
+    let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Bad records of the first part were sent twice, at two offsets.
+    let bad_first = support::history::decode(first)
+        .iter()
+        .filter(|d| d.is_err())
+        .count() as i64;
+    assert_eq!(quarantined, bad + bad_first, "each bad message once per offset");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_on_sqlite_restores_the_incremental_tables() {
+    let broker = Broker::start();
+    broker.contract_topics(2).await;
+    let db = SqliteDb::new();
+    let w = generate(11, 3_000);
+    broker.producer().send(&w.records).await;
+    let mut s = settings_to(&broker, &db.url, &unique("g"));
+    s.ingest.batch_max_messages = 300;
+    drain(&s).await;
+    let incremental = model::load_sqlite(&db.pool().await).await;
+    assert!(incremental.cells() > 500, "a real workload");
+
+    let writer = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    for sql in [
+        "UPDATE regional_metrics SET value = value + 1 WHERE region_code = 'CN' AND period_type = 'year'",
+        "DELETE FROM daily_metrics WHERE rowid IN (SELECT rowid FROM daily_metrics LIMIT 5)",
+        "INSERT INTO program_metrics VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 7, '2020-01-01T00:00:00Z')",
+        "DELETE FROM missions WHERE rowid IN (SELECT rowid FROM missions LIMIT 1)",
+    ] {
+        sqlx::query(sql).execute(&writer).await.unwrap();
+    }
+    writer.close().await;
+    assert_ne!(
+        model::load_sqlite(&db.pool().await).await,
+        incremental,
+        "the damage shows"
+    );
+    outreach::rebuild::rebuild(&s).await.unwrap();
+    assert_eq!(model::load_sqlite(&db.pool().await).await, incremental);
+}
+
+#[test]
+fn an_in_memory_sqlite_url_is_refused_with_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_outreach"))
+        .arg("check-config")
+        .env("OUTREACH__DATABASE__URL", "sqlite::memory:")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("database.url") && stderr.contains("sqlite://outreach.db"),
+        "{stderr}"
+    );
+}
