@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use ingest::{EmbeddedBroker, Mode};
-use sqlx::{Row, SqlitePool};
 
 use crate::settings::Settings;
 
@@ -71,8 +70,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         report.ingest.messages, report.accepted, report.unchanged, report.quarantined, report.batches
     );
     let sink = crate::pipeline::connect(&settings.database).await?;
-    let pool = sink.sqlite_pool().expect("the demo database is SQLite");
-    print_tables(pool).await?;
+    print_overview(&sink.overview().await?);
     sink.close().await;
     let shown = args.database.display();
     println!(
@@ -112,92 +110,21 @@ fn remove_database(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The program and regional roll-ups per year, the indicators, and the
-/// quarantine.
-async fn print_tables(pool: &SqlitePool) -> anyhow::Result<()> {
-    print_query(
-        pool,
-        "Programs by year",
-        &["year", "program", "missions", "expert-days", "outpatients", "surgeries", "staff trained", "techniques localized / introduced"],
-        2..8,
-        "SELECT substr(period_start, 1, 4), coalesce(program_name, program_id), missions_dispatched,
-                expert_days, outpatient_visits, surgeries, staff_trained,
-                printf('%g / %g', ifnull(techniques_localized, 0), ifnull(techniques_introduced, 0))
-         FROM program_summary WHERE period_type = 'year' ORDER BY 1, 2",
-    )
-    .await?;
-    print_query(
-        pool,
-        "Regions by year: countries and provinces",
-        &["year", "region", "level", "missions", "expert-days", "outpatients", "surgeries"],
-        3..7,
-        "SELECT substr(period_start, 1, 4), region_name, region_level, missions_dispatched,
-                expert_days, outpatient_visits, surgeries
-         FROM region_summary
-         WHERE period_type = 'year' AND region_level IN ('country', 'province')
-         ORDER BY 1, coalesce(parent_code, region_code), region_level = 'province', 2",
-    )
-    .await?;
-    print_query(
-        pool,
-        "Outcome indicators by year (ratios of sums, never averages of ratios)",
-        &["year", "program", "outpatients per expert-day", "surgeries per completed mission", "techniques localized per introduced"],
-        2..5,
-        "SELECT substr(period_start, 1, 4), coalesce(program_name, program_id),
-                outpatients_per_expert_day, surgeries_per_completed_mission,
-                techniques_localized_per_introduced
-         FROM program_summary WHERE period_type = 'year' ORDER BY 1, 2",
-    )
-    .await?;
-    print_query(
-        pool,
-        "Quarantined (kept whole, with the reason; also on the dead-letter topic)",
-        &["error_code", "messages", "reason"],
-        1..2,
-        "SELECT error_code, count(*), min(error_detail) FROM quarantine
-         GROUP BY error_code ORDER BY error_code",
-    )
-    .await
-}
-
-/// Runs a query and prints its rows as a table, the `numeric` columns
-/// right-aligned.
-async fn print_query(
-    pool: &SqlitePool,
-    title: &str,
-    header: &[&str],
-    numeric: std::ops::Range<usize>,
-    sql: &'static str,
-) -> anyhow::Result<()> {
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.iter().copied());
-    for r in &rows {
-        table.add_row((0..header.len()).map(|i| cell(r, i)));
-    }
-    for i in numeric {
-        if let Some(column) = table.column_mut(i) {
-            column.set_cell_alignment(CellAlignment::Right);
+/// Each section of the overview as a table.
+fn print_overview(sections: &[sink::Section]) {
+    for s in sections {
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_header(s.header.iter().copied());
+        for row in &s.rows {
+            table.add_row(row.iter().map(String::as_str));
         }
-    }
-    println!("\n{title}\n{table}");
-    Ok(())
-}
-/// A value as an analyst would write it: whole numbers without decimals,
-/// others to two places, none as "-".
-fn cell(r: &sqlx::sqlite::SqliteRow, i: usize) -> String {
-    if let Ok(Some(v)) = r.try_get::<Option<i64>, _>(i) {
-        return v.to_string();
-    }
-    if let Ok(Some(v)) = r.try_get::<Option<f64>, _>(i) {
-        return if v.fract() == 0.0 {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.2}")
-        };
-    }
-    match r.try_get::<Option<String>, _>(i) {
-        Ok(Some(s)) => s,
-        _ => "-".into(),
+        for i in s.numeric.clone() {
+            if let Some(column) = table.column_mut(i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        println!("\n{}\n{table}", s.title);
     }
 }

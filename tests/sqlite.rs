@@ -145,6 +145,22 @@ async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
         .filter(|d| d.is_err())
         .count() as i64;
     assert_eq!(quarantined, bad + bad_first, "each bad message once per offset");
+    // Kept whole: the bytes as they were sent.
+    let payloads: std::collections::HashSet<Vec<u8>> =
+        sqlx::query_scalar("SELECT payload FROM quarantine")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let mut checked = 0;
+    for (r, d) in w.records.iter().zip(&decoded) {
+        if let (Err(_), Some(v)) = (d, &r.value) {
+            assert!(payloads.contains(v), "payload kept byte for byte");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "the workload has bad messages with payloads");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -23,8 +23,9 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database.url is not valid: {0}")]
     Url(String),
-    #[error("{0} needs a Postgres database (database.url = postgres://...)")]
-    NeedsPostgres(String),
+    /// A feature this backend does not have; the text says which.
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error(
         "the schema is at migration {applied} but this build needs {latest}, and database.migrate is false: run `outreach migrate` as the schema owner first"
     )]

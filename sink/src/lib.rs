@@ -24,6 +24,7 @@ pub use error::{Error, Result};
 pub use postgres::inspect;
 pub use postgres::roles;
 pub use settings::{Backend, Settings};
+pub use sqlite::overview::Section;
 
 use schemas::Regions;
 
@@ -134,18 +135,19 @@ impl Sink {
     }
 
     /// The Postgres pool, or an error naming what needs Postgres.
-    fn postgres(&self, what: &str) -> Result<&sqlx::PgPool> {
+    fn postgres(&self, what: &'static str) -> Result<&sqlx::PgPool> {
         match &self.db {
             Db::Postgres(db) => Ok(&db.pool),
-            Db::Sqlite(_) => Err(Error::NeedsPostgres(what.to_owned())),
+            Db::Sqlite(_) => Err(Error::Unsupported(what)),
         }
     }
 
-    /// The SQLite pool, for reading an embedded database's tables.
-    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+    /// The roll-ups, indicators and quarantine as rows of text, for the
+    /// demo (SQLite; Postgres users have `psql` and the views).
+    pub async fn overview(&self) -> Result<Vec<Section>> {
         match &self.db {
-            Db::Sqlite(db) => Some(&db.pool),
-            Db::Postgres(_) => None,
+            Db::Sqlite(db) => sqlite::overview::overview(&db.pool).await,
+            Db::Postgres(_) => Err(Error::Unsupported("the overview is for SQLite databases")),
         }
     }
 }

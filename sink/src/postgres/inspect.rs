@@ -15,7 +15,7 @@ impl Sink {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT region_code, metric, (sum(value) * 100)::bigint::text FROM outreach.daily_metrics GROUP BY 1, 2",
         )
-        .fetch_all(self.postgres("outreach bench")?)
+        .fetch_all(self.postgres("outreach bench needs a Postgres database.url")?)
         .await?;
         Ok(rows
             .into_iter()
@@ -29,7 +29,7 @@ impl Sink {
             "SELECT (sum(value) * 100)::bigint::text FROM outreach.regional_metrics
              WHERE region_level = 'country' AND period_type = 'year'",
         )
-        .fetch_one(self.postgres("outreach bench")?)
+        .fetch_one(self.postgres("outreach bench needs a Postgres database.url")?)
         .await?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
@@ -37,7 +37,7 @@ impl Sink {
     pub async fn quarantined(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-                .fetch_one(self.postgres("outreach bench")?)
+                .fetch_one(self.postgres("outreach bench needs a Postgres database.url")?)
                 .await?,
         )
     }
@@ -45,7 +45,7 @@ impl Sink {
     pub async fn database_bytes(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                .fetch_one(self.postgres("outreach bench")?)
+                .fetch_one(self.postgres("outreach bench needs a Postgres database.url")?)
                 .await?,
         )
     }

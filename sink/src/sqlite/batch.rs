@@ -437,26 +437,47 @@ impl Batch {
         Ok(())
     }
 
-    /// Row by row: payloads are bytes, which JSON cannot carry as they are.
+    /// Keys and payloads are bytes, which JSON cannot carry: they travel
+    /// as hex and are stored as BLOBs.
     async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()> {
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO quarantine
-                   (received_at, topic, partition, \"offset\", key, payload, error_code, error_detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(r.received_at)
-            .bind(r.topic)
-            .bind(r.partition)
-            .bind(r.offset)
-            .bind(r.key)
-            .bind(r.payload)
-            .bind(r.error_code)
-            .bind(r.error_detail)
-            .execute(&mut *self.tx)
-            .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.received_at,
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.key.map(hex),
+                    hex(r.payload),
+                    r.error_code,
+                    r.error_detail,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO quarantine
+               (received_at, topic, partition, \"offset\", key, payload, error_code, error_detail)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, unhex(j.value->>4),
+                    unhex(j.value->>5), j.value->>6, j.value->>7
+             FROM json_each(?1) AS j WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(json(&rows))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }

@@ -9,6 +9,7 @@
 //! from one JSON parameter (`json_each`), as Postgres reads arrays.
 
 mod batch;
+pub mod overview;
 
 pub(crate) use batch::Batch;
 
