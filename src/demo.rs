@@ -37,7 +37,8 @@ pub struct Demo {
 pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     let database = absolute(&args.database)?;
     remove_database(&database)?;
-    let broker = EmbeddedBroker::start(&settings.kafka, 3).context("starting the embedded broker")?;
+    let broker =
+        EmbeddedBroker::start(&settings.kafka, 3).context("starting the embedded broker")?;
     let mut settings = settings.clone();
     settings.kafka.brokers = broker.bootstrap_servers();
     settings.database.url = format!("sqlite://{}", database.display());
@@ -63,11 +64,19 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     published?;
 
     eprintln!("running the pipeline until it has caught up");
-    let report = crate::pipeline::run(&settings, Mode::UntilCaughtUp, crate::cli::shutdown_signal())
-        .await?;
+    let report = crate::pipeline::run(
+        &settings,
+        Mode::UntilCaughtUp,
+        crate::cli::shutdown_signal(),
+    )
+    .await?;
     eprintln!(
         "{} messages: {} accepted, {} unchanged (duplicates, stale revisions), {} quarantined, in {} batches",
-        report.ingest.messages, report.accepted, report.unchanged, report.quarantined, report.batches
+        report.ingest.messages,
+        report.accepted,
+        report.unchanged,
+        report.quarantined,
+        report.batches
     );
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
@@ -104,7 +113,9 @@ fn remove_database(path: &Path) -> anyhow::Result<()> {
         match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {}", Path::new(&p).display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", Path::new(&p).display()));
+            }
         }
     }
     Ok(())

@@ -1,20 +1,21 @@
 //! End-to-end with the real binary: SIGKILL mid-stream and restarts, and two
-//! processes sharing one consumer group. Totals must equal the reference fold.
+//! processes sharing one consumer group, on Postgres and on SQLite. Totals
+//! must equal the reference fold.
 
 mod support;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::workload::{Rng, assert_matches, generate};
+use support::workload::{Rng, Workload, assert_matches, assert_matches_sqlite, generate};
 use support::*;
 
 /// SIGKILL rounds before the final drain.
 const ROUNDS: usize = 20;
 
-fn spawn(broker: &Broker, db: &Db, group: &str, args: &[&str], log: &str) -> Child {
+fn spawn(broker: &Broker, database_url: &str, group: &str, args: &[&str], log: &str) -> Child {
     let file = std::fs::File::create(log).unwrap();
-    outreach_command(broker, db, group)
+    outreach_command_to(broker, database_url, group)
         .args(args)
         .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500")
         // Members are killed, some mid-rebalance: see short_rebalance_config.
@@ -49,11 +50,27 @@ fn committed_batches(log: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn totals_are_exact_after_20_sigkills_at_random_moments() {
+    let db = Db::new().await;
+    let (broker, w) = sigkills(&db.url, ROUNDS, 20_000).await;
+    drop(broker);
+    assert_matches(&db.pool().await, &w).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totals_are_exact_after_8_sigkills_on_sqlite() {
+    let db = SqliteDb::new();
+    let (broker, w) = sigkills(&db.url, 8, 10_000).await;
+    drop(broker);
+    assert_matches_sqlite(&db.pool().await, &w).await;
+}
+
+/// `rounds` runs SIGKILLed at random moments while `n` events arrive, then
+/// a drain to the end.
+async fn sigkills(database_url: &str, rounds: usize, n: usize) -> (Broker, Workload) {
     let broker = Broker::start();
     broker.contract_topics(4).await;
-    let db = Db::new().await;
     let group = unique("g");
-    let w = generate(7, 20_000);
+    let w = generate(7, n);
     let (first, second) = w.records.split_at(w.records.len() / 2);
     let producer = broker.producer();
     producer.send(first).await;
@@ -61,10 +78,10 @@ async fn totals_are_exact_after_20_sigkills_at_random_moments() {
     let dir = tempdir();
     let mut rng = Rng::new(11);
     let mut committed = 0;
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let log = format!("{dir}/kill-{round}.log");
-        let mut child = spawn(&broker, &db, &group, &["run"], &log);
-        if round == ROUNDS / 2 {
+        let mut child = spawn(&broker, database_url, &group, &["run"], &log);
+        if round == rounds / 2 {
             producer.send(second).await; // more arrives while it runs
         }
         // At a random moment: before the group join completes, mid-batch,
@@ -75,11 +92,17 @@ async fn totals_are_exact_after_20_sigkills_at_random_moments() {
         committed += committed_batches(&log);
     }
     assert!(committed > 0, "the killed runs made progress before dying");
-    eprintln!("{ROUNDS} SIGKILLs, {committed} batches committed by the killed runs");
+    eprintln!("{rounds} SIGKILLs, {committed} batches committed by the killed runs");
 
     let log = format!("{dir}/final.log");
     let status = wait(
-        spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log),
+        spawn(
+            &broker,
+            database_url,
+            &group,
+            &["run", "--until-caught-up"],
+            &log,
+        ),
         Duration::from_secs(180),
     );
     assert!(
@@ -87,17 +110,29 @@ async fn totals_are_exact_after_20_sigkills_at_random_moments() {
         "final drain failed: {}",
         std::fs::read_to_string(&log).unwrap()
     );
-    let pool = db.pool().await;
-    assert_matches(&pool, &w).await;
+    (broker, w)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact() {
+    let db = Db::new().await;
+    let w = two_processes(&db.url).await;
+    assert_matches(&db.pool().await, &w).await;
+}
+
+/// On SQLite the two processes take turns at the write lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_share_one_sqlite_file_and_totals_stay_exact() {
+    let db = SqliteDb::new();
+    let w = two_processes(&db.url).await;
+    assert_matches_sqlite(&db.pool().await, &w).await;
+}
+
+async fn two_processes(database_url: &str) -> Workload {
     let broker = Broker::start();
     broker.contract_topics(4).await;
-    let db = Db::new().await;
     // Apply migrations first so the two processes do not race to create the schema.
-    let status = outreach_command(&broker, &db, "unused")
+    let status = outreach_command_to(&broker, database_url, "unused")
         .arg("migrate")
         .stderr(Stdio::null())
         .status()
@@ -109,8 +144,20 @@ async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact()
 
     let dir = tempdir();
     let (log_a, log_b) = (format!("{dir}/a.log"), format!("{dir}/b.log"));
-    let a = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_a);
-    let b = spawn(&broker, &db, &group, &["run", "--until-caught-up"], &log_b);
+    let a = spawn(
+        &broker,
+        database_url,
+        &group,
+        &["run", "--until-caught-up"],
+        &log_a,
+    );
+    let b = spawn(
+        &broker,
+        database_url,
+        &group,
+        &["run", "--until-caught-up"],
+        &log_b,
+    );
     let (sa, sb) = (
         wait(a, Duration::from_secs(180)),
         wait(b, Duration::from_secs(180)),
@@ -125,8 +172,7 @@ async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact()
         committed_batches(&log_a) > 0 && committed_batches(&log_b) > 0,
         "both processes applied batches"
     );
-    let pool = db.pool().await;
-    assert_matches(&pool, &w).await;
+    w
 }
 
 fn tempdir() -> String {

@@ -144,7 +144,11 @@ async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
         .iter()
         .filter(|d| d.is_err())
         .count() as i64;
-    assert_eq!(quarantined, bad + bad_first, "each bad message once per offset");
+    assert_eq!(
+        quarantined,
+        bad + bad_first,
+        "each bad message once per offset"
+    );
     // Kept whole: the bytes as they were sent.
     let payloads: std::collections::HashSet<Vec<u8>> =
         sqlx::query_scalar("SELECT payload FROM quarantine")

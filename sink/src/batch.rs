@@ -102,8 +102,7 @@ impl Batch {
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(HashMap<Key, ActivityFact>, HashMap<Key, MissionFact>)> {
-        let (activities, missions) =
-            each!(self, tx => tx.load(activity_keys, mission_keys).await)?;
+        let (activities, missions) = each!(self, tx => tx.load(activity_keys, mission_keys).await)?;
         Ok((
             activities
                 .into_iter()

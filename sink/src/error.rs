@@ -49,9 +49,7 @@ impl Error {
                 // SQLite: busy or locked past the busy timeout (extended
                 // result codes of SQLITE_BUSY and SQLITE_LOCKED).
                 sqlx::Error::Database(db)
-                    if db
-                        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                        .is_some() =>
+                    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
                 {
                     db.code()
                         .and_then(|c| c.parse::<i32>().ok())

@@ -43,7 +43,9 @@ enum Db {
 impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Sink> {
         let db = match settings.backend()? {
-            Backend::Postgres(options) => Db::Postgres(postgres::Db::connect(settings, options).await?),
+            Backend::Postgres(options) => {
+                Db::Postgres(postgres::Db::connect(settings, options).await?)
+            }
             Backend::Sqlite(options) => Db::Sqlite(sqlite::Db::connect(settings, options).await?),
         };
         Ok(Sink { db })

@@ -306,7 +306,19 @@ pub async fn load_sqlite(pool: &sqlx::SqlitePool) -> Tables {
     .fetch_all(pool)
     .await
     .unwrap();
-    type Raw = (String, String, String, String, String, i32, String, NaiveDate, Option<NaiveDate>, Option<NaiveDate>, String);
+    type Raw = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i32,
+        String,
+        NaiveDate,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+        String,
+    );
     let raw: Vec<Raw> = sqlx::query_as(
         "SELECT institution_id, mission_id, program_id, host_facility_id, region_code, team_size, \
          specialties, start_date, planned_end_date, end_date, status FROM missions",
