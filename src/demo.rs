@@ -90,10 +90,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
          Keep the pipeline on it with OUTREACH__DATABASE__URL=sqlite://{shown} outreach run",
         database.display()
     );
-    // The broker goes with the process, which ends now. Stopping it here
-    // would make a client of the pipeline that is still closing (librdkafka
-    // closes in the background, for a few seconds) log connection errors.
-    std::mem::forget(broker);
+    drop(broker);
     Ok(Demo { database, report })
 }
 

@@ -95,6 +95,14 @@ async fn probe_brokers(
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl AbortOnDrop {
+    /// Aborts the task and waits until it is gone (with what it held).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -338,7 +346,7 @@ pub async fn run(
         kafka.missions_topic.clone(),
         broker_reachable,
     ));
-    let _stop_probe = AbortOnDrop(probe);
+    let probe = AbortOnDrop(probe);
 
     let mut s = Ingest {
         consumer: consumer.clone(),
@@ -418,8 +426,20 @@ pub async fn run(
         }
     }
     drop(out);
-    info!(summary = ?s.summary, "ingest stopped");
-    Ok(s.summary)
+    let summary = std::mem::take(&mut s.summary);
+    // Leave the group before returning, so that a caller that goes on (the
+    // demo, tests) or exits has no consumer still closing in the
+    // background. The probe holds a reference: stop it first.
+    probe.stop().await;
+    drop(s);
+    match Arc::try_unwrap(consumer) {
+        Ok(consumer) => {
+            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        }
+        Err(_) => warn!("the consumer is still referenced; it closes when released"),
+    }
+    info!(summary = ?summary, "ingest stopped");
+    Ok(summary)
 }
 
 impl Ingest {
