@@ -39,9 +39,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     remove_database(&database)?;
     let broker =
         EmbeddedBroker::start(&settings.kafka, 3).context("starting the embedded broker")?;
+    // The user's settings, but for what the demo must own: its broker (no
+    // TLS or SASL there), its file (migrated here), no HTTP port.
     let mut settings = settings.clone();
     settings.kafka.brokers = broker.bootstrap_servers();
-    settings.database.url = format!("sqlite://{}", database.display());
+    settings.kafka.options.clear();
+    settings.database.url = sqlite_url(&database);
+    settings.database.migrate = true;
     settings.http.address.clear();
     eprintln!(
         "outreach demo: an embedded broker at {}, the database {}",
@@ -102,8 +106,40 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// A demo starts from an empty database: the file and SQLite's journal files.
+/// `sqlite://` and the path, percent-encoded where sqlx would read the
+/// characters as URL syntax.
+fn sqlite_url(path: &Path) -> String {
+    let path = path.display().to_string();
+    let mut url = String::from("sqlite://");
+    for c in path.chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    url
+}
+
+/// A demo starts from an empty database: the file and SQLite's journal
+/// files. Only a SQLite database is replaced: any other file at that path
+/// stops the demo.
 fn remove_database(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        let mut header = [0u8; 16];
+        let is_sqlite = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+            .is_ok()
+            && &header == b"SQLite format 3\0";
+        if !is_sqlite {
+            anyhow::bail!(
+                "{} exists and is not a SQLite database; the demo replaces its database file: choose another with --database",
+                path.display()
+            );
+        }
+        eprintln!("replacing {}", path.display());
+    }
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

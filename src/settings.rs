@@ -185,13 +185,13 @@ impl Settings {
         self.database
             .backend()
             .map_err(|e| anyhow::anyhow!("invalid setting database.url: {e}"))?;
-        if let Some(p) = &self.regions.extra_file {
-            if !p.exists() {
-                bail!(
-                    "invalid setting regions.extra_file: {} does not exist",
-                    p.display()
-                );
-            }
+        if let Some(p) = &self.regions.extra_file
+            && !p.exists()
+        {
+            bail!(
+                "invalid setting regions.extra_file: {} does not exist",
+                p.display()
+            );
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             anyhow::anyhow!(

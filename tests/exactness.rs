@@ -57,6 +57,7 @@ fn check(records: Vec<Record>, partitions: i32, batch: usize, backend: Backend) 
                 drain(&s).await;
                 let pool = db.pool().await;
                 model::assert_same(&model::load_sqlite(&pool).await, &want, &context);
+                assert_consistent_sqlite(&pool).await;
                 sqlx::query_scalar("SELECT count(*) FROM quarantine")
                     .fetch_one(&pool)
                     .await

@@ -72,9 +72,22 @@ async fn the_demo_needs_no_services_and_its_tables_equal_the_model() {
     assert!(ok, "demo failed:\n{stdout}\n{stderr}");
 
     let (want, bad) = sample_model();
-    let got = model::load_sqlite(&dir.pool().await).await;
+    let pool = dir.pool().await;
+    let got = model::load_sqlite(&pool).await;
     model::assert_same(&got, &want, "demo");
+    assert_consistent_sqlite(&pool).await;
     assert_eq!(bad, 3, "the sample has three bad lines");
+    // The model compares program ids; the names come from the dispatches.
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM programs WHERE name IS NOT NULL ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert!(
+        names.contains(&"Telemedicine network".to_owned()),
+        "{names:?}"
+    );
 
     // What it prints: every program of the sample by name, the country's
     // row, the quarantine with its three lines, and where the file is.
@@ -89,7 +102,12 @@ async fn the_demo_needs_no_services_and_its_tables_equal_the_model() {
             "{program} missing from:\n{stdout}"
         );
     }
-    assert!(stdout.contains("China"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("China") && l.contains("country")),
+        "the country's row:\n{stdout}"
+    );
     let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine")
         .fetch_one(&dir.pool().await)
         .await

@@ -93,6 +93,29 @@ async fn probe_brokers(
     }
 }
 
+/// Closes the consumer (leaving the group) once the last reference is
+/// released: a metadata call of the stopped probe may still hold one on a
+/// blocking thread, for at most its 3 s time-out.
+async fn close(mut consumer: Arc<StreamConsumer<Context>>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Arc::try_unwrap(consumer) {
+            Ok(c) => {
+                let _ = tokio::task::spawn_blocking(move || drop(c)).await;
+                return;
+            }
+            Err(_) if Instant::now() > deadline => {
+                warn!("the consumer is still in use; it closes when released");
+                return;
+            }
+            Err(c) => {
+                consumer = c;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl AbortOnDrop {
@@ -432,12 +455,7 @@ pub async fn run(
     // background. The probe holds a reference: stop it first.
     probe.stop().await;
     drop(s);
-    match Arc::try_unwrap(consumer) {
-        Ok(consumer) => {
-            let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
-        }
-        Err(_) => warn!("the consumer is still referenced; it closes when released"),
-    }
+    close(consumer).await;
     info!(summary = ?summary, "ingest stopped");
     Ok(summary)
 }

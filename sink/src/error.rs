@@ -46,14 +46,15 @@ impl Error {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Protocol(_) => true,
-                // SQLite: busy or locked past the busy timeout (extended
-                // result codes of SQLITE_BUSY and SQLITE_LOCKED).
+                // SQLite: busy or locked past the busy timeout, an I/O
+                // error, the disk full (primary result codes SQLITE_BUSY,
+                // SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL; Postgres' 53xxx).
                 sqlx::Error::Database(db)
                     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
                 {
                     db.code()
                         .and_then(|c| c.parse::<i32>().ok())
-                        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                        .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
                 }
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| {
                     matches!(

@@ -51,14 +51,6 @@ impl Sink {
         Ok(Sink { db })
     }
 
-    /// Which backend this is, for messages: "postgres" or "sqlite".
-    pub fn backend_name(&self) -> &'static str {
-        match &self.db {
-            Db::Postgres(_) => "postgres",
-            Db::Sqlite(_) => "sqlite",
-        }
-    }
-
     /// Applies the migrations that have not run yet (Postgres: then the
     /// roles' grants when needed).
     pub async fn migrate(&self) -> Result<()> {

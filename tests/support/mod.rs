@@ -595,3 +595,77 @@ pub async fn assert_consistent(pool: &PgPool) -> i64 {
         .await
         .unwrap()
 }
+
+/// [`assert_consistent`]'s checks on a SQLite database (sums compared in
+/// whole hundredths; no LATERAL, so the country check is left out).
+pub async fn assert_consistent_sqlite(pool: &sqlx::SqlitePool) {
+    const H: &str = "CAST(round(sum(value) * 100) AS INTEGER)";
+    let checks = [
+        (
+            "region totals per period type agree",
+            format!(
+                "SELECT count(*) FROM (
+                   SELECT region_code, metric, count(DISTINCT s) AS n FROM (
+                     SELECT region_code, metric, period_type, {H} AS s FROM regional_metrics
+                     GROUP BY 1, 2, 3) GROUP BY 1, 2) WHERE n > 1"
+            ),
+        ),
+        (
+            "program totals per period type agree",
+            format!(
+                "SELECT count(*) FROM (
+                   SELECT program_id, metric, count(DISTINCT s) AS n FROM (
+                     SELECT program_id, metric, period_type, {H} AS s FROM program_metrics
+                     GROUP BY 1, 2, 3) GROUP BY 1, 2) WHERE n > 1"
+            ),
+        ),
+        (
+            "each parent's cell equals the sum of its children's cells",
+            "SELECT count(*) FROM regional_metrics p
+             JOIN (SELECT r.parent_code, c.period_type, c.period_start, c.metric,
+                          CAST(round(sum(c.value) * 100) AS INTEGER) AS s
+                   FROM regional_metrics c JOIN regions r ON r.region_code = c.region_code
+                   WHERE r.parent_code IS NOT NULL GROUP BY 1, 2, 3, 4) k
+               ON k.parent_code = p.region_code AND k.period_type = p.period_type
+              AND k.period_start = p.period_start AND k.metric = p.metric
+             WHERE k.s <> CAST(round(p.value * 100) AS INTEGER)
+               AND NOT EXISTS (SELECT 1 FROM daily_metrics d WHERE d.region_code = p.region_code)"
+                .to_owned(),
+        ),
+        (
+            "daily_metrics per day and region equals the day cells of regional_metrics (leaf regions)",
+            format!(
+                "SELECT count(*) FROM (
+                   SELECT region_code, day, metric, {H} AS s FROM daily_metrics GROUP BY 1, 2, 3) d
+                 FULL JOIN (SELECT m.region_code, m.period_start AS day, m.metric,
+                                   CAST(round(m.value * 100) AS INTEGER) AS s
+                            FROM regional_metrics m
+                            WHERE m.period_type = 'day'
+                              AND NOT EXISTS (SELECT 1 FROM regions c WHERE c.parent_code = m.region_code)) r
+                   USING (region_code, day, metric)
+                 WHERE coalesce(d.s, 0) <> coalesce(r.s, 0)
+                   AND NOT EXISTS (SELECT 1 FROM regions c
+                                   WHERE c.parent_code = coalesce(d.region_code, r.region_code))"
+            ),
+        ),
+        (
+            "daily_metrics per day and program equals the day cells of program_metrics",
+            format!(
+                "SELECT count(*) FROM (
+                   SELECT program_id, day, metric, {H} AS s FROM daily_metrics GROUP BY 1, 2, 3) d
+                 FULL JOIN (SELECT program_id, period_start AS day, metric,
+                                   CAST(round(value * 100) AS INTEGER) AS s
+                            FROM program_metrics WHERE period_type = 'day') p
+                   USING (program_id, day, metric)
+                 WHERE coalesce(d.s, 0) <> coalesce(p.s, 0)"
+            ),
+        ),
+    ];
+    for (what, sql) in checks {
+        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
+    }
+}

@@ -285,6 +285,17 @@ pub async fn load(pool: &sqlx::PgPool) -> Tables {
 /// The same tables as read back from SQLite: values are REAL (the nearest
 /// double to the exact decimal), specialties a JSON array.
 pub async fn load_sqlite(pool: &sqlx::SqlitePool) -> Tables {
+    // Rounding below would hide drift from adding binary fractions: every
+    // stored value must itself be a whole number of hundredths.
+    for table in ["daily_metrics", "regional_metrics", "program_metrics"] {
+        let drifted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE value <> round(value * 100) / 100.0"
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(drifted, 0, "{table}: values that are not whole hundredths");
+    }
     let daily: Vec<DailyRow> = sqlx::query_as(
         "SELECT day, institution_id, program_id, mission_id, facility_id, region_code, metric, \
          dims, CAST(round(value * 100) AS INTEGER) FROM daily_metrics WHERE value <> 0",

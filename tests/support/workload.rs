@@ -281,4 +281,5 @@ pub async fn assert_matches_sqlite(pool: &sqlx::SqlitePool, w: &Workload) {
         quarantined as usize, w.bad,
         "each bad message quarantined once"
     );
+    super::assert_consistent_sqlite(pool).await;
 }

@@ -4,7 +4,8 @@
 -- `outreach.daily_metrics`. Nor roles: access is the file's permissions.
 --
 -- Types: dates are ISO text (`2023-07-16`), times RFC 3339 text in UTC,
--- `dims` and `specialties` JSON text (query with `->>`), bytes BLOB.
+-- `dims` and `specialties` JSON text (`json_extract`), bytes BLOB. The
+-- views need SQLite 3.30 (aggregate FILTER) in whatever tool reads them.
 -- Metric values are REAL: each cell holds the nearest double to its exact
 -- value, because every update adds whole hundredths
 -- (round(old * 100) + round(delta * 100)) / 100 rather than accumulating
@@ -209,11 +210,11 @@ SELECT
     program_id,
     region_code,
     strftime('%Y-%m-01', day) AS month,
-    sum(value) FILTER (WHERE dims->>'role' = 'performed')  AS performed,
-    sum(value) FILTER (WHERE dims->>'role' = 'supervised') AS supervised,
-    sum(value) FILTER (WHERE dims->>'role' = 'assisted')   AS assisted,
-    sum(value) FILTER (WHERE dims->>'role' IN ('performed', 'supervised'))
-        / NULLIF(sum(value) FILTER (WHERE dims->>'role' IN ('performed', 'supervised', 'assisted')), 0)
+    sum(value) FILTER (WHERE json_extract(dims, '$.role') = 'performed')  AS performed,
+    sum(value) FILTER (WHERE json_extract(dims, '$.role') = 'supervised') AS supervised,
+    sum(value) FILTER (WHERE json_extract(dims, '$.role') = 'assisted')   AS assisted,
+    sum(value) FILTER (WHERE json_extract(dims, '$.role') IN ('performed', 'supervised'))
+        / NULLIF(sum(value) FILTER (WHERE json_extract(dims, '$.role') IN ('performed', 'supervised', 'assisted')), 0)
         AS performed_or_supervised_share
 FROM daily_metrics
 WHERE metric = 'surgeries'

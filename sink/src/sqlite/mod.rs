@@ -38,9 +38,24 @@ impl Db {
         Ok(Db { pool })
     }
 
+    /// sqlx cannot lock SQLite's migrations: when two processes start on a
+    /// new file together, one applies a migration and the other fails on
+    /// "table already exists". Running again skips what is applied (and
+    /// still checks checksums), so a lost race is retried; a real error
+    /// fails every attempt.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        let mut attempt = 1;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt == 3 => return Err(e.into()),
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "migrating again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// (latest applied, latest of this build).
