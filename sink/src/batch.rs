@@ -2,7 +2,7 @@
 //! in, and [`Batch`], which hands each step to the backend's transaction.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use schemas::{ActivityFact, Changes, MissionFact};
@@ -122,7 +122,7 @@ impl Batch {
         c: &Changes,
         quarantine: &[QuarantineRow<'_>],
     ) -> Result<WriteTimings> {
-        each!(self, tx => tx.write(c, quarantine).await)
+        each!(self, tx => write(tx, c, quarantine).await)
     }
 
     /// For a rebuild: every batch's claim waits until this transaction
@@ -149,7 +149,7 @@ impl Batch {
         c: &Changes,
         missions: &[MissionFact],
     ) -> Result<()> {
-        each!(self, tx => tx.replace_aggregates(c, missions).await)
+        each!(self, tx => replace_aggregates(tx, c, missions).await)
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -158,6 +158,78 @@ impl Batch {
             Tx::Sqlite(tx) => tx.commit().await,
         }
     }
+}
+
+/// The statements that write a batch, one per table, as each backend
+/// words them. Their order, and what a rebuild replaces, are the same for
+/// both: [`write`] and [`replace_aggregates`].
+pub(crate) trait Statements {
+    /// Inserts new ledger facts (`new`) or replaces stored ones.
+    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()>;
+    /// The same for missions, then their rows in the `missions` table.
+    async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()>;
+    /// Upserts the `missions` rows of facts whose dispatch is known.
+    async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()>;
+    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()>;
+    /// Adds the batch's deltas to the three roll-up tables.
+    async fn write_daily(&mut self, c: &Changes) -> Result<()>;
+    async fn write_regional(&mut self, c: &Changes) -> Result<()>;
+    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()>;
+    async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()>;
+    /// Deletes every row of an analyst table (named without schema).
+    async fn clear(&mut self, table: &str) -> Result<()>;
+}
+
+/// The ledger first (so a concurrent insert is detected before any
+/// aggregate moves), then each roll-up table, timing each group.
+async fn write<S: Statements>(
+    tx: &mut S,
+    c: &Changes,
+    quarantine: &[QuarantineRow<'_>],
+) -> Result<WriteTimings> {
+    let mut t = WriteTimings::default();
+    let mut clock = Instant::now();
+    let mut lap = |slot: &mut Duration| {
+        *slot += clock.elapsed();
+        clock = Instant::now();
+    };
+    tx.write_activities(&c.activities_new, true).await?;
+    tx.write_activities(&c.activities_replaced, false).await?;
+    tx.write_missions(&c.missions_new, true).await?;
+    tx.write_missions(&c.missions_replaced, false).await?;
+    tx.write_programs(&c.programs).await?;
+    lap(&mut t.ledger);
+    tx.write_daily(c).await?;
+    lap(&mut t.daily);
+    tx.write_regional(c).await?;
+    lap(&mut t.regional);
+    tx.write_program_metrics(c).await?;
+    tx.write_quarantine(quarantine).await?;
+    lap(&mut t.program);
+    Ok(t)
+}
+
+/// Empties the derived tables and writes `c`'s cells (full values, so
+/// written into empty tables they are the totals) and `missions`' rows.
+/// Other connections keep reading the old contents until commit (MVCC in
+/// Postgres, WAL snapshots in SQLite).
+async fn replace_aggregates<S: Statements>(
+    tx: &mut S,
+    c: &Changes,
+    missions: &[MissionFact],
+) -> Result<()> {
+    for table in [
+        "daily_metrics",
+        "regional_metrics",
+        "program_metrics",
+        "missions",
+    ] {
+        tx.clear(table).await?;
+    }
+    tx.write_mission_rows(missions).await?;
+    tx.write_daily(c).await?;
+    tx.write_regional(c).await?;
+    tx.write_program_metrics(c).await
 }
 
 /// Fails with [`crate::Error::Conflict`] unless `done` rows were written.

@@ -6,14 +6,12 @@
 //! each other but do not deadlock (Postgres breaks the rare remaining cycle,
 //! and the error is retryable).
 
-use std::time::{Duration, Instant};
-
 use chrono::NaiveDate;
 use schemas::number::hundredths_to_decimal;
 use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Postgres, Transaction};
 
-use crate::batch::{Key, OffsetRange, QuarantineRow, WriteTimings, check_count};
+use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_COLUMNS, MISSION_COLUMNS, c, d};
 use crate::{Error, Result};
 
@@ -105,35 +103,6 @@ impl Batch {
         Ok((activities, missions))
     }
 
-    /// Writes a batch's changes and its quarantined messages.
-    /// Returns how long each group of statements took.
-    pub async fn write(
-        &mut self,
-        c: &Changes,
-        quarantine: &[QuarantineRow<'_>],
-    ) -> Result<WriteTimings> {
-        let mut t = WriteTimings::default();
-        let mut clock = Instant::now();
-        let mut lap = |slot: &mut Duration| {
-            *slot += clock.elapsed();
-            clock = Instant::now();
-        };
-        self.write_activities(&c.activities_new, true).await?;
-        self.write_activities(&c.activities_replaced, false).await?;
-        self.write_missions(&c.missions_new, true).await?;
-        self.write_missions(&c.missions_replaced, false).await?;
-        self.write_programs(&c.programs).await?;
-        lap(&mut t.ledger);
-        self.write_daily(c).await?;
-        lap(&mut t.daily);
-        self.write_regional(c).await?;
-        lap(&mut t.regional);
-        self.write_program_metrics(c).await?;
-        self.write_quarantine(quarantine).await?;
-        lap(&mut t.program);
-        Ok(t)
-    }
-
     /// For a rebuild: every batch's claim (an update of its offsets) waits
     /// until this transaction ends, and a batch in flight is waited for.
     /// Readers of any table go on.
@@ -161,34 +130,17 @@ impl Batch {
         Ok((activities, missions))
     }
 
-    /// Replaces the contents of `daily_metrics`, `regional_metrics`,
-    /// `program_metrics` and `missions` with `c`'s cells (full values, not
-    /// deltas) and `missions`' rows. Readers keep seeing the old contents
-    /// until commit, then the new ones, never a mix (MVCC: a delete does not
-    /// block a reader).
-    pub async fn replace_aggregates(
-        &mut self,
-        c: &Changes,
-        missions: &[MissionFact],
-    ) -> Result<()> {
-        for table in [
-            "daily_metrics",
-            "regional_metrics",
-            "program_metrics",
-            "missions",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.write_mission_rows(missions).await?;
-        self.write_daily(c).await?;
-        self.write_regional(c).await?;
-        self.write_program_metrics(c).await
-    }
-
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Statements for Batch {
+    async fn clear(&mut self, table: &str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

@@ -4,13 +4,11 @@
 //! from its first statement, so the ledger rows it reads cannot change
 //! under it: no row locks needed.
 
-use std::time::{Duration, Instant};
-
 use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Sqlite, Transaction};
 
 use super::json;
-use crate::batch::{Key, OffsetRange, QuarantineRow, WriteTimings, check_count};
+use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_COLUMNS, MISSION_COLUMNS, c, d};
 use crate::{Error, Result};
 
@@ -85,33 +83,6 @@ impl Batch {
         Ok((activities, missions))
     }
 
-    pub async fn write(
-        &mut self,
-        c: &Changes,
-        quarantine: &[QuarantineRow<'_>],
-    ) -> Result<WriteTimings> {
-        let mut t = WriteTimings::default();
-        let mut clock = Instant::now();
-        let mut lap = |slot: &mut Duration| {
-            *slot += clock.elapsed();
-            clock = Instant::now();
-        };
-        self.write_activities(&c.activities_new, true).await?;
-        self.write_activities(&c.activities_replaced, false).await?;
-        self.write_missions(&c.missions_new, true).await?;
-        self.write_missions(&c.missions_replaced, false).await?;
-        self.write_programs(&c.programs).await?;
-        lap(&mut t.ledger);
-        self.write_daily(c).await?;
-        lap(&mut t.daily);
-        self.write_regional(c).await?;
-        lap(&mut t.regional);
-        self.write_program_metrics(c).await?;
-        self.write_quarantine(quarantine).await?;
-        lap(&mut t.program);
-        Ok(t)
-    }
-
     pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ACTIVITY_COLUMNS} FROM activity_facts f"
@@ -128,30 +99,17 @@ impl Batch {
         Ok((activities, missions))
     }
 
-    /// Readers in other connections keep their snapshot (WAL) until commit.
-    pub async fn replace_aggregates(
-        &mut self,
-        c: &Changes,
-        missions: &[MissionFact],
-    ) -> Result<()> {
-        for table in [
-            "daily_metrics",
-            "regional_metrics",
-            "program_metrics",
-            "missions",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.write_mission_rows(missions).await?;
-        self.write_daily(c).await?;
-        self.write_regional(c).await?;
-        self.write_program_metrics(c).await
-    }
-
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Statements for Batch {
+    async fn clear(&mut self, table: &str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
