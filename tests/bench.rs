@@ -1,19 +1,21 @@
-//! A small run of `outreach bench`: correctness only (the benchmark verifies
-//! the tables against its own fold of what it generated); no timing asserted.
+//! Small runs of `outreach bench` on each backend: correctness only (the
+//! benchmark verifies the tables against its own fold of what it
+//! generated); no timing asserted.
 
 mod support;
 
 use std::process::Command;
 
+use serde_json::Value;
 use support::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_small_benchmark_run_verifies_its_tables() {
-    let broker = Broker::start();
-    let db = Db::new().await; // only its server is used: bench makes a database of its own
-    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
+/// Runs `outreach bench ARGS --json` against this database (only its server
+/// or directory is used: bench makes a database of its own), returns the report.
+fn bench(database_url: &str, broker: Option<&Broker>, args: &[&str]) -> Value {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
+    c.arg("bench")
+        .args(args)
         .args([
-            "bench",
             "--events",
             "3000",
             "--counties",
@@ -22,19 +24,29 @@ async fn a_small_benchmark_run_verifies_its_tables() {
             "1",
             "--json",
         ])
-        .env("OUTREACH__KAFKA__BROKERS", &broker.addr)
-        .env("OUTREACH__KAFKA__SESSION_TIMEOUT_MS", "6000")
-        .env("OUTREACH__DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
+        .env("OUTREACH__DATABASE__URL", database_url)
+        .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "700")
+        .env_remove("RUST_LOG");
+    if let Some(b) = broker {
+        c.env("OUTREACH__KAFKA__BROKERS", &b.addr)
+            .env("OUTREACH__KAFKA__SESSION_TIMEOUT_MS", "6000");
+    }
+    let o = c.output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
-    assert_eq!(report["verified"], true);
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(
+        report["verified"], true,
+        "tables equal the generator's fold"
+    );
+    report
+}
+
+fn check_throughput(report: &Value) {
     assert_eq!(report["mode"], "throughput");
     let g = &report["generated"];
     assert!(
@@ -49,38 +61,10 @@ async fn a_small_benchmark_run_verifies_its_tables() {
     );
     assert!(p["peak_rss_mib"].as_f64().unwrap() > 0.0);
     assert!(report["raw_read_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["database_bytes"].as_i64().unwrap() > 0);
 }
 
-#[tokio::test]
-async fn a_small_stage_benchmark_verifies_its_tables_and_splits_the_time() {
-    let db = Db::new().await; // only its server is used
-    let o = Command::new(env!("CARGO_BIN_EXE_outreach"))
-        .args([
-            "bench",
-            "--stages",
-            "--events",
-            "3000",
-            "--counties",
-            "50",
-            "--bad",
-            "1",
-            "--json",
-        ])
-        .env("OUTREACH__DATABASE__URL", &db.url)
-        .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "700")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
-    assert_eq!(
-        report["verified"], true,
-        "tables equal the generator's fold"
-    );
+fn check_stages(report: &Value) {
     assert_eq!(report["mode"], "stages");
     for stage in ["decode", "transform", "database"] {
         assert!(
@@ -89,4 +73,31 @@ async fn a_small_stage_benchmark_verifies_its_tables_and_splits_the_time() {
         );
     }
     assert!(report["database"]["aggregate_rows"].as_u64().unwrap() > 3000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_benchmark_run_verifies_its_tables() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    check_throughput(&bench(&db.url, Some(&broker), &[]));
+}
+
+#[tokio::test]
+async fn a_small_stage_benchmark_verifies_its_tables_and_splits_the_time() {
+    let db = Db::new().await;
+    check_stages(&bench(&db.url, None, &["--stages"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_benchmark_runs_on_sqlite_too() {
+    let broker = Broker::start();
+    let db = SqliteDb::new(); // bench writes bench*.db beside it, and removes it
+    check_throughput(&bench(&db.url, Some(&broker), &[]));
+    check_stages(&bench(&db.url, None, &["--stages"]));
+    let left: Vec<_> = std::fs::read_dir(db.path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("bench"))
+        .collect();
+    assert!(left.is_empty(), "scratch databases removed: {left:?}");
 }

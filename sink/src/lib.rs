@@ -14,6 +14,7 @@
 
 mod batch;
 mod error;
+pub mod inspect;
 mod postgres;
 mod rows;
 mod settings;
@@ -21,7 +22,6 @@ mod sqlite;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
 pub use error::{Error, Result};
-pub use postgres::inspect;
 pub use postgres::roles;
 pub use settings::{Backend, Settings};
 pub use sqlite::overview::Section;
@@ -125,14 +125,6 @@ impl Sink {
         match &self.db {
             Db::Postgres(db) => db.pool.close().await,
             Db::Sqlite(db) => db.pool.close().await,
-        }
-    }
-
-    /// The Postgres pool, or an error naming what needs Postgres.
-    fn postgres(&self, what: &'static str) -> Result<&sqlx::PgPool> {
-        match &self.db {
-            Db::Postgres(db) => Ok(&db.pool),
-            Db::Sqlite(_) => Err(Error::Unsupported(what)),
         }
     }
 

@@ -3,7 +3,6 @@
 //! and the writer and analyst roles.
 
 mod batch;
-pub mod inspect;
 pub mod roles;
 
 pub(crate) use batch::Batch;

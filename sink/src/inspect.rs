@@ -1,0 +1,153 @@
+//! Read-only questions about the tables and database administration used by
+//! `outreach bench` (and useful to any verification): leaf totals, counts,
+//! size; creating and dropping a scratch database, on either backend.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sqlx::{Connection, PgConnection};
+
+use crate::{Backend, Db, Result, Settings, Sink};
+
+impl Sink {
+    /// `daily_metrics` summed per (region_code, metric), in hundredths.
+    pub async fn leaf_totals(&self) -> Result<HashMap<(String, String), i64>> {
+        let rows: Vec<(String, String, i64)> = match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_as(
+                    "SELECT region_code, metric, (sum(value) * 100)::bigint
+                     FROM outreach.daily_metrics GROUP BY 1, 2",
+                )
+                .fetch_all(&db.pool)
+                .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_as(
+                    "SELECT region_code, metric, CAST(round(sum(value) * 100) AS INTEGER)
+                     FROM daily_metrics GROUP BY 1, 2",
+                )
+                .fetch_all(&db.pool)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(r, m, v)| ((r, m), v)).collect())
+    }
+
+    /// The sum of every country's yearly cells, in hundredths.
+    pub async fn country_total(&self) -> Result<i64> {
+        let v: Option<i64> = match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_scalar(
+                    "SELECT (sum(value) * 100)::bigint FROM outreach.regional_metrics
+                     WHERE region_level = 'country' AND period_type = 'year'",
+                )
+                .fetch_one(&db.pool)
+                .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_scalar(
+                    "SELECT CAST(round(sum(value) * 100) AS INTEGER) FROM regional_metrics
+                     WHERE region_level = 'country' AND period_type = 'year'",
+                )
+                .fetch_one(&db.pool)
+                .await?
+            }
+        };
+        Ok(v.unwrap_or(0))
+    }
+
+    pub async fn quarantined(&self) -> Result<i64> {
+        Ok(match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
+                    .fetch_one(&db.pool)
+                    .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_scalar("SELECT count(*) FROM quarantine")
+                    .fetch_one(&db.pool)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn database_bytes(&self) -> Result<i64> {
+        Ok(match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(&db.pool)
+                    .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_scalar(
+                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                )
+                .fetch_one(&db.pool)
+                .await?
+            }
+        })
+    }
+}
+
+/// Creates database `name` beside the one `settings.url` names (Postgres:
+/// on the same server; SQLite: `name.db` in the same directory); returns
+/// the settings that reach it.
+pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings> {
+    let url = match settings.backend()? {
+        Backend::Postgres(options) => {
+            let mut c = PgConnection::connect_with(&options).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut c)
+                .await?;
+            c.close().await?;
+            let (base, query) = settings.url.split_once('?').unwrap_or((&settings.url, ""));
+            let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            };
+            format!("{server}/{name}{query}")
+        }
+        Backend::Sqlite(options) => {
+            format!(
+                "sqlite://{}",
+                sqlite_sibling(options.get_filename(), name).display()
+            )
+        }
+    };
+    Ok(Settings {
+        url,
+        ..settings.clone()
+    })
+}
+
+pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
+    match settings.backend()? {
+        Backend::Postgres(options) => {
+            let mut c = PgConnection::connect_with(&options).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await?;
+            c.close().await?;
+        }
+        Backend::Sqlite(options) => {
+            let file = sqlite_sibling(options.get_filename(), name);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = file.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `name.db` in the directory of `file`.
+fn sqlite_sibling(file: &std::path::Path, name: &str) -> PathBuf {
+    file.parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(format!("{name}.db"))
+}
