@@ -67,7 +67,9 @@ pub enum Command {
     /// pipeline from an empty database until caught up, verify the tables,
     /// and report events/s, the raw read rate, time per stage, peak memory
     /// and database size (with --rate: freshness at a steady load). Needs a
-    /// broker and a database.url whose user may create databases.
+    /// broker and a database.url: Postgres whose user may create databases
+    /// (bench makes one of its own), or SQLite (bench writes a file beside
+    /// the one named).
     Bench(crate::bench::BenchArgs),
     /// Validate files of events and produce the valid ones to the contract's
     /// topics (keyed by mission_id / record_id). Invalid lines are reported,

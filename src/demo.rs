@@ -75,7 +75,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     )
     .await?;
     eprintln!(
-        "{} messages: {} accepted, {} unchanged (duplicates, stale revisions), {} quarantined, in {} batches",
+        "{} messages: {} valid ({} of them redeliveries or stale revisions that changed nothing), {} quarantined; {} batch(es)",
         report.ingest.messages,
         report.accepted,
         report.unchanged,
