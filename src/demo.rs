@@ -18,7 +18,9 @@ const SAMPLE: &str = include_str!("../examples/sample-events.jsonl");
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// The SQLite file to write the analyst tables to. Replaced if it exists.
+    /// The SQLite file to write the analyst tables to. An earlier demo's
+    /// (any SQLite database) is replaced; any other existing file stops the
+    /// demo.
     #[arg(long, default_value = "outreach-demo.db", value_name = "FILE")]
     pub database: PathBuf,
     /// Files of events to publish instead of the bundled sample (JSON Lines
