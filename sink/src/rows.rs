@@ -8,17 +8,51 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::{Error, Result};
 
-/// The columns [`activity`] reads, in order, from `activity_facts f`.
-pub const ACTIVITY_COLUMNS: &str =
-    "f.institution_id, f.record_id, f.revision, f.event_id, f.program_id, f.mission_id,
-    f.facility_id, f.region_code, f.day, f.metric, f.dims, f.value";
+/// The columns of `activity_facts`, in the order [`activity`] reads them.
+pub const ACTIVITY_FIELDS: [&str; 12] = [
+    "institution_id",
+    "record_id",
+    "revision",
+    "event_id",
+    "program_id",
+    "mission_id",
+    "facility_id",
+    "region_code",
+    "day",
+    "metric",
+    "dims",
+    "value",
+];
 
-/// The columns [`mission`] reads, in order, from `mission_facts f`.
-pub const MISSION_COLUMNS: &str =
-    "f.institution_id, f.mission_id, f.dispatch_time, f.dispatch_event_id, f.program_id,
-    f.program_name, f.host_facility_id, f.host_facility_name, f.region_code, f.team_size,
-    f.specialties, f.start_date, f.planned_end_date, f.completion_time,
-    f.completion_event_id, f.end_date";
+/// The columns of `mission_facts`, in the order [`mission`] reads them and
+/// the writers bind them.
+pub const MISSION_FIELDS: [&str; 16] = [
+    "institution_id",
+    "mission_id",
+    "dispatch_time",
+    "dispatch_event_id",
+    "program_id",
+    "program_name",
+    "host_facility_id",
+    "host_facility_name",
+    "region_code",
+    "team_size",
+    "specialties",
+    "start_date",
+    "planned_end_date",
+    "completion_time",
+    "completion_event_id",
+    "end_date",
+];
+
+/// `f.a, f.b, …`: these columns of the table aliased `f`, for a SELECT.
+pub fn select_list(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|c| format!("f.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub fn activity<R>(r: &R) -> Result<ActivityFact>
 where

@@ -12,7 +12,7 @@ use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Postgres, Transaction};
 
 use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
-use crate::rows::{self, ACTIVITY_COLUMNS, MISSION_COLUMNS, c, d};
+use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
 
 pub(crate) struct Batch {
@@ -63,13 +63,14 @@ impl Batch {
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let (inst, rec): (Vec<&str>, Vec<&str>) = activity_keys
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .unzip();
         let rows = sqlx::query(
             sqlx::AssertSqlSafe(format!(
-                "SELECT {ACTIVITY_COLUMNS}
+                "SELECT {activity}
                  FROM outreach.activity_facts f
                  JOIN UNNEST($1::text[], $2::text[]) AS k(i, r) ON f.institution_id = k.i AND f.record_id = k.r
                  ORDER BY f.institution_id, f.record_id
@@ -88,7 +89,7 @@ impl Batch {
             .unzip();
         let rows = sqlx::query(
             sqlx::AssertSqlSafe(format!(
-                "SELECT {MISSION_COLUMNS}
+                "SELECT {mission}
                  FROM outreach.mission_facts f
                  JOIN UNNEST($1::text[], $2::text[]) AS k(i, m) ON f.institution_id = k.i AND f.mission_id = k.m
                  ORDER BY f.institution_id, f.mission_id
@@ -115,14 +116,15 @@ impl Batch {
 
     /// Every fact of the ledger: the latest accepted version of each.
     pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACTIVITY_COLUMNS} FROM outreach.activity_facts f"
+            "SELECT {activity} FROM outreach.activity_facts f"
         )))
         .fetch_all(&mut *self.tx)
         .await?;
         let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MISSION_COLUMNS} FROM outreach.mission_facts f"
+            "SELECT {mission} FROM outreach.mission_facts f"
         )))
         .fetch_all(&mut *self.tx)
         .await?;
@@ -194,9 +196,7 @@ impl Statements for Batch {
         if facts.is_empty() {
             return Ok(());
         }
-        let cols = "institution_id, mission_id, dispatch_time, dispatch_event_id, program_id, program_name,
-                    host_facility_id, host_facility_name, region_code, team_size, specialties, start_date,
-                    planned_end_date, completion_time, completion_event_id, end_date";
+        let cols = MISSION_FIELDS.join(", ");
         let unnest = "UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
                              $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::date[],
                              $13::date[], $14::timestamptz[], $15::text[], $16::date[])";
@@ -205,9 +205,8 @@ impl Statements for Batch {
                 "INSERT INTO outreach.mission_facts ({cols}) SELECT * FROM {unnest} ORDER BY 1, 2 ON CONFLICT DO NOTHING"
             )
         } else {
-            let set = cols
-                .split(',')
-                .map(str::trim)
+            let set = MISSION_FIELDS
+                .iter()
                 .skip(2)
                 .map(|c| format!("{c} = u.{c}"))
                 .collect::<Vec<_>>()
@@ -223,7 +222,7 @@ impl Statements for Batch {
                 d(f).map(|d| serde_json::to_string(&d.specialties).expect("strings serialise"))
             })
             .collect();
-        // Built only from the constant column lists above, never from input.
+        // Built only from MISSION_FIELDS and the constant UNNEST above, never from input.
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(
                 facts

@@ -9,7 +9,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::json;
 use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
-use crate::rows::{self, ACTIVITY_COLUMNS, MISSION_COLUMNS, c, d};
+use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
 
 /// Adds whole hundredths: `round(old * 100) + round(delta * 100)`, so a cell
@@ -64,8 +64,9 @@ impl Batch {
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACTIVITY_COLUMNS} FROM json_each(?1) AS k
+            "SELECT {activity} FROM json_each(?1) AS k
              JOIN activity_facts f ON f.institution_id = k.value->>0 AND f.record_id = k.value->>1"
         )))
         .bind(json(activity_keys))
@@ -73,7 +74,7 @@ impl Batch {
         .await?;
         let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MISSION_COLUMNS} FROM json_each(?1) AS k
+            "SELECT {mission} FROM json_each(?1) AS k
              JOIN mission_facts f ON f.institution_id = k.value->>0 AND f.mission_id = k.value->>1"
         )))
         .bind(json(mission_keys))
@@ -84,14 +85,15 @@ impl Batch {
     }
 
     pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACTIVITY_COLUMNS} FROM activity_facts f"
+            "SELECT {activity} FROM activity_facts f"
         )))
         .fetch_all(&mut *self.tx)
         .await?;
         let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MISSION_COLUMNS} FROM mission_facts f"
+            "SELECT {mission} FROM mission_facts f"
         )))
         .fetch_all(&mut *self.tx)
         .await?;
@@ -163,24 +165,6 @@ impl Statements for Batch {
         if facts.is_empty() {
             return Ok(());
         }
-        let cols = [
-            "institution_id",
-            "mission_id",
-            "dispatch_time",
-            "dispatch_event_id",
-            "program_id",
-            "program_name",
-            "host_facility_id",
-            "host_facility_name",
-            "region_code",
-            "team_size",
-            "specialties",
-            "start_date",
-            "planned_end_date",
-            "completion_time",
-            "completion_event_id",
-            "end_date",
-        ];
         let rows: Vec<serde_json::Value> = facts
             .iter()
             .map(|f| {
@@ -204,17 +188,19 @@ impl Statements for Batch {
                 ])
             })
             .collect();
-        let values: Vec<String> = (0..cols.len()).map(|i| format!("j.value->>{i}")).collect();
-        // Built only from the constant column list above, never from input.
+        let values: Vec<String> = (0..MISSION_FIELDS.len())
+            .map(|i| format!("j.value->>{i}"))
+            .collect();
+        // Built only from MISSION_FIELDS, never from input.
         let sql = if new {
             format!(
                 "INSERT INTO mission_facts ({}) SELECT {} FROM json_each(?1) AS j WHERE true
                  ON CONFLICT DO NOTHING",
-                cols.join(", "),
+                MISSION_FIELDS.join(", "),
                 values.join(", ")
             )
         } else {
-            let set: Vec<String> = cols
+            let set: Vec<String> = MISSION_FIELDS
                 .iter()
                 .zip(&values)
                 .skip(2)
