@@ -48,6 +48,12 @@ pub struct BenchArgs {
     pub late: f64,
     #[arg(long, default_value_t = 90)]
     pub recent_days: u64,
+    /// `uniform` dates every event anywhere in `--years` (sets `--late 100`:
+    /// the worst case for the roll-ups, and the workload of
+    /// docs/performance.md's comparison with a batch SQL rebuild);
+    /// `realistic` keeps `--late` as given.
+    #[arg(long, value_enum, default_value_t = Dates::Realistic)]
+    pub dates: Dates,
     /// Freshness mode: offer this many events per second for `--seconds` to
     /// a running pipeline, and report commit time minus message timestamp.
     #[arg(long)]
@@ -57,6 +63,12 @@ pub struct BenchArgs {
     /// Processes sharing the consumer group.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
+    /// After the pipeline, do the same job the batch SQL way on the same
+    /// topics and database (every event COPYed raw, then one GROUP BY per
+    /// roll-up, then keys and indexes), check both give the same tables,
+    /// and print the ratio. Postgres only.
+    #[arg(long, conflicts_with_all = ["rate", "stages"])]
+    pub sql_alternative: bool,
     /// Stage micro-benchmark, no broker: decode, transform and database
     /// write measured apart, in-process, batch by batch (`ingest.batch_max_messages`).
     #[arg(long, conflicts_with = "rate")]
@@ -71,7 +83,18 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dates {
+    Realistic,
+    Uniform,
+}
+
 pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value> {
+    let mut args = args.clone();
+    if args.dates == Dates::Uniform {
+        args.late = 100.0;
+    }
+    let args = &args;
     let tag = format!(
         "bench{}_{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S"),
@@ -106,9 +129,22 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let sink = sink::Sink::connect(&db).await?;
     verify(&sink, &generator).await?;
     let size = sink.database_bytes().await?;
-    sink.close().await;
     report["database_bytes"] = json!(size);
     report["verified"] = json!(true);
+    if args.rate.is_none() {
+        floor(args, &sink, &tag, &mut report).await?;
+    }
+    if args.sql_alternative {
+        sql_alternative(args, settings, &kafka, &sink, generator.sent, &mut report).await?;
+    }
+    if let Some(server) = sink.server_settings().await? {
+        report["postgres_settings"] = server
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    sink.close().await;
     report["generated"] = json!({
         "messages": generator.sent, "activity_events": args.events, "missions": generator.missions,
         "duplicates": generator.duplicates, "corrections": generator.corrections, "bad": generator.bad,
@@ -119,6 +155,139 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
         sink::inspect::drop_database(&settings.database, &tag).await?;
     }
     Ok(report)
+}
+
+/// The floor: Postgres COPYing the rows the run left into empty tables with
+/// the same keys and indexes, and the pipeline's time as a multiple of it.
+async fn floor(
+    args: &BenchArgs,
+    sink: &sink::Sink,
+    tag: &str,
+    report: &mut Value,
+) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("{tag}.copy"));
+    let Some(floor) = sink.copy_floor(&scratch).await? else {
+        return Ok(());
+    };
+    let total = floor.total().as_secs_f64();
+    let settled = report["settled_seconds"].as_f64().unwrap_or(0.0);
+    let visible = report["pipeline_seconds"].as_f64().unwrap_or(0.0);
+    progress(
+        args,
+        format!(
+            "COPY floor: {} rows in {total:.2} s; pipeline {:.2}x the floor to visible, {:.2}x to compacted",
+            floor.tables.iter().map(|t| t.1).sum::<u64>(),
+            visible / total,
+            settled / total
+        ),
+    );
+    report["copy_floor"] = json!({
+        "seconds": total,
+        "tables": floor.tables.iter().map(|(t, rows, d)| json!({"table": t, "rows": rows, "seconds": d.as_secs_f64()})).collect::<Vec<_>>(),
+        "pipeline_visible_to_floor": (visible / total * 100.0).round() / 100.0,
+        "pipeline_compacted_to_floor": (settled / total * 100.0).round() / 100.0,
+    });
+    Ok(())
+}
+
+/// The batch SQL alternative on the same topics: read and validate every
+/// message with the pipeline's decoder, COPY the accepted events raw in
+/// chunks of `ingest.batch_max_messages`, then rebuild the roll-ups in SQL.
+async fn sql_alternative(
+    args: &BenchArgs,
+    settings: &Settings,
+    kafka: &ingest::KafkaSettings,
+    sink: &sink::Sink,
+    expected: u64,
+    report: &mut Value,
+) -> anyhow::Result<()> {
+    let mut alt = sink.alternative().await?;
+    let decoder = schemas::Decoder::new(
+        std::sync::Arc::new(settings.regions()?),
+        settings.ingest.max_message_bytes,
+    );
+    let headers = [schemas::Header {
+        key: "content-type",
+        value: Some(b"application/cloudevents+json"),
+    }];
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(20_000);
+    let reader = {
+        let kafka = kafka.clone();
+        let group = format!("{}.alternative", kafka.group_id);
+        tokio::spawn(async move {
+            ingest::tools::read_into(
+                &kafka,
+                &group,
+                expected,
+                Duration::from_secs(3600),
+                Some(tx),
+            )
+            .await
+        })
+    };
+    let chunk = settings.ingest.batch_max_messages.max(1);
+    let mut events = Vec::with_capacity(chunk);
+    let mut started = None;
+    let mut received = 0u64;
+    loop {
+        let value = rx.recv().await;
+        if let Some(v) = &value {
+            started.get_or_insert_with(Instant::now);
+            received += 1;
+            if let Ok(e) = decoder.decode(&schemas::Message {
+                headers: &headers,
+                value: Some(v),
+            }) {
+                events.push(e);
+            }
+        }
+        if events.len() >= chunk || (value.is_none() && !events.is_empty()) {
+            alt.load(&events).await?;
+            events.clear();
+        }
+        if value.is_none() {
+            break;
+        }
+    }
+    reader.await??;
+    if received != expected {
+        bail!("the SQL alternative read {received} of {expected} messages");
+    }
+    let started = started.unwrap_or_else(Instant::now);
+    let loaded = started.elapsed();
+    let rebuild = alt.rebuild().await?;
+    let total = started.elapsed().as_secs_f64();
+    let mismatches = alt.mismatches().await?;
+    alt.drop().await?;
+    if mismatches != 0 {
+        bail!("the SQL alternative's tables differ from the pipeline's in {mismatches} cells");
+    }
+    let alt_rate = expected as f64 / total;
+    let ours = report["events_per_second"].as_f64().unwrap_or(0.0);
+    let ours_compacted = report["events_per_second_compacted"]
+        .as_f64()
+        .unwrap_or(0.0);
+    progress(
+        args,
+        format!(
+            "batch SQL alternative: {total:.2} s = {alt_rate:.0}/s (load {:.2} s, rebuild {:.2} s); \
+             pipeline {:.2}x it to visible, {:.2}x to compacted",
+            loaded.as_secs_f64(),
+            rebuild.as_secs_f64(),
+            ours / alt_rate,
+            ours_compacted / alt_rate
+        ),
+    );
+    report["sql_alternative"] = json!({
+        "seconds": total,
+        "events_per_second": alt_rate.round(),
+        "load_seconds": loaded.as_secs_f64(),
+        "rebuild_seconds": rebuild.as_secs_f64(),
+        "same_tables_as_pipeline": true,
+        "pipeline_visible_ratio": (ours / alt_rate * 100.0).round() / 100.0,
+        "pipeline_compacted_ratio": (ours_compacted / alt_rate * 100.0).round() / 100.0,
+    });
+    Ok(())
 }
 
 /// Generator of the benchmark's events over the shipped (or configured) counties.
@@ -224,6 +393,11 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
         tx.commit().await?;
         write += t.elapsed();
     }
+    // The fold the deltas wait for (Postgres), measured apart: a running
+    // pipeline does it beside the batches, on the database's other core.
+    let t = Instant::now();
+    let folded = sink.compact().await?.unwrap_or_default();
+    let compaction = t.elapsed();
     let n = messages.len() as f64;
     let per_s = |d: Duration| (n / d.as_secs_f64()).round();
     let total = decode + load + plan_rollup + write;
@@ -251,6 +425,7 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
             "aggregate_rows_per_second": (rows as f64 / (load + write).as_secs_f64()).round(),
             "share_percent": share(load + write),
         },
+        "compaction": { "seconds": compaction.as_secs_f64(), "deltas": folded.deltas, "cells": folded.cells },
         "end_to_end_in_process_messages_per_second": per_s(total),
     });
     verify(&sink, &generator).await?;
@@ -308,12 +483,20 @@ async fn throughput(
         .collect::<anyhow::Result<_>>()?;
     let runs = watch(children, None)?;
     let busy = runs.iter().map(|r| r.busy_ms).max().unwrap_or(0) as f64 / 1000.0;
+    let settled = runs
+        .iter()
+        .map(|r| r.last["settled_ms"].as_u64().unwrap_or(r.busy_ms))
+        .max()
+        .unwrap_or(0) as f64
+        / 1000.0;
     let e2e = generator.sent as f64 / busy;
     progress(
         args,
         format!(
-            "pipeline: {} messages in {busy:.2} s = {e2e:.0}/s",
-            generator.sent
+            "pipeline: {} messages in {busy:.2} s = {e2e:.0}/s (every commit visible); \
+             compacted {settled:.2} s = {:.0}/s",
+            generator.sent,
+            generator.sent as f64 / settled
         ),
     );
     Ok(json!({
@@ -322,6 +505,8 @@ async fn throughput(
         "raw_read_per_second": raw_rate.round(),
         "ratio_to_raw_read": (e2e / raw_rate * 1000.0).round() / 1000.0,
         "pipeline_seconds": busy,
+        "settled_seconds": settled,
+        "events_per_second_compacted": (generator.sent as f64 / settled).round(),
         "produce_seconds": produce.as_secs_f64(),
         "processes": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
     }))
@@ -450,6 +635,8 @@ impl Run {
             "busy_ms": f("busy_ms"), "decode_ms": f("decode_ms"), "transform_ms": f("transform_ms"),
             "database_ms": f("database_ms"),
             "database_split_ms": {"load": f("load_ms"), "ledger": f("ledger_ms"), "daily": f("daily_ms"), "regional": f("regional_ms"), "program_and_quarantine": f("program_ms")},
+            "compactions": f("compactions"), "compacted_deltas": f("compacted_deltas"),
+            "compaction_ms": f("compaction_ms"), "settled_ms": f("settled_ms"),
             "freshness_p50_ms": f("freshness_p50_ms"),
             "freshness_p99_ms": f("freshness_p99_ms"), "freshness_max_ms": f("freshness_max_ms"),
         })

@@ -34,8 +34,24 @@ pub struct Report {
     pub load: Duration,
     /// From the first batch's first message to the last commit.
     pub busy: Duration,
+    /// When the first batch's first message arrived.
+    pub first: Option<Instant>,
     /// Commit time minus Kafka message timestamp, per message.
     pub freshness: Freshness,
+    /// Compactions this process ran, the delta rows they folded, and the
+    /// time they took (beside the batches, on a connection of their own).
+    pub compaction: Compaction,
+    /// From the first batch's first message to the end of the fold that
+    /// followed the last commit (`--until-caught-up`); zero otherwise.
+    pub settled: Duration,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Compaction {
+    pub runs: u64,
+    pub deltas: u64,
+    pub cells: u64,
+    pub time: Duration,
 }
 
 impl Report {
@@ -60,6 +76,10 @@ impl Report {
             freshness_p50_ms = self.freshness.quantile(0.50),
             freshness_p99_ms = self.freshness.quantile(0.99),
             freshness_max_ms = self.freshness.max(),
+            compactions = self.compaction.runs,
+            compacted_deltas = self.compaction.deltas,
+            compaction_ms = self.compaction.time.as_millis() as u64,
+            settled_ms = self.settled.as_millis() as u64,
             "pipeline stopped"
         );
     }
@@ -136,16 +156,38 @@ pub async fn run(
         crate::http::serve(&settings.http.address, health.clone()).await?;
     }
 
+    let (stop_compacting, stopped) = tokio::sync::oneshot::channel::<()>();
+    let compactor = tokio::spawn(compact_every(
+        sink.clone(),
+        Duration::from_millis(settings.database.compact_interval_ms.max(1)),
+        stopped,
+    ));
     let (batches_tx, batches_rx) = mpsc::channel(settings.ingest.channel_capacity);
     let (acks_tx, acks_rx) = mpsc::unbounded_channel();
-    let worker = tokio::spawn(apply_all(
-        sink,
-        transform,
-        dead_letters,
-        batches_rx,
-        acks_tx,
-        health.clone(),
-    ));
+    // A worker that stops (a fatal error, a panic) also stops ingest, which
+    // would otherwise wait for acknowledgements that never come.
+    let worker_done = Arc::new(tokio::sync::Notify::new());
+    let worker = tokio::spawn({
+        let done = NotifyOnDrop(worker_done.clone());
+        let work = apply_all(
+            sink.clone(),
+            transform,
+            dead_letters,
+            batches_rx,
+            acks_tx,
+            health.clone(),
+        );
+        async move {
+            let _done = done;
+            work.await
+        }
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = worker_done.notified() => {}
+        }
+    };
     let ingested = ingest::run(
         &settings.kafka,
         &settings.ingest,
@@ -162,9 +204,101 @@ pub async fn run(
     )
     .await;
     let mut report = worker.await.context("the batch worker panicked")??;
+    let _ = stop_compacting.send(());
+    report.compaction = compactor.await.context("the compactor panicked")?;
     report.ingest = ingested.context("ingest stopped")?;
+    if mode == Mode::UntilCaughtUp {
+        // A backfill leaves the tables folded, not only visible.
+        let t = Instant::now();
+        let done = settle(&sink).await?;
+        report.compaction.time += t.elapsed();
+        report.compaction.runs += 1;
+        report.compaction.deltas += done.deltas;
+        report.compaction.cells += done.cells;
+        report.settled = report.first.map(|f| f.elapsed()).unwrap_or_default();
+    }
     report.log();
     Ok(report)
+}
+
+/// Wakes whoever waits on the `Notify` when dropped, however the owner ends.
+struct NotifyOnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+/// Folds pending deltas every `interval` until `stop`; a fold that fails
+/// is logged and tried again at the next tick (batches are not affected:
+/// they only append). After a long fold it waits twice as long as that
+/// fold took: under a backlog, folds come rarer and larger (a key's deltas
+/// from many batches collapse into one upsert) and leave the database at
+/// least two thirds of its time for the batches.
+async fn compact_every(
+    sink: Sink,
+    interval: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Compaction {
+    let mut done = Compaction::default();
+    let mut last = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval.max(last * 2)) => {}
+            _ = &mut stop => return done,
+        }
+        let t = Instant::now();
+        let result = sink.compact().await;
+        last = t.elapsed();
+        match result {
+            Ok(Some(c)) => {
+                done.runs += 1;
+                done.deltas += c.deltas;
+                done.cells += c.cells;
+                done.time += t.elapsed();
+                metrics::counter!("outreach_compactions_total").increment(1);
+                metrics::counter!("outreach_compacted_deltas_total").increment(c.deltas);
+                metrics::histogram!("outreach_compaction_seconds")
+                    .record(t.elapsed().as_secs_f64());
+                if c.deltas > 0 {
+                    tracing::debug!(
+                        deltas = c.deltas,
+                        cells = c.cells,
+                        ms = t.elapsed().as_millis() as u64,
+                        "compacted"
+                    );
+                }
+            }
+            // Another worker is folding; it takes our deltas too.
+            Ok(None) => {}
+            Err(e) => {
+                metrics::counter!("outreach_compaction_failures_total").increment(1);
+                warn!(error = %e, "compaction failed; the deltas stay visible and are folded at the next try");
+            }
+        }
+    }
+}
+
+/// One fold that starts after this process's last commit, waiting while
+/// another worker holds the compaction lock (its fold may have started
+/// before our last batch committed).
+async fn settle(sink: &Sink) -> anyhow::Result<sink::Compacted> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match sink.compact().await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) if Instant::now() < deadline => {}
+            Ok(None) => anyhow::bail!("another worker held the compaction lock for 10 minutes"),
+            Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                warn!(error = %e, retry_in = ?delay, "final compaction failed; retrying");
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("folding the last deltas")),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// Connects, migrates (or, with `database.migrate = false`, checks the
@@ -236,6 +370,7 @@ async fn apply_all(
     let mut first: Option<Instant> = None;
     while let Some(batch) = batches.recv().await {
         let first = *first.get_or_insert(batch.started);
+        report.first = Some(first);
         let mut delay = Duration::from_millis(100);
         loop {
             match apply(&sink, &transform, &mut dead_letters, &batch, &mut report).await {

@@ -79,7 +79,44 @@ fn check_stages(report: &Value) {
 async fn a_small_benchmark_run_verifies_its_tables() {
     let broker = Broker::start();
     let db = Db::new().await;
-    check_throughput(&bench(&db.url, Some(&broker), &[]));
+    let report = bench(&db.url, Some(&broker), &[]);
+    check_throughput(&report);
+    // Postgres: the floor of copying the run's rows, and the settings.
+    let floor = &report["copy_floor"];
+    assert!(floor["seconds"].as_f64().unwrap() > 0.0);
+    let rows: u64 = floor["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows"].as_u64().unwrap())
+        .sum();
+    assert!(rows > 3_000, "the floor copies every row the run left");
+    assert!(report["postgres_settings"]["shared_buffers"].is_string());
+    let p = &report["processes"][0];
+    assert!(
+        p["compactions"].as_u64().unwrap() >= 1,
+        "the drain ends with a fold"
+    );
+    assert!(p["settled_ms"].as_u64().unwrap() >= p["busy_ms"].as_u64().unwrap());
+}
+
+/// Uniform dates, and the batch SQL alternative beside the pipeline: it
+/// fails unless its tables equal the pipeline's cell for cell.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_batch_sql_alternative_gives_the_pipelines_tables() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    let report = bench(
+        &db.url,
+        Some(&broker),
+        &["--dates", "uniform", "--sql-alternative"],
+    );
+    check_throughput(&report);
+    assert_eq!(report["generated"]["late_percent"], 100.0);
+    let alt = &report["sql_alternative"];
+    assert_eq!(alt["same_tables_as_pipeline"], true);
+    assert!(alt["events_per_second"].as_f64().unwrap() > 0.0);
+    assert!(alt["rebuild_seconds"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test]

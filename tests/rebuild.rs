@@ -26,11 +26,15 @@ async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
     let incremental = model::load(&pool).await;
     assert!(incremental.cells() > 1_000, "a real workload");
 
-    // Damage: drift in a roll-up, a lost daily cell, a stray row, a mission gone.
+    // Damage, to the stored cells and as pending deltas: drift in a
+    // roll-up, lost daily cells, a stray row, a mission gone.
     for sql in [
-        "UPDATE outreach.regional_metrics SET value = value + 1 WHERE region_code = 'CN' AND period_type = 'year'",
-        "DELETE FROM outreach.daily_metrics WHERE ctid IN (SELECT ctid FROM outreach.daily_metrics LIMIT 5)",
-        "INSERT INTO outreach.program_metrics VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 7, now())",
+        "UPDATE outreach.regional_cells SET value = value + 100 WHERE region_code = 'CN' AND period_type = 'year'",
+        "INSERT INTO outreach.regional_deltas (region_code, region_level, period_type, period_start, metric, value)
+         VALUES ('CN', 'country', 'month', '2020-01-01', 'surgeries', 100)",
+        "DELETE FROM outreach.daily_cells WHERE ctid IN (SELECT ctid FROM outreach.daily_cells LIMIT 5)",
+        "INSERT INTO outreach.program_deltas (program_id, period_type, period_start, metric, value)
+         VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 700)",
         "DELETE FROM outreach.missions WHERE ctid IN (SELECT ctid FROM outreach.missions LIMIT 1)",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();

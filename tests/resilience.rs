@@ -1,6 +1,6 @@
-//! End-to-end with the real binary: SIGKILL mid-stream and restarts, and two
-//! processes sharing one consumer group, on Postgres and on SQLite. Totals
-//! must equal the reference fold.
+//! End-to-end with the real binary: SIGKILL mid-stream and restarts (in
+//! batches and in compactions), and two processes sharing one consumer
+//! group, on Postgres and on SQLite. Totals must equal the reference fold.
 
 mod support;
 
@@ -18,6 +18,8 @@ fn spawn(broker: &Broker, database_url: &str, group: &str, args: &[&str], log: &
     outreach_command_to(broker, database_url, group)
         .args(args)
         .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500")
+        // Postgres: a fold every 20 ms, so that kills land in compactions too.
+        .env("OUTREACH__DATABASE__COMPACT_INTERVAL_MS", "20")
         // Members are killed, some mid-rebalance: see short_rebalance_config.
         .env("OUTREACH_CONFIG", short_rebalance_config())
         .stdout(Stdio::null())
@@ -53,7 +55,14 @@ async fn totals_are_exact_after_20_sigkills_at_random_moments() {
     let db = Db::new().await;
     let (broker, w) = sigkills(&db.url, ROUNDS, 20_000).await;
     drop(broker);
-    assert_matches(&db.pool().await, &w).await;
+    let pool = db.pool().await;
+    assert_matches(&pool, &w).await;
+    assert_consistent(&pool).await;
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.regional_deltas")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "the final drain folded every delta");
 }
 
 #[tokio::test(flavor = "multi_thread")]

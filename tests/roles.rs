@@ -150,11 +150,11 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     for sql in [
         "CREATE TABLE outreach.evil (i int)",
         "CREATE TABLE public.evil (i int)",
-        "ALTER TABLE outreach.daily_metrics ADD COLUMN evil int",
+        "ALTER TABLE outreach.daily_cells ADD COLUMN evil int",
         "DROP TABLE outreach.quarantine",
-        "TRUNCATE outreach.regional_metrics",
+        "TRUNCATE outreach.regional_cells",
         "CREATE INDEX evil ON outreach.missions (status)",
-        "DROP POLICY writer_all ON outreach.daily_metrics",
+        "DROP POLICY writer_all ON outreach.daily_cells",
         "INSERT INTO outreach.analyst_scope VALUES ('anyone', 'h1')",
     ] {
         denied(&mut w, sql).await;
@@ -191,7 +191,8 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     }
     for sql in [
         "INSERT INTO outreach.programs (program_id) VALUES ('evil')",
-        "UPDATE outreach.daily_metrics SET value = 0",
+        "UPDATE outreach.daily_cells SET value = 0",
+        "INSERT INTO outreach.regional_deltas (region_code, region_level, period_type, period_start, metric, value) VALUES ('CN', 'country', 'year', '2020-01-01', 'surgeries', 1)",
         "DELETE FROM outreach.missions",
         "SELECT * FROM outreach.activity_facts",
         "SELECT * FROM outreach.mission_facts",

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
 
 use crate::{Error, KafkaSettings, Result};
 
@@ -42,6 +43,19 @@ pub async fn read_all(
     expected: u64,
     limit: Duration,
 ) -> Result<(u64, Duration)> {
+    read_into(kafka, group, expected, limit, None).await
+}
+
+/// [`read_all`], sending each message's value to `values` (the
+/// benchmark's batch SQL alternative decodes and loads them; the bounded
+/// channel holds the read back while they load).
+pub async fn read_into(
+    kafka: &KafkaSettings,
+    group: &str,
+    expected: u64,
+    limit: Duration,
+    values: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+) -> Result<(u64, Duration)> {
     let mut config = kafka.consumer_config(schemas::decode::DEFAULT_MAX_MESSAGE_BYTES);
     config.set("group.id", group);
     let consumer: StreamConsumer = config.create()?;
@@ -52,8 +66,14 @@ pub async fn read_all(
     while n < expected {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(_)) => {
+            Ok(Ok(m)) => {
                 first.get_or_insert_with(Instant::now);
+                if let Some(tx) = &values {
+                    let value = m.payload().unwrap_or_default().to_vec();
+                    if tx.send(value).await.is_err() {
+                        break;
+                    }
+                }
                 n += 1;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "raw read"),

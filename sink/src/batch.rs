@@ -178,6 +178,9 @@ pub(crate) trait Statements {
     async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()>;
     /// Deletes every row of an analyst table (named without schema).
     async fn clear(&mut self, table: &str) -> Result<()>;
+    /// After a rebuild's writes: brings the roll-ups to their stored form
+    /// (Postgres folds the deltas just written into the cells).
+    async fn settle(&mut self) -> Result<()>;
 }
 
 /// The ledger first (so a concurrent insert is detected before any
@@ -229,7 +232,8 @@ async fn replace_aggregates<S: Statements>(
     tx.write_mission_rows(missions).await?;
     tx.write_daily(c).await?;
     tx.write_regional(c).await?;
-    tx.write_program_metrics(c).await
+    tx.write_program_metrics(c).await?;
+    tx.settle().await
 }
 
 /// Fails with [`crate::Error::Conflict`] unless `done` rows were written.

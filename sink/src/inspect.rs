@@ -5,6 +5,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
 use sqlx::{Connection, PgConnection};
 
 use crate::{Backend, Db, Result, Settings, Sink};
@@ -86,6 +90,101 @@ impl Sink {
                 .await?
             }
         })
+    }
+}
+
+/// How long Postgres takes to COPY rows into an empty table with the keys
+/// and indexes of one of ours: the floor any way of writing them has.
+#[derive(Debug, Clone)]
+pub struct CopyFloor {
+    pub tables: Vec<(String, u64, Duration)>,
+}
+
+impl CopyFloor {
+    pub fn total(&self) -> Duration {
+        self.tables.iter().map(|t| t.2).sum()
+    }
+}
+
+/// What [`Sink::copy_floor`] copies: the stored roll-ups, the ledger, the
+/// missions and the quarantine: every row a run leaves.
+const FLOOR_TABLES: [&str; 7] = [
+    "daily_cells",
+    "regional_cells",
+    "program_cells",
+    "activity_facts",
+    "mission_facts",
+    "missions",
+    "quarantine",
+];
+
+impl Sink {
+    /// The Postgres settings that decide what a write costs, to print
+    /// beside the figures (`None` on SQLite).
+    pub async fn server_settings(&self) -> Result<Option<Vec<(String, String)>>> {
+        let Db::Postgres(db) = &self.db else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings
+             WHERE name IN ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync',
+                            'full_page_writes', 'wal_compression', 'max_wal_size',
+                            'checkpoint_timeout', 'work_mem', 'maintenance_work_mem')
+             ORDER BY name",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        Ok(Some(rows))
+    }
+
+    /// Copies every row the run left ([`FLOOR_TABLES`]) out to a scratch
+    /// file, then times COPY of it into an empty copy of each table (same
+    /// keys and indexes), in a scratch schema dropped afterwards. Postgres only.
+    pub async fn copy_floor(&self, scratch: &std::path::Path) -> Result<Option<CopyFloor>> {
+        let Db::Postgres(db) = &self.db else {
+            return Ok(None);
+        };
+        let mut c = db.pool.acquire().await?;
+        sqlx::raw_sql("DROP SCHEMA IF EXISTS outreach_floor CASCADE; CREATE SCHEMA outreach_floor")
+            .execute(&mut *c)
+            .await?;
+        let mut tables = Vec::new();
+        for t in FLOOR_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE outreach_floor.{t} (LIKE outreach.{t} INCLUDING ALL)"
+            )))
+            .execute(&mut *c)
+            .await?;
+            let mut file = std::fs::File::create(scratch).map_err(sqlx::Error::Io)?;
+            let mut out = c
+                .copy_out_raw(&format!("COPY outreach.{t} TO STDOUT"))
+                .await?;
+            while let Some(chunk) = out.try_next().await? {
+                file.write_all(&chunk).map_err(sqlx::Error::Io)?;
+            }
+            drop(out);
+            drop(file);
+            let mut file = std::fs::File::open(scratch).map_err(sqlx::Error::Io)?;
+            let started = Instant::now();
+            let mut copy = c
+                .copy_in_raw(&format!("COPY outreach_floor.{t} FROM STDIN"))
+                .await?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf).map_err(sqlx::Error::Io)?;
+                if n == 0 {
+                    break;
+                }
+                copy.send(&buf[..n]).await?;
+            }
+            let rows = copy.finish().await?;
+            tables.push((t.to_owned(), rows, started.elapsed()));
+        }
+        let _ = std::fs::remove_file(scratch);
+        sqlx::query("DROP SCHEMA outreach_floor CASCADE")
+            .execute(&mut *c)
+            .await?;
+        Ok(Some(CopyFloor { tables }))
     }
 }
 

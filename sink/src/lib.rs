@@ -12,6 +12,7 @@
 //! (the ledger rows the batch touches, locked), then the caller computes the
 //! changes (the transform stage) and [`Batch::write`] + [`Batch::commit`].
 
+pub mod alternative;
 mod batch;
 mod error;
 pub mod inspect;
@@ -22,6 +23,7 @@ mod sqlite;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
 pub use error::{Error, Result};
+pub use postgres::compact::Compacted;
 pub use postgres::roles;
 pub use settings::{Backend, Settings};
 pub use sqlite::overview::Section;
@@ -118,6 +120,17 @@ impl Sink {
             Db::Postgres(db) => Batch::postgres(db.begin().await?),
             Db::Sqlite(db) => Batch::sqlite(db.begin().await?),
         })
+    }
+
+    /// Folds the deltas batches appended into the stored roll-up cells, in
+    /// a transaction of its own. `None`: another worker is compacting now.
+    /// (SQLite upserts in place and has nothing to fold.) Readers see the
+    /// same totals before and after.
+    pub async fn compact(&self) -> Result<Option<Compacted>> {
+        match &self.db {
+            Db::Postgres(db) => db.compact().await,
+            Db::Sqlite(_) => Ok(Some(Compacted::default())),
+        }
     }
 
     /// Closes every connection, waiting for those in use.

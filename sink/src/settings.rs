@@ -38,6 +38,16 @@ pub struct Settings {
     /// scoped per institution by `outreach.analyst_scope`); "" to skip.
     #[serde(default = "default_analyst_role")]
     pub analyst_role: String,
+    /// How often to fold the roll-ups' pending deltas into their stored
+    /// cells (Postgres). Readers see every committed batch at once either
+    /// way; folding often keeps their queries short. Under a backlog each
+    /// fold starts as soon as the previous one ends.
+    #[serde(default = "default_compact_interval_ms")]
+    pub compact_interval_ms: u64,
+}
+
+fn default_compact_interval_ms() -> u64 {
+    1_000
 }
 
 fn default_migrate() -> bool {
@@ -74,6 +84,7 @@ impl Settings {
             migrate: default_migrate(),
             writer_role: default_writer_role(),
             analyst_role: default_analyst_role(),
+            compact_interval_ms: default_compact_interval_ms(),
         }
     }
 
@@ -147,6 +158,7 @@ impl std::fmt::Debug for Settings {
             .field("migrate", &self.migrate)
             .field("writer_role", &self.writer_role)
             .field("analyst_role", &self.analyst_role)
+            .field("compact_interval_ms", &self.compact_interval_ms)
             .finish()
     }
 }

@@ -1,5 +1,15 @@
 //! The polars roll-up: signed cells in, summed deltas out for the finest
 //! grain, every ancestor region × period, and every program × period.
+//!
+//! polars only ever sees integers: each batch's strings are interned to
+//! ids, regions are indexes into the region table with a precomputed
+//! ancestor closure, metrics and periods are small numbers, and days are
+//! days since 1970 with each period's first day looked up from a calendar
+//! of the batch's days (computed by [`Period::start`], the reference). Group-bys on
+//! integer keys are several times faster than on strings, and no string is
+//! built per output cell until the very end.
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -8,46 +18,85 @@ use schemas::{Cell, Level, Metric, Period, ProgramCell, RegionalCell, Regions};
 
 use crate::Result;
 
-/// Holds the region closure (each region → itself and every ancestor), built
-/// once from the region table.
+/// Holds the region index and closure (each region → itself and every
+/// ancestor), built once from the region table.
 pub struct Rollup {
+    codes: Vec<String>,
+    levels: Vec<Level>,
+    index: HashMap<String, u32>,
+    /// `region` → `ancestor`, both indexes into `codes`.
     closure: DataFrame,
 }
 
+/// The grain of `daily_metrics`.
 const KEYS: [&str; 8] = [
     "day",
     "institution",
     "program_id",
     "mission_id",
     "facility_id",
-    "region_code",
+    "region",
     "metric",
     "dims",
 ];
 
+/// A cell without a mission.
+const NO_MISSION: u32 = u32::MAX;
+
+/// Strings of one batch ↔ dense ids.
+#[derive(Default)]
+struct Interner<'a> {
+    ids: HashMap<&'a str, u32>,
+    strings: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, s: &'a str) -> u32 {
+        *self.ids.entry(s).or_insert_with(|| {
+            self.strings.push(s);
+            (self.strings.len() - 1) as u32
+        })
+    }
+}
+
 impl Rollup {
     pub fn new(regions: &Regions) -> Result<Rollup> {
-        let (mut code, mut anc, mut level) = (Vec::new(), Vec::new(), Vec::new());
-        for r in regions.iter() {
-            for a in regions.lineage(&r.code) {
-                code.push(r.code.as_str());
-                anc.push(a.code.as_str());
-                level.push(a.level.as_str());
+        let mut codes: Vec<String> = regions.iter().map(|r| r.code.clone()).collect();
+        codes.sort();
+        let index: HashMap<String, u32> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u32))
+            .collect();
+        let levels = codes
+            .iter()
+            .map(|c| regions.get(c).expect("listed above").level)
+            .collect();
+        let (mut region, mut ancestor) = (Vec::new(), Vec::new());
+        for (i, code) in codes.iter().enumerate() {
+            for a in regions.lineage(code) {
+                region.push(i as u32);
+                ancestor.push(index[&a.code]);
             }
         }
         let closure = DataFrame::new(
-            code.len(),
+            region.len(),
             vec![
-                Column::new("region_code".into(), code),
-                Column::new("ancestor".into(), anc),
-                Column::new("ancestor_level".into(), level),
+                Column::new("region".into(), region),
+                Column::new("ancestor".into(), ancestor),
             ],
         )?;
-        Ok(Rollup { closure })
+        Ok(Rollup {
+            codes,
+            levels,
+            index,
+            closure,
+        })
     }
 
     /// Sums `cells` per daily cell (dropping the ones that cancel out), then
-    /// rolls the result up. All three outputs are sorted by key.
+    /// rolls the result up. A region missing from the region table stays in
+    /// the daily cells and rolls up nowhere.
     pub fn roll_up(
         &self,
         cells: Vec<Cell>,
@@ -55,90 +104,207 @@ impl Rollup {
         if cells.is_empty() {
             return Ok(Default::default());
         }
-        let daily = cells_frame(&cells)?
+        let mut names = Interner::default();
+        // Regions outside the table get ids past its end.
+        let mut unknown = Interner::default();
+        let n = cells.len();
+        let (mut day, mut inst, mut prog, mut mission, mut fac, mut region, mut metric, mut dims) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut value = Vec::with_capacity(n);
+        for c in &cells {
+            day.push(days(c.day));
+            inst.push(names.id(&c.institution));
+            prog.push(names.id(&c.program_id));
+            mission.push(c.mission_id.as_deref().map_or(NO_MISSION, |m| names.id(m)));
+            fac.push(names.id(&c.facility_id));
+            region.push(match self.index.get(c.region_code.as_str()) {
+                Some(i) => *i,
+                None => self.codes.len() as u32 + unknown.id(&c.region_code),
+            });
+            metric.push(c.metric as u32);
+            dims.push(names.id(&c.dims));
+            value.push(c.value);
+        }
+        let frame = DataFrame::new(
+            n,
+            vec![
+                Column::new("day".into(), day),
+                Column::new("institution".into(), inst),
+                Column::new("program_id".into(), prog),
+                Column::new("mission_id".into(), mission),
+                Column::new("facility_id".into(), fac),
+                Column::new("region".into(), region),
+                Column::new("metric".into(), metric),
+                Column::new("dims".into(), dims),
+                Column::new("value".into(), value),
+            ],
+        )?;
+        let daily = frame
             .lazy()
-            .with_column(col("day").cast(DataType::Date))
             .group_by(KEYS.map(col))
             .agg([col("value").sum()])
             .filter(col("value").neq(lit(0)))
-            .sort(KEYS, SortMultipleOptions::default().with_nulls_last(true))
             .collect()?;
 
+        let calendar = calendar(&daily)?;
+        // Each region's day totals, then every ancestor's, then per period.
         let regional = per_period(
-            daily.clone().lazy().join(
-                self.closure.clone().lazy(),
-                [col("region_code")],
-                [col("region_code")],
-                JoinArgs::new(JoinType::Inner),
+            sum_by(
+                sum_by(daily.clone().lazy(), &["region", "day", "metric"])
+                    .join(
+                        self.closure.clone().lazy(),
+                        [col("region")],
+                        [col("region")],
+                        JoinArgs::new(JoinType::Inner),
+                    )
+                    .select([
+                        col("ancestor").alias("key"),
+                        col("day"),
+                        col("metric"),
+                        col("value"),
+                    ]),
+                &["key", "day", "metric"],
             ),
-            &["ancestor", "ancestor_level"],
+            calendar.clone(),
         )?
         .collect()?;
-        let program = per_period(daily.clone().lazy(), &["program_id"])?.collect()?;
+        let program = per_period(
+            sum_by(daily.clone().lazy(), &["program_id", "day", "metric"]).select([
+                col("program_id").alias("key"),
+                col("day"),
+                col("metric"),
+                col("value"),
+            ]),
+            calendar,
+        )?
+        .collect()?;
 
         Ok((
-            daily_cells(&daily)?,
-            regional_cells(&regional)?,
-            program_cells(&program)?,
+            self.daily_cells(&daily, &names, &unknown.strings)?,
+            self.regional_cells(&regional)?,
+            program_cells(&program, &names)?,
         ))
+    }
+
+    fn daily_cells(
+        &self,
+        df: &DataFrame,
+        names: &Interner<'_>,
+        unknown_regions: &[&str],
+    ) -> Result<Vec<Cell>> {
+        let region_code = |id: u32| match self.codes.get(id as usize) {
+            Some(code) => code.clone(),
+            None => unknown_regions[id as usize - self.codes.len()].to_owned(),
+        };
+        let name = |id: Option<u32>| names.strings[id.unwrap_or_default() as usize].to_owned();
+        let (mut day, mut inst, mut prog, mut mission, mut fac, mut region, mut metric, mut dims) = (
+            ints(df, "day")?,
+            u32s(df, "institution")?,
+            u32s(df, "program_id")?,
+            u32s(df, "mission_id")?,
+            u32s(df, "facility_id")?,
+            u32s(df, "region")?,
+            u32s(df, "metric")?,
+            u32s(df, "dims")?,
+        );
+        let values = values(df)?;
+        let mut out = Vec::with_capacity(df.height());
+        for value in values {
+            out.push(Cell {
+                day: date(day.next().flatten()),
+                institution: name(inst.next().flatten()),
+                program_id: name(prog.next().flatten()),
+                mission_id: mission
+                    .next()
+                    .flatten()
+                    .filter(|m| *m != NO_MISSION)
+                    .map(|m| name(Some(m))),
+                facility_id: name(fac.next().flatten()),
+                region_code: region_code(region.next().flatten().unwrap_or_default()),
+                metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
+                dims: name(dims.next().flatten()),
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    fn regional_cells(&self, df: &DataFrame) -> Result<Vec<RegionalCell>> {
+        let (mut key, mut period, mut start, mut metric) = (
+            u32s(df, "key")?,
+            u32s(df, "period")?,
+            ints(df, "start")?,
+            u32s(df, "metric")?,
+        );
+        Ok(values(df)?
+            .into_iter()
+            .map(|value| {
+                let region = key.next().flatten().unwrap_or_default() as usize;
+                RegionalCell {
+                    region_code: self.codes[region].clone(),
+                    level: self.levels[region],
+                    period: Period::ALL[period.next().flatten().unwrap_or_default() as usize],
+                    period_start: date(start.next().flatten()),
+                    metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
+                    value,
+                }
+            })
+            .collect())
     }
 }
 
-/// The first day of the period: ISO weeks start on Monday, as polars' `1w`.
-fn period_start(p: Period) -> Expr {
-    let every = match p {
-        Period::Day => return col("day"),
-        Period::Week => "1w",
-        Period::Month => "1mo",
-        Period::Quarter => "1q",
-        Period::Year => "1y",
-    };
-    col("day").dt().truncate(lit(every))
+/// `lf` summed per `by`.
+fn sum_by(lf: LazyFrame, by: &[&str]) -> LazyFrame {
+    lf.group_by(by.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .agg([col("value").sum()])
 }
 
-/// One group-by over the union of every period type, keyed by `by`.
-fn per_period(lf: LazyFrame, by: &[&str]) -> Result<LazyFrame> {
-    let frames: Vec<LazyFrame> = Period::ALL
-        .into_iter()
-        .map(|p| {
-            let mut cols: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
-            cols.extend([
-                lit(p.as_str()).alias("period_type"),
-                period_start(p).alias("period_start"),
+/// For each day of `daily`, the first day of each period holding it
+/// (columns `p0`…`p4`, in [`Period::ALL`] order), by the reference
+/// [`Period::start`]: a batch has few distinct days, so this is cheap.
+fn calendar(daily: &DataFrame) -> Result<DataFrame> {
+    let distinct: BTreeSet<i32> = daily.column("day")?.i32()?.iter().flatten().collect();
+    let day: Vec<i32> = distinct.into_iter().collect();
+    let mut columns = vec![Column::new("day".into(), day.clone())];
+    for (i, p) in Period::ALL.into_iter().enumerate() {
+        let starts: Vec<i32> = day.iter().map(|d| days(p.start(date(Some(*d))))).collect();
+        columns.push(Column::new(format!("p{i}").into(), starts));
+    }
+    Ok(DataFrame::new(day.len(), columns)?)
+}
+
+/// `lf` (key, day, metric, value) summed per key, period and the period's
+/// first day, cells that cancel out dropped.
+fn per_period(lf: LazyFrame, calendar: DataFrame) -> Result<LazyFrame> {
+    let dated = lf.join(
+        calendar.lazy(),
+        [col("day")],
+        [col("day")],
+        JoinArgs::new(JoinType::Inner),
+    );
+    let frames: Vec<LazyFrame> = (0..Period::ALL.len())
+        .map(|i| {
+            dated.clone().select([
+                col("key"),
+                lit(i as u32).cast(DataType::UInt32).alias("period"),
+                col(format!("p{i}")).alias("start"),
                 col("metric"),
                 col("value"),
-            ]);
-            lf.clone().select(cols)
+            ])
         })
         .collect();
-    let mut keys: Vec<&str> = by.to_vec();
-    keys.extend(["period_type", "period_start", "metric"]);
     Ok(concat(frames, UnionArgs::default())?
-        .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .group_by([col("key"), col("period"), col("start"), col("metric")])
         .agg([col("value").sum()])
-        .filter(col("value").neq(lit(0)))
-        .sort(keys, SortMultipleOptions::default()))
-}
-
-fn cells_frame(cells: &[Cell]) -> Result<DataFrame> {
-    let day: Vec<i32> = cells.iter().map(|c| days(c.day)).collect();
-    let s = |f: fn(&Cell) -> &str| cells.iter().map(f).collect::<Vec<&str>>();
-    let mission: Vec<Option<&str>> = cells.iter().map(|c| c.mission_id.as_deref()).collect();
-    let value: Vec<i64> = cells.iter().map(|c| c.value).collect();
-    Ok(DataFrame::new(
-        cells.len(),
-        vec![
-            Column::new("day".into(), day),
-            Column::new("institution".into(), s(|c| &c.institution)),
-            Column::new("program_id".into(), s(|c| &c.program_id)),
-            Column::new("mission_id".into(), mission),
-            Column::new("facility_id".into(), s(|c| &c.facility_id)),
-            Column::new("region_code".into(), s(|c| &c.region_code)),
-            Column::new("metric".into(), s(|c| c.metric.as_str())),
-            Column::new("dims".into(), s(|c| &c.dims)),
-            Column::new("value".into(), value),
-        ],
-    )?)
+        .filter(col("value").neq(lit(0))))
 }
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
@@ -147,16 +313,16 @@ fn days(d: NaiveDate) -> i32 {
     (d - EPOCH).num_days() as i32
 }
 
-fn date_col(df: &DataFrame, name: &str) -> Result<Vec<NaiveDate>> {
-    let c = df.column(name)?.cast(&DataType::Int32)?;
-    Ok(c.i32()?
-        .iter()
-        .map(|d| EPOCH + chrono::TimeDelta::days(d.unwrap_or_default() as i64))
-        .collect())
+fn date(d: Option<i32>) -> NaiveDate {
+    EPOCH + chrono::TimeDelta::days(d.unwrap_or_default() as i64)
 }
 
-fn str_col<'a>(df: &'a DataFrame, name: &str) -> Result<impl Iterator<Item = Option<&'a str>>> {
-    Ok(df.column(name)?.str()?.iter())
+fn u32s<'a>(df: &'a DataFrame, name: &str) -> Result<impl Iterator<Item = Option<u32>> + 'a> {
+    Ok(df.column(name)?.u32()?.iter())
+}
+
+fn ints<'a>(df: &'a DataFrame, name: &str) -> Result<impl Iterator<Item = Option<i32>> + 'a> {
+    Ok(df.column(name)?.i32()?.iter())
 }
 
 fn values(df: &DataFrame) -> Result<Vec<i64>> {
@@ -168,83 +334,33 @@ fn values(df: &DataFrame) -> Result<Vec<i64>> {
         .collect())
 }
 
-fn metric(s: Option<&str>) -> Metric {
-    Metric::parse(s.unwrap_or_default()).expect("metric names come from Metric::as_str")
+fn program_cells(df: &DataFrame, names: &Interner<'_>) -> Result<Vec<ProgramCell>> {
+    let (mut key, mut period, mut start, mut metric) = (
+        u32s(df, "key")?,
+        u32s(df, "period")?,
+        ints(df, "start")?,
+        u32s(df, "metric")?,
+    );
+    Ok(values(df)?
+        .into_iter()
+        .map(|value| ProgramCell {
+            program_id: names.strings[key.next().flatten().unwrap_or_default() as usize].to_owned(),
+            period: Period::ALL[period.next().flatten().unwrap_or_default() as usize],
+            period_start: date(start.next().flatten()),
+            metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
+            value,
+        })
+        .collect())
 }
 
-fn daily_cells(df: &DataFrame) -> Result<Vec<Cell>> {
-    let owned = |s: Option<&str>| s.unwrap_or_default().to_owned();
-    let mut out = Vec::with_capacity(df.height());
-    let cols = (
-        date_col(df, "day")?,
-        str_col(df, "institution")?,
-        str_col(df, "program_id")?,
-        str_col(df, "mission_id")?,
-        str_col(df, "facility_id")?,
-        str_col(df, "region_code")?,
-        str_col(df, "metric")?,
-        str_col(df, "dims")?,
-        values(df)?,
-    );
-    let (day, mut inst, mut prog, mut mission, mut fac, mut region, mut met, mut dims, value) =
-        cols;
-    for (day, value) in day.into_iter().zip(value) {
-        out.push(Cell {
-            day,
-            institution: owned(inst.next().flatten()),
-            program_id: owned(prog.next().flatten()),
-            mission_id: mission.next().flatten().map(str::to_owned),
-            facility_id: owned(fac.next().flatten()),
-            region_code: owned(region.next().flatten()),
-            metric: metric(met.next().flatten()),
-            dims: owned(dims.next().flatten()),
-            value,
-        });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_ids_are_positions_in_the_catalogue() {
+        for (i, m) in Metric::ALL.into_iter().enumerate() {
+            assert_eq!(m as u32 as usize, i);
+        }
     }
-    Ok(out)
-}
-
-fn regional_cells(df: &DataFrame) -> Result<Vec<RegionalCell>> {
-    let starts = date_col(df, "period_start")?;
-    let (mut code, mut level, mut period, mut met) = (
-        str_col(df, "ancestor")?,
-        str_col(df, "ancestor_level")?,
-        str_col(df, "period_type")?,
-        str_col(df, "metric")?,
-    );
-    Ok(starts
-        .into_iter()
-        .zip(values(df)?)
-        .map(|(period_start, value)| RegionalCell {
-            region_code: code.next().flatten().unwrap_or_default().to_owned(),
-            level: Level::parse(level.next().flatten().unwrap_or_default())
-                .expect("levels come from Level::as_str"),
-            period: Period::parse(period.next().flatten().unwrap_or_default())
-                .expect("periods come from Period::as_str"),
-            period_start,
-            metric: metric(met.next().flatten()),
-            value,
-        })
-        .collect())
-}
-
-fn program_cells(df: &DataFrame) -> Result<Vec<ProgramCell>> {
-    let starts = date_col(df, "period_start")?;
-    let (mut prog, mut period, mut met) = (
-        str_col(df, "program_id")?,
-        str_col(df, "period_type")?,
-        str_col(df, "metric")?,
-    );
-    Ok(starts
-        .into_iter()
-        .zip(values(df)?)
-        .map(|(period_start, value)| ProgramCell {
-            program_id: prog.next().flatten().unwrap_or_default().to_owned(),
-            period: Period::parse(period.next().flatten().unwrap_or_default())
-                .expect("periods come from Period::as_str"),
-            period_start,
-            metric: metric(met.next().flatten()),
-            value,
-        })
-        .collect())
 }

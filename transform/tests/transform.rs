@@ -1,4 +1,4 @@
-//! The transform alone, in milliseconds: polars' periods agree with the
+//! The transform alone, in milliseconds: the roll-up's periods agree with the
 //! calendar, roll-ups add up, and the result does not depend on how events
 //! are ordered or cut into batches.
 
@@ -76,7 +76,7 @@ fn completion(event: &str, mission: &str, end: &str) -> Event {
 }
 
 #[test]
-fn polars_periods_match_the_calendar_for_every_day_of_a_century() {
+fn periods_match_the_calendar_for_every_day_of_a_century() {
     let regions = Regions::shipped();
     let t = Transform::new(&regions).unwrap();
     let first = day("1950-01-01");

@@ -1,16 +1,17 @@
 //! One batch, one transaction: claim the offsets, lock the ledger rows,
-//! write every table with one set-based statement each, commit.
+//! write every table with one set-based statement each (the roll-ups'
+//! deltas appended with COPY), commit.
 //!
 //! Lock order is the same in every worker — offsets, activity facts, mission
-//! facts, then each aggregate table by key — so concurrent workers wait for
+//! facts — so concurrent workers wait for
 //! each other but do not deadlock (Postgres breaks the rare remaining cycle,
 //! and the error is retryable).
 
-use chrono::NaiveDate;
-use schemas::number::hundredths_to_decimal;
 use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Postgres, Transaction};
 
+use super::compact;
+use super::copy::copy_in;
 use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
@@ -111,6 +112,11 @@ impl Batch {
         sqlx::query("LOCK TABLE outreach.consumer_offsets IN EXCLUSIVE MODE")
             .execute(&mut *self.tx)
             .await?;
+        // And compactions: the rebuild writes the cells itself.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(compact::LOCK)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -140,9 +146,18 @@ impl Batch {
 
 impl Statements for Batch {
     async fn clear(&mut self, table: &str) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
-            .execute(&mut *self.tx)
-            .await?;
+        // The roll-ups are views over cells and pending deltas.
+        let stored: &[&str] = match table {
+            "daily_metrics" => &["daily_cells", "daily_deltas"],
+            "regional_metrics" => &["regional_cells", "regional_deltas"],
+            "program_metrics" => &["program_cells", "program_deltas"],
+            other => &[other],
+        };
+        for t in stored {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{t}")))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -391,82 +406,72 @@ impl Statements for Batch {
         Ok(())
     }
 
+    /// The three roll-ups: each batch appends its signed deltas with COPY
+    /// (no upsert, no row lock: workers never wait for each other here);
+    /// compaction folds them into the cells later (`compact.rs`).
     async fn write_daily(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.daily;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        let col = |f: fn(&schemas::Cell) -> &str| cells.iter().map(f).collect::<Vec<&str>>();
-        sqlx::query(
-            "INSERT INTO outreach.daily_metrics
-               (day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims, value)
-             SELECT d, i, p, m, f, r, mt, dm::jsonb, v::numeric
-             FROM UNNEST($1::date[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[]) AS u(d, i, p, m, f, r, mt, dm, v)
-             ORDER BY d, i, p, m, f, r, mt, dm
-             ON CONFLICT ON CONSTRAINT daily_metrics_cell
-             DO UPDATE SET value = daily_metrics.value + excluded.value",
+        copy_in(
+            &mut self.tx,
+            "COPY outreach.daily_deltas (day, institution_id, program_id, mission_id, facility_id,
+               region_code, metric, dims, value) FROM STDIN",
+            &c.daily,
+            |r, c| {
+                r.date(c.day)
+                    .text(&c.institution)
+                    .text(&c.program_id)
+                    .opt_text(c.mission_id.as_deref())
+                    .text(&c.facility_id)
+                    .text(&c.region_code)
+                    .text(c.metric.as_str())
+                    .text(&c.dims)
+                    .int(c.value);
+            },
         )
-        .bind(cells.iter().map(|c| c.day).collect::<Vec<NaiveDate>>())
-        .bind(col(|c| &c.institution))
-        .bind(col(|c| &c.program_id))
-        .bind(cells.iter().map(|c| c.mission_id.as_deref()).collect::<Vec<_>>())
-        .bind(col(|c| &c.facility_id))
-        .bind(col(|c| &c.region_code))
-        .bind(col(|c| c.metric.as_str()))
-        .bind(col(|c| &c.dims))
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
     async fn write_regional(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.regional;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.regional_metrics
-               (region_code, region_level, period_type, period_start, metric, value, updated_at)
-             SELECT r, l, pt, ps, m, v::numeric, now()
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[])
-               AS u(r, l, pt, ps, m, v)
-             ORDER BY r, pt, ps, m
-             ON CONFLICT (region_code, period_type, period_start, metric)
-             DO UPDATE SET value = regional_metrics.value + excluded.value, updated_at = excluded.updated_at",
+        copy_in(
+            &mut self.tx,
+            "COPY outreach.regional_deltas (region_code, region_level, period_type, period_start,
+               metric, value) FROM STDIN",
+            &c.regional,
+            |r, c| {
+                r.text(&c.region_code)
+                    .text(c.level.as_str())
+                    .text(c.period.as_str())
+                    .date(c.period_start)
+                    .text(c.metric.as_str())
+                    .int(c.value);
+            },
         )
-        .bind(cells.iter().map(|c| c.region_code.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.level.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period_start).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.metric.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
     async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
-        let cells = &c.program;
-        if cells.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outreach.program_metrics (program_id, period_type, period_start, metric, value, updated_at)
-             SELECT p, pt, ps, m, v::numeric, now()
-             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[]) AS u(p, pt, ps, m, v)
-             ORDER BY p, pt, ps, m
-             ON CONFLICT (program_id, period_type, period_start, metric)
-             DO UPDATE SET value = program_metrics.value + excluded.value, updated_at = excluded.updated_at",
+        copy_in(
+            &mut self.tx,
+            "COPY outreach.program_deltas (program_id, period_type, period_start, metric, value)
+             FROM STDIN",
+            &c.program,
+            |r, c| {
+                r.text(&c.program_id)
+                    .text(c.period.as_str())
+                    .date(c.period_start)
+                    .text(c.metric.as_str())
+                    .int(c.value);
+            },
         )
-        .bind(cells.iter().map(|c| c.program_id.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.period_start).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| c.metric.as_str()).collect::<Vec<_>>())
-        .bind(cells.iter().map(|c| hundredths_to_decimal(c.value)).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// A rebuild wrote full values as deltas into emptied tables: fold them
+    /// now, so the rebuilt tables start compact.
+    async fn settle(&mut self) -> Result<()> {
+        compact::fold(&mut self.tx).await?;
         Ok(())
     }
 

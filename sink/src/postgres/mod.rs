@@ -1,8 +1,11 @@
 //! The Postgres backend: schema `outreach`, set-based statements over
-//! arrays (`UNNEST`), row locks so that several workers can write at once,
-//! and the writer and analyst roles.
+//! arrays (`UNNEST`), the roll-ups' deltas appended with COPY and folded by
+//! compaction, row locks so that several workers can write at once, and the
+//! writer and analyst roles.
 
 mod batch;
+pub(crate) mod compact;
+pub(crate) mod copy;
 pub mod roles;
 
 pub(crate) use batch::Batch;
@@ -111,6 +114,10 @@ impl Db {
         .bind(parts)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    pub async fn compact(&self) -> Result<Option<compact::Compacted>> {
+        compact::compact(&self.pool).await
     }
 
     pub async fn begin(&self) -> Result<Batch> {

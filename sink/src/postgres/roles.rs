@@ -23,8 +23,20 @@ pub const ANALYST_TABLES: [&str; 7] = [
     "quarantine",
 ];
 
-/// The views analysts read (migration 0002).
+/// The views analysts read (migrations 0002 and 0003).
 pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
+
+/// What the roll-up views read (migration 0003): they run with the
+/// reader's privileges (`security_invoker`), so row-level security on
+/// `daily_*` applies to analysts through `daily_metrics` too.
+pub const ROLLUP_STORAGE: [&str; 6] = [
+    "daily_cells",
+    "daily_deltas",
+    "regional_cells",
+    "regional_deltas",
+    "program_cells",
+    "program_deltas",
+];
 
 /// Which rows of a table an analyst sees. `session_user`, not
 /// `current_user`: a mapped login that runs `SET ROLE outreach_analyst` is
@@ -33,8 +45,9 @@ pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surg
 /// institution).
 const UNMAPPED: &str =
     "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
-const POLICIES: [(&str, &str); 3] = [
-    ("daily_metrics", SCOPED_ROWS),
+const POLICIES: [(&str, &str); 4] = [
+    ("daily_cells", SCOPED_ROWS),
+    ("daily_deltas", SCOPED_ROWS),
     ("missions", SCOPED_ROWS),
     ("quarantine", UNMAPPED),
 ];
@@ -101,6 +114,7 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
     let analyst_objects = ANALYST_TABLES
         .iter()
         .chain(&ANALYST_VIEWS)
+        .chain(&ROLLUP_STORAGE)
         .map(|t| format!("outreach.{t}"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -108,6 +108,11 @@ impl Batch {
 }
 
 impl Statements for Batch {
+    /// SQLite upserts the roll-ups in place: nothing is pending.
+    async fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     async fn clear(&mut self, table: &str) -> Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(&mut *self.tx)

@@ -1,0 +1,186 @@
+//! The obvious alternative to the pipeline, for `outreach bench
+//! --sql-alternative` to measure against: every accepted event COPYed raw
+//! into Postgres (duplicates dropped on `(source, id)`), then the three
+//! roll-ups rebuilt from the latest revisions with one GROUP BY each
+//! (`postgres/alternative.sql`), then the same keys and indexes. It writes
+//! schema `outreach_alt` beside `outreach` and checks its tables against
+//! the pipeline's, so the comparison is between two exact results.
+
+use std::time::{Duration, Instant};
+
+use schemas::{Body, Event};
+
+use crate::postgres::copy::copy_in;
+use crate::{Db, Error, Result, Sink};
+
+const SCHEMA: &str = "
+DROP SCHEMA IF EXISTS outreach_alt CASCADE;
+CREATE SCHEMA outreach_alt;
+CREATE TABLE outreach_alt.raw_activities (
+  source text NOT NULL, id text NOT NULL,
+  institution_id text NOT NULL, record_id text NOT NULL, revision int NOT NULL,
+  program_id text NOT NULL, mission_id text, facility_id text NOT NULL, region_code text NOT NULL,
+  day date NOT NULL, metric text NOT NULL, dims jsonb NOT NULL, value bigint NOT NULL,
+  PRIMARY KEY (source, id));
+CREATE TABLE outreach_alt.raw_missions (
+  source text NOT NULL, id text NOT NULL, kind text NOT NULL CHECK (kind IN ('dispatched', 'completed')),
+  time timestamptz NOT NULL, institution_id text NOT NULL, mission_id text NOT NULL,
+  program_id text, host_facility_id text, region_code text, team_size int, start_date date,
+  end_date date,
+  PRIMARY KEY (source, id));
+CREATE TEMP TABLE stage_activities (LIKE outreach_alt.raw_activities);
+CREATE TEMP TABLE stage_missions (LIKE outreach_alt.raw_missions);
+";
+
+const REBUILD: &str = include_str!("postgres/alternative.sql");
+
+/// The alternative's connection, with its staging tables.
+pub struct Alternative {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+}
+
+impl Sink {
+    /// Creates `outreach_alt` afresh (Postgres only).
+    pub async fn alternative(&self) -> Result<Alternative> {
+        let Db::Postgres(db) = &self.db else {
+            return Err(Error::Unsupported(
+                "the batch SQL alternative runs on Postgres",
+            ));
+        };
+        let mut conn = db.pool.acquire().await?;
+        sqlx::raw_sql(SCHEMA).execute(&mut *conn).await?;
+        Ok(Alternative { conn })
+    }
+}
+
+impl Alternative {
+    /// Loads one chunk of events in one transaction: COPY into staging,
+    /// then into the raw tables, duplicates skipped.
+    pub async fn load(&mut self, events: &[Event]) -> Result<()> {
+        let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
+        let activities: Vec<(&Event, &schemas::Activity)> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Activity(a) => Some((e, a)),
+                _ => None,
+            })
+            .collect();
+        copy_in(
+            &mut tx,
+            "COPY stage_activities FROM STDIN",
+            &activities,
+            |r, (e, a)| {
+                r.text(&e.institution)
+                    .text(&e.id)
+                    .text(&e.institution)
+                    .text(&a.record_id)
+                    .int(a.revision.into())
+                    .text(&a.program_id)
+                    .opt_text(a.mission_id.as_deref())
+                    .text(&a.facility_id)
+                    .text(&a.region_code)
+                    .date(a.occurred_on)
+                    .text(a.metric.as_str())
+                    .text(&a.dims.to_json())
+                    .int(a.value.hundredths());
+            },
+        )
+        .await?;
+        let missions: Vec<&Event> = events
+            .iter()
+            .filter(|e| !matches!(e.body, Body::Activity(_)))
+            .collect();
+        copy_in(
+            &mut tx,
+            "COPY stage_missions FROM STDIN",
+            &missions,
+            |r, e| {
+                r.text(&e.institution).text(&e.id);
+                match &e.body {
+                    Body::Dispatched(d) => {
+                        r.text("dispatched")
+                            .text(&e.time.to_rfc3339())
+                            .text(&e.institution)
+                            .text(&d.mission_id)
+                            .text(&d.program_id)
+                            .text(&d.host_facility_id)
+                            .text(&d.region_code)
+                            .int(d.team_size.into())
+                            .date(d.start_date)
+                            .opt_text(None);
+                    }
+                    Body::Completed(c) => {
+                        r.text("completed")
+                            .text(&e.time.to_rfc3339())
+                            .text(&e.institution)
+                            .text(&c.mission_id)
+                            .opt_text(None)
+                            .opt_text(None)
+                            .opt_text(None)
+                            .opt_text(None)
+                            .opt_text(None)
+                            .date(c.end_date);
+                    }
+                    Body::Activity(_) => unreachable!("filtered out above"),
+                }
+            },
+        )
+        .await?;
+        sqlx::raw_sql(
+            "INSERT INTO outreach_alt.raw_activities SELECT * FROM stage_activities ON CONFLICT DO NOTHING;
+             INSERT INTO outreach_alt.raw_missions SELECT * FROM stage_missions ON CONFLICT DO NOTHING;
+             TRUNCATE stage_activities, stage_missions;",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Builds the three roll-ups and their keys from the raw tables.
+    pub async fn rebuild(&mut self) -> Result<Duration> {
+        let started = Instant::now();
+        sqlx::raw_sql(REBUILD).execute(&mut *self.conn).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Cells where the alternative's tables and the pipeline's differ
+    /// (0: the two results are the same).
+    pub async fn mismatches(&mut self) -> Result<i64> {
+        let mut bad = 0;
+        for (table, key) in [
+            (
+                "daily_metrics",
+                "day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims",
+            ),
+            (
+                "regional_metrics",
+                "region_code, period_type, period_start, metric",
+            ),
+            (
+                "program_metrics",
+                "program_id, period_type, period_start, metric",
+            ),
+        ] {
+            // EXCEPT compares NULLs (mission_id) as equal, as the keys do.
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "WITH a AS (SELECT {key}, value FROM outreach.{table}),
+                      b AS (SELECT {key}, value FROM outreach_alt.{table} WHERE value <> 0)
+                 SELECT (SELECT count(*) FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b) x)
+                      + (SELECT count(*) FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a) y)"
+            )))
+            .fetch_one(&mut *self.conn)
+            .await?;
+            bad += n;
+        }
+        Ok(bad)
+    }
+
+    /// Drops `outreach_alt`.
+    pub async fn drop(mut self) -> Result<()> {
+        sqlx::raw_sql("DROP SCHEMA outreach_alt CASCADE")
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}

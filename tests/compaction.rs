@@ -1,0 +1,179 @@
+//! Compaction changes where the roll-ups' totals are kept, never what
+//! analysts read: the views over stored cells and pending deltas give the
+//! same rows whether a total sits in a cell, in several deltas, or in both,
+//! and folding them changes nothing either.
+
+mod support;
+
+use support::model;
+use support::workload::generate;
+use support::*;
+
+/// (cells, deltas, columns in table order).
+const STORAGE: [(&str, &str, &[&str]); 3] = [
+    (
+        "daily_cells",
+        "daily_deltas",
+        &[
+            "day",
+            "institution_id",
+            "program_id",
+            "mission_id",
+            "facility_id",
+            "region_code",
+            "metric",
+            "dims",
+            "value",
+        ],
+    ),
+    (
+        "regional_cells",
+        "regional_deltas",
+        &[
+            "region_code",
+            "region_level",
+            "period_type",
+            "period_start",
+            "metric",
+            "value",
+            "updated_at",
+        ],
+    ),
+    (
+        "program_cells",
+        "program_deltas",
+        &[
+            "program_id",
+            "period_type",
+            "period_start",
+            "metric",
+            "value",
+            "updated_at",
+        ],
+    ),
+];
+
+async fn count(pool: &sqlx::PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM outreach.{table}"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn exec(pool: &sqlx::PgPool, sql: String) {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The column list with `value` replaced by `expr`.
+fn with_value(columns: &[&str], expr: &str) -> String {
+    with(columns, &[("value", expr)])
+}
+
+/// The column list with some columns replaced by expressions.
+fn with(columns: &[&str], replaced: &[(&str, &str)]) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            replaced
+                .iter()
+                .find(|(name, _)| name == c)
+                .map_or(*c, |(_, expr)| *expr)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totals_read_the_same_folded_unfolded_and_folded_again() {
+    let broker = Broker::start();
+    broker.contract_topics(2).await;
+    let db = Db::new().await;
+    let w = generate(5, 3_000);
+    broker.producer().send(&w.records).await;
+    let mut s = settings(&broker, &db, &unique("g"));
+    s.ingest.batch_max_messages = 300;
+    // No periodic fold: only the one that ends a drain.
+    s.database.compact_interval_ms = 3_600_000;
+    let report = drain(&s).await;
+    assert!(report.compaction.deltas > 0, "the drain ended with a fold");
+    let pool = db.pool().await;
+    for (cells, deltas, _) in STORAGE {
+        assert!(count(&pool, cells).await > 0, "{cells} holds the totals");
+        assert_eq!(count(&pool, deltas).await, 0, "{deltas} is folded");
+    }
+    let folded = model::load(&pool).await;
+    assert!(folded.cells() > 1_000, "a real workload");
+    support::workload::assert_matches(&pool, &w).await;
+
+    for (cells, deltas, columns) in STORAGE {
+        let all = columns.join(", ");
+        // Half the cells move back to deltas, each split as (v + 7, -7).
+        exec(
+            &pool,
+            format!(
+                "WITH m AS (DELETE FROM outreach.{cells} WHERE ctid IN
+                   (SELECT ctid FROM outreach.{cells} ORDER BY ctid
+                    LIMIT (SELECT count(*) / 2 FROM outreach.{cells}))
+                   RETURNING {all})
+                 INSERT INTO outreach.{deltas} ({all})
+                 SELECT {plus} FROM m UNION ALL SELECT {minus} FROM m",
+                plus = with_value(columns, "value + 7"),
+                minus = with_value(columns, "-7"),
+            ),
+        )
+        .await;
+        // A tenth of the cells that stay get a pair of deltas that cancel.
+        exec(
+            &pool,
+            format!(
+                "WITH picked AS MATERIALIZED (SELECT {all} FROM outreach.{cells} ORDER BY ctid
+                   LIMIT (SELECT count(*) / 10 FROM outreach.{cells}))
+                 INSERT INTO outreach.{deltas} ({all})
+                 SELECT {plus} FROM picked UNION ALL SELECT {minus} FROM picked",
+                plus = with_value(columns, "5"),
+                minus = with_value(columns, "-5"),
+            ),
+        )
+        .await;
+        // A key with no cell whose deltas sum to zero: it must not appear.
+        exec(
+            &pool,
+            format!(
+                "INSERT INTO outreach.{deltas} ({all})
+                 SELECT {ghost} FROM outreach.{deltas} LIMIT 1",
+                ghost = with(columns, &[("metric", "'ghost_metric'")]),
+            ),
+        )
+        .await;
+        exec(
+            &pool,
+            format!(
+                "INSERT INTO outreach.{deltas} ({all})
+                 SELECT {neg} FROM outreach.{deltas} WHERE metric = 'ghost_metric'",
+                neg = with_value(columns, "-value"),
+            ),
+        )
+        .await;
+        assert!(count(&pool, deltas).await > 0, "{deltas} now pending");
+    }
+    model::assert_same(&model::load(&pool).await, &folded, "unfolded");
+    assert_consistent(&pool).await;
+
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    let done = sink.compact().await.unwrap().expect("no other compaction");
+    assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
+    for (_, deltas, _) in STORAGE {
+        assert_eq!(count(&pool, deltas).await, 0, "{deltas} is folded again");
+    }
+    model::assert_same(&model::load(&pool).await, &folded, "folded again");
+    assert_consistent(&pool).await;
+    support::workload::assert_matches(&pool, &w).await;
+    sink.close().await;
+}
