@@ -111,8 +111,8 @@ pub async fn main() -> ExitCode {
         Command::Migrate => migrate(&settings).await,
         Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
             println!(
-                "rebuilt from {} activity facts and {} missions: {} daily, {} regional, {} program cells",
-                r.activities, r.missions, r.daily, r.regional, r.program
+                "rebuilt from {} activity facts and {} missions, read in {} chunks: {} roll-up rows written",
+                r.activities, r.missions, r.chunks, r.rows
             );
         }),
         Command::Bench(args) => crate::bench::run(&settings, &args).await.map(|report| {

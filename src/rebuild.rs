@@ -2,24 +2,31 @@
 //! latest accepted version of each fact), for after a region table change,
 //! a code fix, or a doubt. One transaction: running pipelines wait at their
 //! next claim, readers keep reading the old contents until the commit
-//! swaps in the new ones.
+//! swaps in the new ones. The ledger is read, rolled up and written in
+//! chunks of [`CHUNK`] facts (Postgres: a cursor in region and day order,
+//! so chunks collapse well; the deltas are folded once at the end), so
+//! memory does not grow with the ledger.
 
 use std::time::Instant;
 
 use anyhow::Context;
-use schemas::Changes;
+use schemas::{Changes, Regions};
 use transform::{Rollup, activity_cells, mission_cells};
 
 use crate::settings::Settings;
 
+/// Facts read, transformed and written at a time: memory stays bounded
+/// whatever the size of the ledger.
+const CHUNK: usize = 50_000;
+
 /// What a rebuild did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Rebuilt {
     pub activities: usize,
     pub missions: usize,
-    pub daily: usize,
-    pub regional: usize,
-    pub program: usize,
+    pub chunks: usize,
+    /// Roll-up rows written (cells, or deltas folded at the end).
+    pub rows: usize,
 }
 
 pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
@@ -30,38 +37,69 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
 
     let mut tx = sink.begin().await?;
     tx.lock_out_writers().await?;
-    let (activities, missions) = tx.load_all().await.context("reading the ledger")?;
-    tracing::info!(
-        activities = activities.len(),
-        missions = missions.len(),
-        "ledger read; recomputing"
-    );
-    // A fact in a region this process does not know would silently vanish
-    // from the regional roll-up: refuse instead.
-    let unknown: std::collections::BTreeSet<&str> = activities
-        .iter()
-        .map(|a| a.region_code.as_str())
-        .chain(
-            missions
+    tx.clear_derived().await?;
+    let mut done = Rebuilt::default();
+    loop {
+        let facts = tx
+            .next_activities(CHUNK)
+            .await
+            .context("reading the ledger")?;
+        if facts.is_empty() {
+            break;
+        }
+        known_regions(&regions, facts.iter().map(|f| f.region_code.as_str()))?;
+        let mut cells = Vec::new();
+        for f in &facts {
+            activity_cells(f, 1, &mut cells);
+        }
+        done.rows += add(&mut tx, &rollup, cells, &[]).await?;
+        done.activities += facts.len();
+        done.chunks += 1;
+        progress(&done);
+    }
+    loop {
+        let facts = tx
+            .next_missions(CHUNK)
+            .await
+            .context("reading the ledger")?;
+        if facts.is_empty() {
+            break;
+        }
+        known_regions(
+            &regions,
+            facts
                 .iter()
                 .filter_map(|m| m.dispatch.as_ref().map(|d| d.region_code.as_str())),
-        )
-        .filter(|code| !regions.contains(code))
-        .collect();
-    if !unknown.is_empty() {
-        anyhow::bail!(
-            "the ledger has facts in regions missing from this process's region table ({}): \
-             run rebuild with the same regions.extra_file as the pipelines",
-            unknown.into_iter().take(10).collect::<Vec<_>>().join(", ")
-        );
+        )?;
+        let mut cells = Vec::new();
+        for m in &facts {
+            mission_cells(m, 1, &mut cells);
+        }
+        done.rows += add(&mut tx, &rollup, cells, &facts).await?;
+        done.missions += facts.len();
+        done.chunks += 1;
+        progress(&done);
     }
-    let mut cells = Vec::new();
-    for f in &activities {
-        activity_cells(f, 1, &mut cells);
-    }
-    for m in &missions {
-        mission_cells(m, 1, &mut cells);
-    }
+    tx.settle().await.context("folding the rebuilt tables")?;
+    tx.commit().await?;
+    tracing::info!(
+        activities = done.activities,
+        missions = done.missions,
+        chunks = done.chunks,
+        rows = done.rows,
+        ms = started.elapsed().as_millis() as u64,
+        "analyst tables rebuilt"
+    );
+    Ok(done)
+}
+
+/// Rolls up one chunk's cells and adds them (and the chunk's mission rows).
+async fn add(
+    tx: &mut sink::Batch,
+    rollup: &Rollup,
+    cells: Vec<schemas::Cell>,
+    missions: &[schemas::MissionFact],
+) -> anyhow::Result<usize> {
     let (daily, regional, program) = rollup.roll_up(cells)?;
     let changes = Changes {
         daily,
@@ -69,25 +107,36 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         program,
         ..Changes::default()
     };
-    tx.replace_aggregates(&changes, &missions)
+    tx.add_rebuilt(&changes, missions)
         .await
         .context("writing the rebuilt tables")?;
-    tx.commit().await?;
-    let done = Rebuilt {
-        activities: activities.len(),
-        missions: missions.len(),
-        daily: changes.daily.len(),
-        regional: changes.regional.len(),
-        program: changes.program.len(),
-    };
-    tracing::info!(
-        activities = done.activities,
-        missions = done.missions,
-        daily_cells = done.daily,
-        regional_cells = done.regional,
-        program_cells = done.program,
-        ms = started.elapsed().as_millis() as u64,
-        "analyst tables rebuilt"
-    );
-    Ok(done)
+    Ok(changes.daily.len() + changes.regional.len() + changes.program.len())
+}
+
+/// A fact in a region this process does not know would silently vanish
+/// from the regional roll-up: refuse instead.
+fn known_regions<'a>(
+    regions: &Regions,
+    codes: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<()> {
+    let unknown: std::collections::BTreeSet<&str> =
+        codes.filter(|code| !regions.contains(code)).collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "the ledger has facts in regions missing from this process's region table ({}): \
+             run rebuild with the same regions.extra_file as the pipelines",
+            unknown.into_iter().take(10).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn progress(done: &Rebuilt) {
+    if done.chunks % 20 == 0 {
+        tracing::info!(
+            activities = done.activities,
+            missions = done.missions,
+            "rebuilding"
+        );
+    }
 }

@@ -154,7 +154,7 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
         "DROP TABLE outreach.quarantine",
         "TRUNCATE outreach.regional_cells",
         "CREATE INDEX evil ON outreach.missions (status)",
-        "DROP POLICY writer_all ON outreach.daily_cells",
+        "DROP POLICY writer_all ON outreach.missions",
         "INSERT INTO outreach.analyst_scope VALUES ('anyone', 'h1')",
     ] {
         denied(&mut w, sql).await;

@@ -135,21 +135,36 @@ impl Batch {
         }
     }
 
-    /// Every fact of the ledger: the latest accepted version of each.
-    pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
-        each!(self, tx => tx.load_all().await)
+    /// For a rebuild: the next `n` activity facts of the ledger (none
+    /// once every fact was read). The rebuild reads the ledger in chunks,
+    /// so its memory does not grow with the ledger.
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+        each!(self, tx => tx.next_activities(n).await)
     }
 
-    /// Replaces the contents of `daily_metrics`, `regional_metrics`,
-    /// `program_metrics` and `missions` with `c`'s cells (full values, not
-    /// deltas) and `missions`' rows. Readers keep seeing the old contents
-    /// until commit, then the new ones, never a mix.
-    pub async fn replace_aggregates(
-        &mut self,
-        c: &Changes,
-        missions: &[MissionFact],
-    ) -> Result<()> {
-        each!(self, tx => replace_aggregates(tx, c, missions).await)
+    /// For a rebuild: the next `n` mission facts of the ledger.
+    pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
+        each!(self, tx => tx.next_missions(n).await)
+    }
+
+    /// For a rebuild: empties `daily_metrics`, `regional_metrics`,
+    /// `program_metrics` and `missions`. Other connections keep reading
+    /// the old contents until commit (MVCC in Postgres, WAL snapshots in
+    /// SQLite), then the new ones, never a mix.
+    pub async fn clear_derived(&mut self) -> Result<()> {
+        each!(self, tx => clear_derived(tx).await)
+    }
+
+    /// For a rebuild: adds `c`'s cells (the full contributions of a part of
+    /// the ledger) and writes `missions`' rows.
+    pub async fn add_rebuilt(&mut self, c: &Changes, missions: &[MissionFact]) -> Result<()> {
+        each!(self, tx => add_rebuilt(tx, c, missions).await)
+    }
+
+    /// For a rebuild, last: brings the roll-ups to their stored form
+    /// (Postgres folds the deltas written into the emptied cells).
+    pub async fn settle(&mut self) -> Result<()> {
+        each!(self, tx => tx.settle().await)
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -162,7 +177,7 @@ impl Batch {
 
 /// The statements that write a batch, one per table, as each backend
 /// words them. Their order, and what a rebuild replaces, are the same for
-/// both: [`write`] and [`replace_aggregates`].
+/// both: [`write`], [`clear_derived`] and [`add_rebuilt`].
 pub(crate) trait Statements {
     /// Inserts new ledger facts (`new`) or replaces stored ones.
     async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()>;
@@ -212,15 +227,7 @@ async fn write<S: Statements>(
     Ok(t)
 }
 
-/// Empties the derived tables and writes `c`'s cells (full values, so
-/// written into empty tables they are the totals) and `missions`' rows.
-/// Other connections keep reading the old contents until commit (MVCC in
-/// Postgres, WAL snapshots in SQLite).
-async fn replace_aggregates<S: Statements>(
-    tx: &mut S,
-    c: &Changes,
-    missions: &[MissionFact],
-) -> Result<()> {
+async fn clear_derived<S: Statements>(tx: &mut S) -> Result<()> {
     for table in [
         "daily_metrics",
         "regional_metrics",
@@ -229,11 +236,18 @@ async fn replace_aggregates<S: Statements>(
     ] {
         tx.clear(table).await?;
     }
+    Ok(())
+}
+
+async fn add_rebuilt<S: Statements>(
+    tx: &mut S,
+    c: &Changes,
+    missions: &[MissionFact],
+) -> Result<()> {
     tx.write_mission_rows(missions).await?;
     tx.write_daily(c).await?;
     tx.write_regional(c).await?;
-    tx.write_program_metrics(c).await?;
-    tx.settle().await
+    tx.write_program_metrics(c).await
 }
 
 /// Fails with [`crate::Error::Conflict`] unless `done` rows were written.

@@ -1,7 +1,8 @@
 -- The write path built for volume: batches append signed deltas, a
 -- compaction folds them into stored cells, and analysts read the contract's
 -- three roll-up tables as views over both (ARCHITECTURE.md, "The write
--- path"). Values are integer hundredths inside and numeric on the way out.
+-- path"). Values are integer hundredths inside and numeric on the way out
+-- (trim_scale: 2 and 12.5, not 2.00 and 12.50).
 --
 -- Per aggregate table:
 --   *_cells   one row per key, folded totals; only compaction and rebuild
@@ -11,7 +12,9 @@
 --             same transaction as its offsets. Compaction moves them out.
 --   the view  the contract's name and columns: cells plus pending deltas,
 --             summed per key, zero totals left out. A filter on key columns
---             reaches the cells' index and the (small) deltas alike.
+--             reaches the cells' index and the (small) deltas alike. It
+--             reads the tables with its owner's rights: analysts are granted
+--             the view, never the tables behind it.
 
 DROP VIEW outreach.program_summary;
 DROP VIEW outreach.region_summary;
@@ -53,10 +56,18 @@ SELECT day, institution_id, program_id, mission_id, facility_id, region_code, me
 FROM outreach.daily_metrics WHERE value <> 0;
 DROP TABLE outreach.daily_metrics;
 
-CREATE VIEW outreach.daily_metrics WITH (security_invoker = true) AS
+CREATE VIEW outreach.daily_metrics AS
 SELECT day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims,
-       sum(value) * 0.01 AS value
+       trim_scale(sum(value) * 0.01) AS value
 FROM (SELECT * FROM outreach.daily_cells UNION ALL SELECT * FROM outreach.daily_deltas) t
+-- The institution scope that a row-level security policy applied to the
+-- table before: a login listed in analyst_scope sees its institutions'
+-- rows only (session_user, so SET ROLE does not widen it). Here rather than
+-- in a policy because Postgres refuses COPY into a table with row-level
+-- security, and the batches COPY their deltas.
+WHERE NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)
+   OR t.institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
+                           WHERE s.role_name = session_user)
 GROUP BY day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims
 HAVING sum(value) <> 0;
 
@@ -88,9 +99,9 @@ SELECT region_code, region_level, period_type, period_start, metric, (value * 10
 FROM outreach.regional_metrics WHERE value <> 0;
 DROP TABLE outreach.regional_metrics;
 
-CREATE VIEW outreach.regional_metrics WITH (security_invoker = true) AS
+CREATE VIEW outreach.regional_metrics AS
 SELECT region_code, region_level, period_type, period_start, metric,
-       sum(value) * 0.01 AS value, max(updated_at) AS updated_at
+       trim_scale(sum(value) * 0.01) AS value, max(updated_at) AS updated_at
 FROM (SELECT * FROM outreach.regional_cells UNION ALL SELECT * FROM outreach.regional_deltas) t
 -- region_level follows from region_code; grouping on it lets a filter on it
 -- reach both sides.
@@ -123,9 +134,9 @@ SELECT program_id, period_type, period_start, metric, (value * 100)::bigint, upd
 FROM outreach.program_metrics WHERE value <> 0;
 DROP TABLE outreach.program_metrics;
 
-CREATE VIEW outreach.program_metrics WITH (security_invoker = true) AS
+CREATE VIEW outreach.program_metrics AS
 SELECT program_id, period_type, period_start, metric,
-       sum(value) * 0.01 AS value, max(updated_at) AS updated_at
+       trim_scale(sum(value) * 0.01) AS value, max(updated_at) AS updated_at
 FROM (SELECT * FROM outreach.program_cells UNION ALL SELECT * FROM outreach.program_deltas) t
 GROUP BY program_id, period_type, period_start, metric
 HAVING sum(value) <> 0;

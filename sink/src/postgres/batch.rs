@@ -18,11 +18,16 @@ use crate::{Error, Result};
 
 pub(crate) struct Batch {
     tx: Transaction<'static, Postgres>,
+    /// The rebuild's cursors declared so far.
+    cursors: Vec<&'static str>,
 }
 
 impl Batch {
     pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Batch {
-        Batch { tx }
+        Batch {
+            tx,
+            cursors: Vec::new(),
+        }
     }
 
     /// Moves each partition's stored offset from `expected` to `next`, or
@@ -120,22 +125,55 @@ impl Batch {
         Ok(())
     }
 
-    /// Every fact of the ledger: the latest accepted version of each.
-    pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
-        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {activity} FROM outreach.activity_facts f"
+    /// The next `n` activity facts, through a cursor ordered by region
+    /// and day: each chunk then covers few regions and days, so its
+    /// roll-up collapses well and the rebuild appends few deltas.
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+        let list = select_list(&ACTIVITY_FIELDS);
+        let rows = self
+            .fetch(
+                "rebuild_activities",
+                &format!("SELECT {list} FROM outreach.activity_facts f ORDER BY region_code, day"),
+                n,
+            )
+            .await?;
+        rows.iter().map(rows::activity).collect()
+    }
+
+    /// The next `n` mission facts, through a cursor.
+    pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
+        let list = select_list(&MISSION_FIELDS);
+        let rows = self
+            .fetch(
+                "rebuild_missions",
+                &format!("SELECT {list} FROM outreach.mission_facts f ORDER BY region_code"),
+                n,
+            )
+            .await?;
+        rows.iter().map(rows::mission).collect()
+    }
+
+    /// FETCH from `cursor`, declared over `query` on first use.
+    async fn fetch(
+        &mut self,
+        cursor: &'static str,
+        query: &str,
+        n: usize,
+    ) -> Result<Vec<sqlx::postgres::PgRow>> {
+        if !self.cursors.contains(&cursor) {
+            // Built from the field lists and constants only.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DECLARE {cursor} NO SCROLL CURSOR FOR {query}"
+            )))
+            .execute(&mut *self.tx)
+            .await?;
+            self.cursors.push(cursor);
+        }
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "FETCH FORWARD {n} FROM {cursor}"
         )))
         .fetch_all(&mut *self.tx)
-        .await?;
-        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {mission} FROM outreach.mission_facts f"
-        )))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
-        Ok((activities, missions))
+        .await?)
     }
 
     pub async fn commit(self) -> Result<()> {

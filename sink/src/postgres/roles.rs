@@ -2,8 +2,9 @@
 //! the schema: a writer role for the pipeline (rows only: it cannot create,
 //! alter or drop anything) and a read-only analyst role (the analyst tables
 //! and views, not the ledger). Row-level security scopes an analyst to one
-//! institution's rows of `daily_metrics` and `missions` (and hides the
-//! quarantine) when `outreach.analyst_scope` maps their login role to it.
+//! institution's rows of `missions` (and hides the quarantine) when
+//! `outreach.analyst_scope` maps their login role to it; the view
+//! `daily_metrics` applies the same scope in its definition (migration 0003).
 //!
 //! Role names are settings, so this runs from code rather than a migration;
 //! every statement is idempotent and safe to run again at each start.
@@ -26,18 +27,6 @@ pub const ANALYST_TABLES: [&str; 7] = [
 /// The views analysts read (migrations 0002 and 0003).
 pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
 
-/// What the roll-up views read (migration 0003): they run with the
-/// reader's privileges (`security_invoker`), so row-level security on
-/// `daily_*` applies to analysts through `daily_metrics` too.
-pub const ROLLUP_STORAGE: [&str; 6] = [
-    "daily_cells",
-    "daily_deltas",
-    "regional_cells",
-    "regional_deltas",
-    "program_cells",
-    "program_deltas",
-];
-
 /// Which rows of a table an analyst sees. `session_user`, not
 /// `current_user`: a mapped login that runs `SET ROLE outreach_analyst` is
 /// still itself. Unmapped analysts see every row; mapped ones see their
@@ -45,12 +34,10 @@ pub const ROLLUP_STORAGE: [&str; 6] = [
 /// institution).
 const UNMAPPED: &str =
     "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
-const POLICIES: [(&str, &str); 4] = [
-    ("daily_cells", SCOPED_ROWS),
-    ("daily_deltas", SCOPED_ROWS),
-    ("missions", SCOPED_ROWS),
-    ("quarantine", UNMAPPED),
-];
+/// (`daily_metrics` is a view over tables the batches COPY into, which
+/// row-level security would forbid: the view applies the same scope itself,
+/// migration 0003.)
+const POLICIES: [(&str, &str); 2] = [("missions", SCOPED_ROWS), ("quarantine", UNMAPPED)];
 const SCOPED_ROWS: &str =
     "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)
      OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
@@ -114,7 +101,6 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
     let analyst_objects = ANALYST_TABLES
         .iter()
         .chain(&ANALYST_VIEWS)
-        .chain(&ROLLUP_STORAGE)
         .map(|t| format!("outreach.{t}"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -22,11 +22,18 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 pub(crate) struct Batch {
     tx: Transaction<'static, Sqlite>,
+    /// Where the rebuild's reading of the ledger stands (keyset).
+    after_activity: Option<Key>,
+    after_mission: Option<Key>,
 }
 
 impl Batch {
     pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Batch {
-        Batch { tx }
+        Batch {
+            tx,
+            after_activity: None,
+            after_mission: None,
+        }
     }
 
     pub async fn claim(&mut self, ranges: &[&OffsetRange]) -> Result<()> {
@@ -84,21 +91,48 @@ impl Batch {
         Ok((activities, missions))
     }
 
-    pub async fn load_all(&mut self) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
-        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
+    /// The next `n` activity facts in key order (keyset: each chunk starts
+    /// past the last key read, through the primary key's index; the first
+    /// past `("", "")`, below every identifier).
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+        let list = select_list(&ACTIVITY_FIELDS);
+        let (inst, rec) = self.after_activity.clone().unwrap_or_default();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {activity} FROM activity_facts f"
+            "SELECT {list} FROM activity_facts f
+             WHERE (institution_id, record_id) > (?1, ?2)
+             ORDER BY institution_id, record_id LIMIT ?3"
         )))
+        .bind(inst)
+        .bind(rec)
+        .bind(n as i64)
         .fetch_all(&mut *self.tx)
         .await?;
-        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        let facts: Vec<ActivityFact> = rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        if let Some(f) = facts.last() {
+            self.after_activity = Some((f.institution.clone(), f.record_id.clone()));
+        }
+        Ok(facts)
+    }
+
+    /// The next `n` mission facts in key order.
+    pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
+        let list = select_list(&MISSION_FIELDS);
+        let (inst, mission) = self.after_mission.clone().unwrap_or_default();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {mission} FROM mission_facts f"
+            "SELECT {list} FROM mission_facts f
+             WHERE (institution_id, mission_id) > (?1, ?2)
+             ORDER BY institution_id, mission_id LIMIT ?3"
         )))
+        .bind(inst)
+        .bind(mission)
+        .bind(n as i64)
         .fetch_all(&mut *self.tx)
         .await?;
-        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
-        Ok((activities, missions))
+        let facts: Vec<MissionFact> = rows.iter().map(rows::mission).collect::<Result<_>>()?;
+        if let Some(f) = facts.last() {
+            self.after_mission = Some((f.institution.clone(), f.mission_id.clone()));
+        }
+        Ok(facts)
     }
 
     pub async fn commit(self) -> Result<()> {
