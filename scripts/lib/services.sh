@@ -57,3 +57,24 @@ create_topics() {
   done
   "$TANSU_BIN" topic create outreach.deadletter.v1 --partitions 1 --broker "tcp://$BROKER" >/dev/null
 }
+
+# Starts a PostgreSQL cluster of its own on a free port, in a temporary
+# directory, with the write-heavy settings docs/performance.md recommends
+# (durable: fsync and full_page_writes stay on); sets DATABASE_URL and
+# stops and removes it on exit. For `BENCH_POSTGRES=tuned scripts/bench`.
+start_tuned_postgres() {
+  local bin dir port
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  dir=$(mktemp -d /tmp/outreach-bench-pg.XXXXXX)
+  chown postgres:postgres "$dir"
+  runuser -u postgres -- "$bin/initdb" -A trust -U postgres -D "$dir/data" >/dev/null
+  port=$(free_port)
+  runuser -u postgres -- "$bin/pg_ctl" start -w -l "$dir/log" -D "$dir/data" -o \
+    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c shared_buffers=2GB -c max_wal_size=16GB \
+     -c checkpoint_timeout=30min -c wal_compression=on -c work_mem=64MB -c maintenance_work_mem=512MB \
+     -c effective_io_concurrency=16" >/dev/null
+  trap "kill \${TANSU_PID:-0} 2>/dev/null || true; runuser -u postgres -- '$bin/pg_ctl' stop -m fast -D '$dir/data' >/dev/null 2>&1; rm -rf '$dir'" EXIT
+  DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export DATABASE_URL
+  log "started a tuned PostgreSQL cluster at 127.0.0.1:$port (removed on exit)"
+}

@@ -13,20 +13,25 @@ use schemas::{Body, Event};
 use crate::postgres::copy::copy_in;
 use crate::{Db, Error, Result, Sink};
 
+/// The raw tables, keyed and collated like the pipeline's own (text keys
+/// in byte order, "C"), so neither side gets an advantage from collation.
 const SCHEMA: &str = "
 DROP SCHEMA IF EXISTS outreach_alt CASCADE;
 CREATE SCHEMA outreach_alt;
 CREATE TABLE outreach_alt.raw_activities (
-  source text NOT NULL, id text NOT NULL,
-  institution_id text NOT NULL, record_id text NOT NULL, revision int NOT NULL,
-  program_id text NOT NULL, mission_id text, facility_id text NOT NULL, region_code text NOT NULL,
-  day date NOT NULL, metric text NOT NULL, dims jsonb NOT NULL, value bigint NOT NULL,
+  source text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,
+  institution_id text COLLATE \"C\" NOT NULL, record_id text COLLATE \"C\" NOT NULL,
+  revision int NOT NULL, program_id text COLLATE \"C\" NOT NULL, mission_id text COLLATE \"C\",
+  facility_id text COLLATE \"C\" NOT NULL, region_code text COLLATE \"C\" NOT NULL,
+  day date NOT NULL, metric text COLLATE \"C\" NOT NULL, dims jsonb NOT NULL, value bigint NOT NULL,
   PRIMARY KEY (source, id));
 CREATE TABLE outreach_alt.raw_missions (
-  source text NOT NULL, id text NOT NULL, kind text NOT NULL CHECK (kind IN ('dispatched', 'completed')),
-  time timestamptz NOT NULL, institution_id text NOT NULL, mission_id text NOT NULL,
-  program_id text, host_facility_id text, region_code text, team_size int, start_date date,
-  end_date date,
+  source text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('dispatched', 'completed')),
+  time timestamptz NOT NULL, institution_id text COLLATE \"C\" NOT NULL,
+  mission_id text COLLATE \"C\" NOT NULL, program_id text COLLATE \"C\",
+  host_facility_id text COLLATE \"C\", region_code text COLLATE \"C\", team_size int,
+  start_date date, end_date date,
   PRIMARY KEY (source, id));
 CREATE TEMP TABLE stage_activities (LIKE outreach_alt.raw_activities);
 CREATE TEMP TABLE stage_missions (LIKE outreach_alt.raw_missions);

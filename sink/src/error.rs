@@ -15,7 +15,7 @@ pub enum Error {
     },
     /// Another worker inserted a fact this batch also inserts; retrying the
     /// batch sees it and applies the difference.
-    #[error("{0} facts were inserted concurrently by another worker; retrying the batch")]
+    #[error("{0} or more facts were inserted concurrently by another worker; retrying the batch")]
     Conflict(u64),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -4,6 +4,11 @@
 -- path"). Values are integer hundredths inside and numeric on the way out
 -- (trim_scale: 2 and 12.5, not 2.00 and 12.50).
 --
+-- Text keys use the "C" collation (byte order): the keys are codes and
+-- identifiers, and comparing bytes instead of calling the locale's strcoll
+-- made the fold's sort and index inserts about twice as fast here. The
+-- ledger's keys get the same below.
+--
 -- Per aggregate table:
 --   *_cells   one row per key, folded totals; only compaction and rebuild
 --             write it. fillfactor 70 leaves room on each page so the
@@ -20,16 +25,23 @@ DROP VIEW outreach.program_summary;
 DROP VIEW outreach.region_summary;
 DROP VIEW outreach.surgery_roles;
 
+ALTER TABLE outreach.activity_facts
+    ALTER COLUMN institution_id TYPE text COLLATE "C",
+    ALTER COLUMN record_id TYPE text COLLATE "C";
+ALTER TABLE outreach.mission_facts
+    ALTER COLUMN institution_id TYPE text COLLATE "C",
+    ALTER COLUMN mission_id TYPE text COLLATE "C";
+
 -- daily_metrics ----------------------------------------------------------------
 
 CREATE TABLE outreach.daily_cells (
     day            date NOT NULL,
-    institution_id text NOT NULL,
-    program_id     text NOT NULL,
-    mission_id     text,
-    facility_id    text NOT NULL,
-    region_code    text NOT NULL,
-    metric         text NOT NULL,
+    institution_id text COLLATE "C" NOT NULL,
+    program_id     text COLLATE "C" NOT NULL,
+    mission_id     text COLLATE "C",
+    facility_id    text COLLATE "C" NOT NULL,
+    region_code    text COLLATE "C" NOT NULL,
+    metric         text COLLATE "C" NOT NULL,
     dims           jsonb NOT NULL,
     value          bigint NOT NULL, -- hundredths
     CONSTRAINT daily_cells_key UNIQUE NULLS NOT DISTINCT
@@ -40,12 +52,12 @@ CREATE INDEX daily_cells_program ON outreach.daily_cells (program_id, day);
 
 CREATE TABLE outreach.daily_deltas (
     day            date NOT NULL,
-    institution_id text NOT NULL,
-    program_id     text NOT NULL,
-    mission_id     text,
-    facility_id    text NOT NULL,
-    region_code    text NOT NULL,
-    metric         text NOT NULL,
+    institution_id text COLLATE "C" NOT NULL,
+    program_id     text COLLATE "C" NOT NULL,
+    mission_id     text COLLATE "C",
+    facility_id    text COLLATE "C" NOT NULL,
+    region_code    text COLLATE "C" NOT NULL,
+    metric         text COLLATE "C" NOT NULL,
     dims           jsonb NOT NULL,
     value          bigint NOT NULL
 );
@@ -74,22 +86,22 @@ HAVING sum(value) <> 0;
 -- regional_metrics -------------------------------------------------------------
 
 CREATE TABLE outreach.regional_cells (
-    region_code  text NOT NULL,
-    region_level text NOT NULL,
-    period_type  text NOT NULL,
+    region_code  text COLLATE "C" NOT NULL,
+    region_level text COLLATE "C" NOT NULL,
+    period_type  text COLLATE "C" NOT NULL,
     period_start date NOT NULL,
-    metric       text NOT NULL,
+    metric       text COLLATE "C" NOT NULL,
     value        bigint NOT NULL,
     updated_at   timestamptz NOT NULL,
     PRIMARY KEY (region_code, period_type, period_start, metric)
 ) WITH (fillfactor = 70);
 
 CREATE TABLE outreach.regional_deltas (
-    region_code  text NOT NULL,
-    region_level text NOT NULL,
-    period_type  text NOT NULL,
+    region_code  text COLLATE "C" NOT NULL,
+    region_level text COLLATE "C" NOT NULL,
+    period_type  text COLLATE "C" NOT NULL,
     period_start date NOT NULL,
-    metric       text NOT NULL,
+    metric       text COLLATE "C" NOT NULL,
     value        bigint NOT NULL,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
@@ -111,20 +123,20 @@ HAVING sum(value) <> 0;
 -- program_metrics --------------------------------------------------------------
 
 CREATE TABLE outreach.program_cells (
-    program_id   text NOT NULL,
-    period_type  text NOT NULL,
+    program_id   text COLLATE "C" NOT NULL,
+    period_type  text COLLATE "C" NOT NULL,
     period_start date NOT NULL,
-    metric       text NOT NULL,
+    metric       text COLLATE "C" NOT NULL,
     value        bigint NOT NULL,
     updated_at   timestamptz NOT NULL,
     PRIMARY KEY (program_id, period_type, period_start, metric)
 ) WITH (fillfactor = 70);
 
 CREATE TABLE outreach.program_deltas (
-    program_id   text NOT NULL,
-    period_type  text NOT NULL,
+    program_id   text COLLATE "C" NOT NULL,
+    period_type  text COLLATE "C" NOT NULL,
     period_start date NOT NULL,
-    metric       text NOT NULL,
+    metric       text COLLATE "C" NOT NULL,
     value        bigint NOT NULL,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );

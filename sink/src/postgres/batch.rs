@@ -203,25 +203,51 @@ impl Statements for Batch {
         if facts.is_empty() {
             return Ok(());
         }
+        if new {
+            // The bulk of a batch's ledger rows: COPY. A fact another worker
+            // inserted since `load` breaks the primary key: the batch is
+            // retried and then sees it.
+            return copy_in(
+                &mut self.tx,
+                "COPY outreach.activity_facts (institution_id, record_id, revision, event_id,
+                   program_id, mission_id, facility_id, region_code, day, metric, dims, value)
+                 FROM STDIN",
+                facts,
+                |r, f| {
+                    r.text(&f.institution)
+                        .text(&f.record_id)
+                        .int(f.revision.into())
+                        .text(&f.event_id)
+                        .text(&f.program_id)
+                        .opt_text(f.mission_id.as_deref())
+                        .text(&f.facility_id)
+                        .text(&f.region_code)
+                        .date(f.day)
+                        .text(f.metric.as_str())
+                        .text(&f.dims)
+                        .int(f.value);
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                Error::Database(sqlx::Error::Database(db))
+                    if db.code().as_deref() == Some("23505") =>
+                {
+                    Error::Conflict(1)
+                }
+                other => other,
+            })
+            .and_then(|done| check_count(done, facts.len()));
+        }
         let col = |f: fn(&ActivityFact) -> &str| facts.iter().map(f).collect::<Vec<&str>>();
-        let sql = if new {
-            "INSERT INTO outreach.activity_facts
-               (institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
-                region_code, day, metric, dims, value)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::date[], $10::text[], $11::text[], $12::bigint[])
-             ORDER BY 1, 2
-             ON CONFLICT DO NOTHING"
-        } else {
-            "UPDATE outreach.activity_facts f SET revision = u.revision, event_id = u.event_id,
+        let sql = "UPDATE outreach.activity_facts f SET revision = u.revision, event_id = u.event_id,
                program_id = u.program_id, mission_id = u.mission_id, facility_id = u.facility_id,
                region_code = u.region_code, day = u.day, metric = u.metric, dims = u.dims, value = u.value
              FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
                          $7::text[], $8::text[], $9::date[], $10::text[], $11::text[], $12::bigint[])
                AS u(institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
                     region_code, day, metric, dims, value)
-             WHERE f.institution_id = u.institution_id AND f.record_id = u.record_id"
-        };
+             WHERE f.institution_id = u.institution_id AND f.record_id = u.record_id";
         let done = sqlx::query(sql)
             .bind(col(|f| &f.institution))
             .bind(col(|f| &f.record_id))
