@@ -44,6 +44,19 @@ pub fn recorder() -> PrometheusHandle {
             let handle = recorder.handle();
             // A second recorder (tests running pipelines in one process) is ignored.
             let _ = metrics::set_global_recorder(recorder);
+            // Histograms keep every sample until drained, which only a
+            // scrape or this upkeep does: without it, a backlog nobody
+            // scrapes grew memory by a sample per message.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("a thread can be started");
             handle
         })
         .clone()
