@@ -132,7 +132,7 @@ fn known_regions<'a>(
 }
 
 fn progress(done: &Rebuilt) {
-    if done.chunks % 20 == 0 {
+    if done.chunks.is_multiple_of(20) {
         tracing::info!(
             activities = done.activities,
             missions = done.missions,
