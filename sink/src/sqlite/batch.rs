@@ -323,7 +323,7 @@ impl Statements for Batch {
         if c.daily.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = c
+        let mut rows: Vec<_> = c
             .daily
             .iter()
             .map(|c| {
@@ -340,6 +340,9 @@ impl Statements for Batch {
                 )
             })
             .collect();
+        // In the table's key order: upserts into SQLite's B-tree in random
+        // order ran at half the speed (the transform does not sort).
+        rows.sort_unstable();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO daily_metrics AS t
                (day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims, value)
@@ -360,7 +363,7 @@ impl Statements for Batch {
         if c.regional.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = c
+        let mut rows: Vec<_> = c
             .regional
             .iter()
             .map(|c| {
@@ -374,6 +377,9 @@ impl Statements for Batch {
                 )
             })
             .collect();
+        // In the table's key order: upserts into SQLite's B-tree in random
+        // order ran at half the speed (the transform does not sort).
+        rows.sort_unstable();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO regional_metrics AS t
                (region_code, region_level, period_type, period_start, metric, value, updated_at)
@@ -393,7 +399,7 @@ impl Statements for Batch {
         if c.program.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = c
+        let mut rows: Vec<_> = c
             .program
             .iter()
             .map(|c| {
@@ -406,6 +412,9 @@ impl Statements for Batch {
                 )
             })
             .collect();
+        // In the table's key order: upserts into SQLite's B-tree in random
+        // order ran at half the speed (the transform does not sort).
+        rows.sort_unstable();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO program_metrics AS t
                (program_id, period_type, period_start, metric, value, updated_at)
