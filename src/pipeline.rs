@@ -54,6 +54,15 @@ pub struct Compaction {
     pub time: Duration,
 }
 
+impl Compaction {
+    fn add(&mut self, done: sink::Compacted, took: Duration) {
+        self.runs += 1;
+        self.deltas += done.deltas;
+        self.cells += done.cells;
+        self.time += took;
+    }
+}
+
 impl Report {
     fn log(&self) {
         info!(
@@ -211,10 +220,7 @@ pub async fn run(
         // A backfill leaves the tables folded, not only visible.
         let t = Instant::now();
         let done = settle(&sink).await?;
-        report.compaction.time += t.elapsed();
-        report.compaction.runs += 1;
-        report.compaction.deltas += done.deltas;
-        report.compaction.cells += done.cells;
+        report.compaction.add(done, t.elapsed());
         report.settled = report.first.map(|f| f.elapsed()).unwrap_or_default();
     }
     report.log();
@@ -258,10 +264,7 @@ async fn compact_every(
         last = t.elapsed();
         match result {
             Ok(Some(c)) => {
-                done.runs += 1;
-                done.deltas += c.deltas;
-                done.cells += c.cells;
-                done.time += t.elapsed();
+                done.add(c, last);
                 metrics::counter!("outreach_compactions_total").increment(1);
                 metrics::counter!("outreach_compacted_deltas_total").increment(c.deltas);
                 metrics::histogram!("outreach_compaction_seconds")

@@ -112,17 +112,6 @@ impl fmt::Display for Amount {
     }
 }
 
-/// Formats a signed count of hundredths as an exact decimal string.
-pub fn hundredths_to_decimal(h: i64) -> String {
-    struct D(i64);
-    impl fmt::Display for D {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            fmt_hundredths(self.0, f)
-        }
-    }
-    D(h).to_string()
-}
-
 fn fmt_hundredths(h: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let sign = if h < 0 { "-" } else { "" };
     let a = h.unsigned_abs();
@@ -175,6 +164,6 @@ mod tests {
     fn amounts_print_as_exact_decimals() {
         assert_eq!(Amount(2300).to_string(), "23");
         assert_eq!(Amount(1250).to_string(), "12.50");
-        assert_eq!(hundredths_to_decimal(-1205), "-12.05");
+        assert_eq!(Amount(-1205).to_string(), "-12.05");
     }
 }
