@@ -14,10 +14,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home outreach
 COPY --from=build /src/target/release/outreach /usr/local/bin/outreach
-# Fewer glibc malloc arenas: polars' threads otherwise add ~130 MB of peak memory.
-# A fixed mmap threshold: large buffers (batches, frames) go back to the
-# system when freed instead of staying in the heap (docs/performance.md).
-ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
 USER 10001
 ENTRYPOINT ["outreach"]
 CMD ["run"]

@@ -1,6 +1,7 @@
 //! The `outreach` binary's library: command line, settings, logging, and the
 //! wiring of the three stages (ingest → transform → sink) into a pipeline.
 
+pub mod allocator;
 pub mod bench;
 pub mod cli;
 pub mod demo;

@@ -1,6 +1,10 @@
 //! `outreach`: the command-line entry point. Everything is wired in the library.
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    outreach::cli::main().await
+fn main() -> std::process::ExitCode {
+    outreach::allocator::configure();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the async runtime")
+        .block_on(outreach::cli::main())
 }

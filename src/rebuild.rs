@@ -52,7 +52,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         for f in &facts {
             activity_cells(f, 1, &mut cells);
         }
-        done.rows += add(&mut tx, &rollup, cells, &[]).await?;
+        done.rows += add(&mut tx, &rollup, &cells, &[]).await?;
         done.activities += facts.len();
         done.chunks += 1;
         progress(&done);
@@ -75,7 +75,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         for m in &facts {
             mission_cells(m, 1, &mut cells);
         }
-        done.rows += add(&mut tx, &rollup, cells, &facts).await?;
+        done.rows += add(&mut tx, &rollup, &cells, &facts).await?;
         done.missions += facts.len();
         done.chunks += 1;
         progress(&done);
@@ -97,7 +97,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
 async fn add(
     tx: &mut sink::Batch,
     rollup: &Rollup,
-    cells: Vec<schemas::Cell>,
+    cells: &[transform::Contribution<'_>],
     missions: &[schemas::MissionFact],
 ) -> anyhow::Result<usize> {
     let (daily, regional, program) = rollup.roll_up(cells)?;

@@ -119,6 +119,33 @@ async fn the_batch_sql_alternative_gives_the_pipelines_tables() {
     assert!(alt["rebuild_seconds"].as_f64().unwrap() > 0.0);
 }
 
+/// Freshness over a history: the history is applied and folded by a drain
+/// first, then a following `run` gets only the offered load; the tables
+/// are verified over both.
+#[tokio::test(flavor = "multi_thread")]
+async fn freshness_is_measured_over_a_history() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    let report = bench(
+        &db.url,
+        Some(&broker),
+        &["--rate", "300", "--seconds", "3", "--history", "2000"],
+    );
+    assert_eq!(report["mode"], "freshness");
+    let history = report["history"]["messages"].as_u64().unwrap();
+    assert!(history > 2000, "2,000 activity events and their missions");
+    let total = report["generated"]["messages"].as_u64().unwrap();
+    assert_eq!(
+        report["history"]["process"]["messages"].as_u64().unwrap(),
+        history,
+        "the drain read the history"
+    );
+    assert!(total > history, "load was offered after the history");
+    let p = &report["processes"][0];
+    assert!(p["messages"].as_u64().unwrap() >= total - history);
+    assert!(p["freshness_max_ms"].as_u64().unwrap() > 0);
+}
+
 #[tokio::test]
 async fn a_small_stage_benchmark_verifies_its_tables_and_splits_the_time() {
     let db = Db::new().await;

@@ -97,11 +97,22 @@ pub(crate) struct Builder {
     rejected: Vec<Rejected>,
     ranges: BTreeMap<(Arc<str>, i32), PartitionRange>,
     started: Option<Instant>,
+    /// The messages' size as they came from the broker.
+    bytes: usize,
 }
 
 impl Builder {
     pub fn len(&self) -> usize {
         self.accepted.len() + self.rejected.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Counts a message's size towards the batch's byte limit.
+    pub fn weigh(&mut self, bytes: usize) {
+        self.bytes += bytes;
     }
 
     pub fn started(&self) -> Option<Instant> {

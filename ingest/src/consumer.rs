@@ -428,7 +428,9 @@ pub async fn run(
             m = consumer.recv(), if reading => match m {
                 Ok(m) => {
                     s.on_message(&m).await?;
-                    if s.builder.len() >= s.settings.batch_max_messages {
+                    if s.builder.len() >= s.settings.batch_max_messages
+                        || s.builder.bytes() >= s.settings.batch_max_bytes
+                    {
                         s.flush(&out).await?;
                     }
                 }
@@ -437,6 +439,13 @@ pub async fn run(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+            // Nothing more to read right now and the database is idle: send
+            // what there is. Under a backlog the database is busy and the
+            // batch fills up to its limits; caught up, each batch holds what
+            // arrived during the last transaction, so it is fresh.
+            _ = std::future::ready(()), if reading && s.in_flight == 0 && !s.builder.is_empty() => {
+                s.flush(&out).await?;
+            }
             _ = tokio::time::sleep(Duration::from_millis(100)), if s.mode == Mode::UntilCaughtUp => {}
         }
     }
@@ -688,6 +697,14 @@ impl Ingest {
         };
         let started = Instant::now();
         let (headers, header_problem) = read_headers(m);
+        self.builder.weigh(
+            m.payload_len()
+                + m.key().map_or(0, <[u8]>::len)
+                + headers
+                    .iter()
+                    .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+                    .sum::<usize>(),
+        );
         let decoded = match header_problem {
             Some(r) => Err(r),
             None => self.decoder.decode(&schemas::Message {

@@ -34,14 +34,20 @@ pub struct KafkaSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
-    /// A batch is cut at this many messages...
+    /// A batch is sent to the database as soon as the database is idle, so
+    /// batches grow with the backlog and stay small (fresh) when caught up.
+    /// It is cut at this many messages...
     #[serde(default = "default_batch_max_messages")]
     pub batch_max_messages: usize,
-    /// ...or this long after its first message, whichever comes first: large
-    /// batches under backlog, small and fresh ones when caught up.
+    /// ...or at this many bytes of messages (key, value and headers as they
+    /// came from the broker; decoded, a batch takes about twice as much)...
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
+    /// ...or, while the database is busy, this long after its first message.
     #[serde(default = "default_batch_linger_ms")]
     pub batch_linger_ms: u64,
-    /// Batches decoded ahead of the database: bounds memory while it is slow.
+    /// Batches decoded ahead of the database: with the two limits above,
+    /// bounds the memory a backlog can take.
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
     /// A larger message value is quarantined as `too_large`.
@@ -69,6 +75,9 @@ fn default_session_timeout_ms() -> u32 {
 fn default_batch_max_messages() -> usize {
     20_000
 }
+fn default_batch_max_bytes() -> usize {
+    8 << 20
+}
 fn default_batch_linger_ms() -> u64 {
     100
 }
@@ -86,6 +95,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             batch_max_messages: default_batch_max_messages(),
+            batch_max_bytes: default_batch_max_bytes(),
             batch_linger_ms: default_batch_linger_ms(),
             channel_capacity: default_channel_capacity(),
             max_message_bytes: default_max_message_bytes(),
@@ -125,12 +135,17 @@ impl KafkaSettings {
                 (self.session_timeout_ms / 3).max(100).to_string(),
             )
             .set("enable.partition.eof", "false")
-            // Large fetches: librdkafka's defaults stall far below the broker's rate.
-            .set("fetch.max.bytes", "52428800")
-            .set("max.partition.fetch.bytes", "10485760")
+            // The prefetch: enough to keep a batch filling (a fetch every
+            // few milliseconds from a nearby broker), small for the memory
+            // bound. Fetch sizes count compressed bytes: a 4 MiB fetch of
+            // lz4 batches held 20 MiB of messages once decompressed, plus an
+            // op of a few hundred bytes per message (a heap profile,
+            // docs/performance.md). The queue is capped at 1 MiB of
+            // messages, overshot by at most one fetch.
+            .set("fetch.max.bytes", "1048576")
+            .set("max.partition.fetch.bytes", "524288")
             .set("fetch.queue.backoff.ms", "10")
-            // Per partition: with 8 partitions, at most 64 MB prefetched.
-            .set("queued.max.messages.kbytes", "8192")
+            .set("queued.max.messages.kbytes", "1024")
             // A message over the limit must still be fetched whole to be quarantined.
             .set(
                 "receive.message.max.bytes",

@@ -11,7 +11,7 @@ mod contribution;
 mod plan;
 mod rollup;
 
-pub use contribution::{activity_cells, mission_cells};
+pub use contribution::{Contribution, activity_cells, mission_cells};
 pub use plan::{FactKey, Plan, Prior, plan};
 pub use rollup::Rollup;
 
@@ -53,13 +53,14 @@ impl Transform {
         events: &[E],
         prior: &Prior,
     ) -> Result<Outcome> {
+        let planned = plan(events, prior);
+        let (daily, regional, program) = self.rollup.roll_up(&planned.contributions())?;
         let Plan {
             mut changes,
-            cells,
             rejected,
             unchanged,
-        } = plan(events, prior);
-        let (daily, regional, program) = self.rollup.roll_up(cells)?;
+            ..
+        } = planned;
         changes.daily = daily;
         changes.regional = regional;
         changes.program = program;

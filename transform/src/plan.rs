@@ -9,11 +9,11 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use schemas::{
-    ActivityFact, Body, Cell, Changes, CompletionFact, DispatchFact, ErrorCode, Event, MissionFact,
+    ActivityFact, Body, Changes, CompletionFact, DispatchFact, ErrorCode, Event, MissionFact,
     Rejection,
 };
 
-use crate::contribution::{activity_cells, mission_cells};
+use crate::contribution::{Contribution, activity_cells, mission_cells};
 
 /// `(institution, record_id)` or `(institution, mission_id)`.
 pub type FactKey = (String, String);
@@ -46,15 +46,44 @@ impl Prior {
     }
 }
 
+/// The facts that change, and the old versions they replace (borrowed from
+/// the [`Prior`], index for index with `changes.*_replaced`).
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct Plan<'p> {
     pub changes: Changes,
-    pub cells: Vec<Cell>,
+    pub old_activities: Vec<&'p ActivityFact>,
+    pub old_missions: Vec<&'p MissionFact>,
     pub rejected: Vec<(usize, Rejection)>,
     pub unchanged: usize,
 }
 
-pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
+impl Plan<'_> {
+    /// Every signed cell the plan makes: each changed fact's contribution
+    /// minus its old version's.
+    pub fn contributions(&self) -> Vec<Contribution<'_>> {
+        let c = &self.changes;
+        let mut out = Vec::with_capacity(
+            c.activities_new.len() + 2 * c.activities_replaced.len() + 8 * c.missions_new.len(),
+        );
+        for f in &c.activities_new {
+            activity_cells(f, 1, &mut out);
+        }
+        for (old, new) in self.old_activities.iter().zip(&c.activities_replaced) {
+            activity_cells(old, -1, &mut out);
+            activity_cells(new, 1, &mut out);
+        }
+        for m in &c.missions_new {
+            mission_cells(m, 1, &mut out);
+        }
+        for (old, new) in self.old_missions.iter().zip(&c.missions_replaced) {
+            mission_cells(old, -1, &mut out);
+            mission_cells(new, 1, &mut out);
+        }
+        out
+    }
+}
+
+pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     let mut p = Plan::default();
     let mut activities: HashMap<FactKey, ActivityFact> = HashMap::new();
     let mut dispatches: HashMap<FactKey, DispatchFact> = HashMap::new();
@@ -126,13 +155,11 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
         match prior.activities.get(&key) {
             Some(old) if old.version() >= new.version() => {}
             Some(old) => {
-                activity_cells(old, -1, &mut p.cells);
-                activity_cells(&new, 1, &mut p.cells);
+                p.old_activities.push(old);
                 p.changes.activities_replaced.push(new);
                 changed += 1;
             }
             None => {
-                activity_cells(&new, 1, &mut p.cells);
                 p.changes.activities_new.push(new);
                 changed += 1;
             }
@@ -181,12 +208,10 @@ pub fn plan<E: Borrow<Event>>(events: &[E], prior: &Prior) -> Plan {
         changed += 1;
         match old {
             Some(old) => {
-                mission_cells(old, -1, &mut p.cells);
-                mission_cells(&new, 1, &mut p.cells);
+                p.old_missions.push(old);
                 p.changes.missions_replaced.push(new);
             }
             None => {
-                mission_cells(&new, 1, &mut p.cells);
                 p.changes.missions_new.push(new);
             }
         }

@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use schemas::{Cell, Level, Metric, Period, ProgramCell, RegionalCell, Regions};
 
-use crate::Result;
+use crate::{Contribution, Result};
 
 /// Holds the region index and closure (each region → itself and every
 /// ancestor), built once from the region table.
@@ -99,7 +99,7 @@ impl Rollup {
     /// the daily cells and rolls up nowhere.
     pub fn roll_up(
         &self,
-        cells: Vec<Cell>,
+        cells: &[Contribution<'_>],
     ) -> Result<(Vec<Cell>, Vec<RegionalCell>, Vec<ProgramCell>)> {
         if cells.is_empty() {
             return Ok(Default::default());
@@ -119,18 +119,18 @@ impl Rollup {
             Vec::with_capacity(n),
         );
         let mut value = Vec::with_capacity(n);
-        for c in &cells {
+        for c in cells {
             day.push(days(c.day));
-            inst.push(names.id(&c.institution));
-            prog.push(names.id(&c.program_id));
-            mission.push(c.mission_id.as_deref().map_or(NO_MISSION, |m| names.id(m)));
-            fac.push(names.id(&c.facility_id));
-            region.push(match self.index.get(c.region_code.as_str()) {
+            inst.push(names.id(c.institution));
+            prog.push(names.id(c.program_id));
+            mission.push(c.mission_id.map_or(NO_MISSION, |m| names.id(m)));
+            fac.push(names.id(c.facility_id));
+            region.push(match self.index.get(c.region_code) {
                 Some(i) => *i,
-                None => self.codes.len() as u32 + unknown.id(&c.region_code),
+                None => self.codes.len() as u32 + unknown.id(c.region_code),
             });
             metric.push(c.metric as u32);
-            dims.push(names.id(&c.dims));
+            dims.push(names.id(c.dims));
             value.push(c.value);
         }
         let frame = DataFrame::new(

@@ -279,7 +279,8 @@ fn a_completion_that_cannot_fit_its_mission_is_refused() {
             .all(|c| c.metric != Metric::MissionsCompleted)
     );
     // Alone, before any dispatch, the same completion is kept for later.
-    let p = plan(&[completion("c1", "m1", "2024-03-01")], &Prior::default());
-    assert!(p.rejected.is_empty() && p.cells.is_empty());
+    let nothing = Prior::default();
+    let p = plan(&[completion("c1", "m1", "2024-03-01")], &nothing);
+    assert!(p.rejected.is_empty() && p.contributions().is_empty());
     assert_eq!(p.changes.missions_new.len(), 1);
 }

@@ -33,7 +33,16 @@ impl Batch {
     /// Moves each partition's stored offset from `expected` to `next`, or
     /// fails with [`Error::Fenced`] if another worker moved it first.
     /// `ranges` are sorted, so that workers lock offsets in the same order.
+    ///
+    /// A batch that claims offsets commits without waiting for its WAL to
+    /// reach the disk: if the server crashes before it does, the offsets
+    /// are lost with the data, and the messages are read and applied again.
+    /// (Not for a rebuild, which claims nothing: its caller is told it is
+    /// done.)
     pub async fn claim(&mut self, ranges: &[&OffsetRange]) -> Result<()> {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *self.tx)
+            .await?;
         for r in ranges {
             let q = match r.expected {
                 Some(expected) => sqlx::query(
