@@ -140,6 +140,7 @@ impl Settings {
                 "ingest.batch_max_messages",
                 self.ingest.batch_max_messages as u64,
             ),
+            ("ingest.batch_max_bytes", self.ingest.batch_max_bytes as u64),
             (
                 "ingest.channel_capacity",
                 self.ingest.channel_capacity as u64,

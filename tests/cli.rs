@@ -44,6 +44,11 @@ fn a_wrong_setting_fails_at_start_naming_the_key() {
             "0",
             "ingest.batch_max_messages",
         ),
+        (
+            "OUTREACH__INGEST__BATCH_MAX_BYTES",
+            "0",
+            "ingest.batch_max_bytes",
+        ),
         ("OUTREACH__KAFKA__BROKERS", " ", "kafka.brokers"),
         ("OUTREACH__DATABASE__URL", "mysql://db/x", "database.url"),
         ("OUTREACH__LOG__FORMAT", "xml", "log.format"),

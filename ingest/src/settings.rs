@@ -76,7 +76,7 @@ fn default_batch_max_messages() -> usize {
     20_000
 }
 fn default_batch_max_bytes() -> usize {
-    8 << 20
+    4 << 20
 }
 fn default_batch_linger_ms() -> u64 {
     100
