@@ -74,7 +74,7 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
         }
         for r in c.regional {
             let key = (
-                r.region_code,
+                r.region_code.to_string(),
                 r.level.as_str().to_owned(),
                 r.period.as_str().to_owned(),
                 r.period_start,

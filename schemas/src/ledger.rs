@@ -163,7 +163,9 @@ impl Period {
 /// A signed change to one `regional_metrics` row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RegionalCell {
-    pub region_code: String,
+    /// Shared with the region table: a batch makes hundreds of thousands of
+    /// these cells from a few thousand regions.
+    pub region_code: std::sync::Arc<str>,
     pub level: crate::regions::Level,
     pub period: Period,
     pub period_start: NaiveDate,

@@ -31,11 +31,11 @@ impl Prior {
         let mut activities = Vec::new();
         let mut missions = Vec::new();
         for e in events.iter().map(Borrow::borrow) {
-            let inst = e.institution.to_string();
+            let inst = e.institution.as_str().to_owned();
             match &e.body {
-                Body::Activity(a) => activities.push((inst, a.record_id.to_string())),
-                Body::Dispatched(d) => missions.push((inst, d.mission_id.to_string())),
-                Body::Completed(c) => missions.push((inst, c.mission_id.to_string())),
+                Body::Activity(a) => activities.push((inst, a.record_id.as_str().to_owned())),
+                Body::Dispatched(d) => missions.push((inst, d.mission_id.as_str().to_owned())),
+                Body::Completed(c) => missions.push((inst, c.mission_id.as_str().to_owned())),
             }
         }
         for v in [&mut activities, &mut missions] {
@@ -91,18 +91,20 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     let mut programs: HashMap<String, Option<(DispatchVersion, String)>> = HashMap::new();
 
     for (i, e) in events.iter().map(Borrow::borrow).enumerate() {
-        let inst = e.institution.to_string();
+        let inst = e.institution.as_str().to_owned();
         match &e.body {
             Body::Activity(a) => {
-                programs.entry(a.program_id.to_string()).or_default();
+                if !programs.contains_key(a.program_id.as_str()) {
+                    programs.insert(a.program_id.as_str().to_owned(), None);
+                }
                 let f = ActivityFact {
                     institution: inst.clone(),
-                    record_id: a.record_id.to_string(),
+                    record_id: a.record_id.as_str().to_owned(),
                     revision: a.revision,
                     event_id: e.id.clone(),
-                    program_id: a.program_id.to_string(),
-                    mission_id: a.mission_id.as_ref().map(|m| m.to_string()),
-                    facility_id: a.facility_id.to_string(),
+                    program_id: a.program_id.as_str().to_owned(),
+                    mission_id: a.mission_id.as_deref().map(str::to_owned),
+                    facility_id: a.facility_id.as_str().to_owned(),
                     region_code: a.region_code.clone(),
                     day: a.occurred_on,
                     metric: a.metric,
@@ -115,9 +117,9 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                 let f = DispatchFact {
                     time: e.time,
                     event_id: e.id.clone(),
-                    program_id: d.program_id.to_string(),
+                    program_id: d.program_id.as_str().to_owned(),
                     program_name: d.program_name.clone(),
-                    host_facility_id: d.host_facility_id.to_string(),
+                    host_facility_id: d.host_facility_id.as_str().to_owned(),
                     host_facility_name: d.host_facility_name.clone(),
                     region_code: d.region_code.clone(),
                     team_size: d.team_size,
@@ -132,7 +134,7 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                         *entry = Some((v, name.clone()));
                     }
                 }
-                keep_max(&mut dispatches, (inst, d.mission_id.to_string()), f);
+                keep_max(&mut dispatches, (inst, d.mission_id.as_str().to_owned()), f);
             }
             Body::Completed(c) => {
                 let f = CompletionFact {
@@ -141,7 +143,7 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                     end_date: c.end_date,
                 };
                 completions
-                    .entry((inst, c.mission_id.to_string()))
+                    .entry((inst, c.mission_id.as_str().to_owned()))
                     .or_default()
                     .push((i, f));
             }

@@ -2,14 +2,18 @@
 //! grain, every ancestor region × period, and every program × period.
 //!
 //! polars only ever sees integers: each batch's strings are interned to
-//! ids, regions are indexes into the region table with a precomputed
-//! ancestor closure, metrics and periods are small numbers, and days are
-//! days since 1970 with each period's first day looked up from a calendar
-//! of the batch's days (computed by [`Period::start`], the reference). Group-bys on
-//! integer keys are several times faster than on strings, and no string is
-//! built per output cell until the very end.
+//! ids, regions are indexes into the region table, metrics and periods are
+//! small numbers, and days are days since 1970. The finest grain is one
+//! group-by on those columns. For the roll-ups each daily cell is spread to
+//! its keys (each ancestor region, or its program, × each period's first
+//! day, from a precomputed ancestor list and a calendar of the batch's days
+//! computed by the reference [`Period::start`]), each key packed into one
+//! `u64`, and polars sums per key: one integer column groups several times
+//! faster than four, and no string is built per output cell until the end
+//! (a regional cell shares its region code with the table).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -21,11 +25,12 @@ use crate::{Contribution, Result};
 /// Holds the region index and closure (each region → itself and every
 /// ancestor), built once from the region table.
 pub struct Rollup {
-    codes: Vec<String>,
+    codes: Vec<Arc<str>>,
     levels: Vec<Level>,
     index: HashMap<String, u32>,
-    /// `region` → `ancestor`, both indexes into `codes`.
-    closure: DataFrame,
+    /// Each region's index → itself and every ancestor, as indexes into
+    /// `codes`.
+    ancestors: Vec<Vec<u32>>,
 }
 
 /// The grain of `daily_metrics`.
@@ -61,36 +66,26 @@ impl<'a> Interner<'a> {
 
 impl Rollup {
     pub fn new(regions: &Regions) -> Result<Rollup> {
-        let mut codes: Vec<String> = regions.iter().map(|r| r.code.clone()).collect();
+        let mut codes: Vec<Arc<str>> = regions.iter().map(|r| r.code.as_str().into()).collect();
         codes.sort();
         let index: HashMap<String, u32> = codes
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.clone(), i as u32))
+            .map(|(i, c)| (c.to_string(), i as u32))
             .collect();
         let levels = codes
             .iter()
             .map(|c| regions.get(c).expect("listed above").level)
             .collect();
-        let (mut region, mut ancestor) = (Vec::new(), Vec::new());
-        for (i, code) in codes.iter().enumerate() {
-            for a in regions.lineage(code) {
-                region.push(i as u32);
-                ancestor.push(index[&a.code]);
-            }
-        }
-        let closure = DataFrame::new(
-            region.len(),
-            vec![
-                Column::new("region".into(), region),
-                Column::new("ancestor".into(), ancestor),
-            ],
-        )?;
+        let ancestors = codes
+            .iter()
+            .map(|code| regions.lineage(code).map(|a| index[&a.code]).collect())
+            .collect();
         Ok(Rollup {
             codes,
             levels,
             index,
-            closure,
+            ancestors,
         })
     }
 
@@ -105,6 +100,8 @@ impl Rollup {
             return Ok(Default::default());
         }
         let mut names = Interner::default();
+        // Programs apart: their ids go into the roll-up's packed key.
+        let mut programs = Interner::default();
         // Regions outside the table get ids past its end.
         let mut unknown = Interner::default();
         let n = cells.len();
@@ -122,7 +119,7 @@ impl Rollup {
         for c in cells {
             day.push(days(c.day));
             inst.push(names.id(c.institution));
-            prog.push(names.id(c.program_id));
+            prog.push(programs.id(c.program_id));
             mission.push(c.mission_id.map_or(NO_MISSION, |m| names.id(m)));
             fac.push(names.id(c.facility_id));
             region.push(match self.index.get(c.region_code) {
@@ -154,54 +151,66 @@ impl Rollup {
             .filter(col("value").neq(lit(0)))
             .collect()?;
 
-        let calendar = calendar(&daily)?;
-        // Each region's day totals, then every ancestor's, then per period.
-        let regional = per_period(
-            sum_by(
-                sum_by(daily.clone().lazy(), &["region", "day", "metric"])
-                    .join(
-                        self.closure.clone().lazy(),
-                        [col("region")],
-                        [col("region")],
-                        JoinArgs::new(JoinType::Inner),
-                    )
-                    .select([
-                        col("ancestor").alias("key"),
-                        col("day"),
-                        col("metric"),
-                        col("value"),
-                    ]),
-                &["key", "day", "metric"],
-            ),
-            calendar.clone(),
-        )?
-        .collect()?;
-        let program = per_period(
-            sum_by(daily.clone().lazy(), &["program_id", "day", "metric"]).select([
-                col("program_id").alias("key"),
-                col("day"),
-                col("metric"),
-                col("value"),
-            ]),
-            calendar,
-        )?
-        .collect()?;
+        let (regional, program) = self.per_period(&daily)?;
 
         Ok((
-            self.daily_cells(&daily, &names, &unknown.strings)?,
+            self.daily_cells(&daily, &names, &programs, &unknown.strings)?,
             self.regional_cells(&regional)?,
-            program_cells(&program, &names)?,
+            program_cells(&program, &programs)?,
         ))
+    }
+
+    /// The daily cells summed per (ancestor region or program) × period ×
+    /// first day × metric: each daily cell is spread to its keys as packed
+    /// integers (a cheap loop over precomputed ancestors and a calendar of
+    /// the batch's days), then polars sums per key. One group-by on one
+    /// integer column: the joins and four-column group-bys this replaces
+    /// cost 4–5× more.
+    fn per_period(&self, daily: &DataFrame) -> Result<(DataFrame, DataFrame)> {
+        let mut calendar: HashMap<i32, [u64; 5]> = HashMap::new();
+        let n = daily.height() * Period::ALL.len();
+        let (mut regional, mut program) = (
+            (Vec::with_capacity(n * 4), Vec::with_capacity(n * 4)),
+            (Vec::with_capacity(n), Vec::with_capacity(n)),
+        );
+        let cells = u32s(daily, "region")?
+            .zip(u32s(daily, "program_id")?)
+            .zip(ints(daily, "day")?)
+            .zip(u32s(daily, "metric")?)
+            .zip(values(daily)?);
+        for ((((region, prog), day), metric), value) in cells {
+            let (region, prog, day, metric) = (
+                region.unwrap_or_default() as usize,
+                u64::from(prog.unwrap_or_default()),
+                day.unwrap_or_default(),
+                u64::from(metric.unwrap_or_default()),
+            );
+            let slots = calendar.entry(day).or_insert_with(|| {
+                Period::ALL.map(|p| PackedKey::slot(p, p.start(date(Some(day)))))
+            });
+            let ancestors = self.ancestors.get(region).map_or(&[][..], |a| &a[..]);
+            for slot in *slots {
+                let low = slot * PackedKey::SLOT + metric;
+                program.0.push(prog * PackedKey::KEY + low);
+                program.1.push(value);
+                for a in ancestors {
+                    regional.0.push(u64::from(*a) * PackedKey::KEY + low);
+                    regional.1.push(value);
+                }
+            }
+        }
+        Ok((sum_per_key(regional)?, sum_per_key(program)?))
     }
 
     fn daily_cells(
         &self,
         df: &DataFrame,
         names: &Interner<'_>,
+        programs: &Interner<'_>,
         unknown_regions: &[&str],
     ) -> Result<Vec<Cell>> {
         let region_code = |id: u32| match self.codes.get(id as usize) {
-            Some(code) => code.clone(),
+            Some(code) => code.to_string(),
             None => unknown_regions[id as usize - self.codes.len()].to_owned(),
         };
         let name = |id: Option<u32>| names.strings[id.unwrap_or_default() as usize].to_owned();
@@ -221,7 +230,8 @@ impl Rollup {
             out.push(Cell {
                 day: date(day.next().flatten()),
                 institution: name(inst.next().flatten()),
-                program_id: name(prog.next().flatten()),
+                program_id: programs.strings[prog.next().flatten().unwrap_or_default() as usize]
+                    .to_owned(),
                 mission_id: mission
                     .next()
                     .flatten()
@@ -238,73 +248,68 @@ impl Rollup {
     }
 
     fn regional_cells(&self, df: &DataFrame) -> Result<Vec<RegionalCell>> {
-        let (mut key, mut period, mut start, mut metric) = (
-            u32s(df, "key")?,
-            u32s(df, "period")?,
-            ints(df, "start")?,
-            u32s(df, "metric")?,
-        );
-        Ok(values(df)?
-            .into_iter()
-            .map(|value| {
-                let region = key.next().flatten().unwrap_or_default() as usize;
-                RegionalCell {
-                    region_code: self.codes[region].clone(),
-                    level: self.levels[region],
-                    period: Period::ALL[period.next().flatten().unwrap_or_default() as usize],
-                    period_start: date(start.next().flatten()),
-                    metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
-                    value,
-                }
+        Ok(packed(df)?
+            .map(|(k, value)| RegionalCell {
+                region_code: self.codes[k.key].clone(),
+                level: self.levels[k.key],
+                period: k.period,
+                period_start: k.start,
+                metric: k.metric,
+                value,
             })
             .collect())
     }
 }
 
-/// `lf` summed per `by`.
-fn sum_by(lf: LazyFrame, by: &[&str]) -> LazyFrame {
-    lf.group_by(by.iter().map(|c| col(*c)).collect::<Vec<_>>())
+/// `(packed key, value)` pairs summed per key in polars, cells that cancel
+/// out dropped.
+fn sum_per_key((keys, values): (Vec<u64>, Vec<i64>)) -> Result<DataFrame> {
+    let frame = DataFrame::new(
+        keys.len(),
+        vec![
+            Column::new("packed".into(), keys),
+            Column::new("value".into(), values),
+        ],
+    )?;
+    Ok(frame
+        .lazy()
+        .group_by([col("packed")])
         .agg([col("value").sum()])
+        .filter(col("value").neq(lit(0)))
+        .collect()?)
 }
 
-/// For each day of `daily`, the first day of each period holding it
-/// (columns `p0`…`p4`, in [`Period::ALL`] order), by the reference
-/// [`Period::start`]: a batch has few distinct days, so this is cheap.
-fn calendar(daily: &DataFrame) -> Result<DataFrame> {
-    let distinct: BTreeSet<i32> = daily.column("day")?.i32()?.iter().flatten().collect();
-    let day: Vec<i32> = distinct.into_iter().collect();
-    let mut columns = vec![Column::new("day".into(), day.clone())];
-    for (i, p) in Period::ALL.into_iter().enumerate() {
-        let starts: Vec<i32> = day.iter().map(|d| days(p.start(date(Some(*d))))).collect();
-        columns.push(Column::new(format!("p{i}").into(), starts));
+/// A roll-up cell's key in one `u64`: from the top, the region index or
+/// program id (24 bits), the period (3), its first day as days since 1970
+/// offset by 2^27 (28) and the metric (9).
+struct PackedKey {
+    key: usize,
+    period: Period,
+    start: NaiveDate,
+    metric: Metric,
+}
+
+impl PackedKey {
+    const KEY: u64 = 1 << 40;
+    const SLOT: u64 = 1 << 9;
+    const DAY_OFFSET: i64 = 1 << 27;
+
+    /// Period and first day: the middle bits, shifted down by [`Self::SLOT`].
+    fn slot(period: Period, start: NaiveDate) -> u64 {
+        ((period as u64) << 28) | (days(start) as i64 + Self::DAY_OFFSET) as u64
     }
-    Ok(DataFrame::new(day.len(), columns)?)
-}
 
-/// `lf` (key, day, metric, value) summed per key, period and the period's
-/// first day, cells that cancel out dropped.
-fn per_period(lf: LazyFrame, calendar: DataFrame) -> Result<LazyFrame> {
-    let dated = lf.join(
-        calendar.lazy(),
-        [col("day")],
-        [col("day")],
-        JoinArgs::new(JoinType::Inner),
-    );
-    let frames: Vec<LazyFrame> = (0..Period::ALL.len())
-        .map(|i| {
-            dated.clone().select([
-                col("key"),
-                lit(i as u32).cast(DataType::UInt32).alias("period"),
-                col(format!("p{i}")).alias("start"),
-                col("metric"),
-                col("value"),
-            ])
-        })
-        .collect();
-    Ok(concat(frames, UnionArgs::default())?
-        .group_by([col("key"), col("period"), col("start"), col("metric")])
-        .agg([col("value").sum()])
-        .filter(col("value").neq(lit(0))))
+    fn unpack(k: u64) -> PackedKey {
+        let slot = (k / Self::SLOT) & ((1 << 31) - 1);
+        PackedKey {
+            key: (k / Self::KEY) as usize,
+            period: Period::ALL[(slot >> 28) as usize],
+            start: date(Some(
+                ((slot & ((1 << 28) - 1)) as i64 - Self::DAY_OFFSET) as i32,
+            )),
+            metric: Metric::ALL[(k % Self::SLOT) as usize],
+        }
+    }
 }
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
@@ -334,28 +339,53 @@ fn values(df: &DataFrame) -> Result<Vec<i64>> {
         .collect())
 }
 
-fn program_cells(df: &DataFrame, names: &Interner<'_>) -> Result<Vec<ProgramCell>> {
-    let (mut key, mut period, mut start, mut metric) = (
-        u32s(df, "key")?,
-        u32s(df, "period")?,
-        ints(df, "start")?,
-        u32s(df, "metric")?,
-    );
-    Ok(values(df)?
-        .into_iter()
-        .map(|value| ProgramCell {
-            program_id: names.strings[key.next().flatten().unwrap_or_default() as usize].to_owned(),
-            period: Period::ALL[period.next().flatten().unwrap_or_default() as usize],
-            period_start: date(start.next().flatten()),
-            metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
+fn program_cells(df: &DataFrame, programs: &Interner<'_>) -> Result<Vec<ProgramCell>> {
+    Ok(packed(df)?
+        .map(|(k, value)| ProgramCell {
+            program_id: programs.strings[k.key].to_owned(),
+            period: k.period,
+            period_start: k.start,
+            metric: k.metric,
             value,
         })
         .collect())
 }
 
+/// The (key, value) rows of a [`sum_per_key`] result.
+fn packed(df: &DataFrame) -> Result<impl Iterator<Item = (PackedKey, i64)> + '_> {
+    let keys = df.column("packed")?.u64()?;
+    Ok(keys
+        .iter()
+        .zip(values(df)?)
+        .map(|(k, v)| (PackedKey::unpack(k.unwrap_or_default()), v)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_keys_round_trip() {
+        for (key, day) in [
+            (0, "1900-01-01"),
+            (3_483, "2026-11-30"),
+            ((1 << 24) - 1, "2199-12-31"),
+        ] {
+            let start: NaiveDate = day.parse().unwrap();
+            for period in Period::ALL {
+                for metric in [Metric::ALL[0], *Metric::ALL.last().unwrap()] {
+                    let k = key as u64 * PackedKey::KEY
+                        + PackedKey::slot(period, start) * PackedKey::SLOT
+                        + metric as u64;
+                    let u = PackedKey::unpack(k);
+                    assert_eq!(
+                        (u.key, u.period, u.start, u.metric),
+                        (key, period, start, metric)
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn metric_ids_are_positions_in_the_catalogue() {

@@ -101,7 +101,7 @@ fn periods_match_the_calendar_for_every_day_of_a_century() {
     let out = t.apply(&events, &Prior::default()).unwrap();
     let days: Vec<NaiveDate> = out.changes.daily.iter().map(|c| c.day).collect();
     for c in &out.changes.regional {
-        if c.region_code == "620921" {
+        if &*c.region_code == "620921" {
             let matching = days
                 .iter()
                 .filter(|d| c.period.start(**d) == c.period_start)
@@ -129,7 +129,7 @@ fn periods_match_the_calendar_for_every_day_of_a_century() {
                 out.changes
                     .regional
                     .iter()
-                    .any(|c| c.region_code == "620921" && c.period == p && c.period_start == s),
+                    .any(|c| &*c.region_code == "620921" && c.period == p && c.period_start == s),
                 "{p:?} of {d}"
             );
         }

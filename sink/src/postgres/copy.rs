@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sqlx::PgConnection;
 
 use crate::Result;
@@ -32,6 +32,14 @@ impl Row<'_> {
     /// are the only bytes the text format treats specially.
     pub fn text(&mut self, s: &str) -> &mut Self {
         self.sep();
+        // Codes and identifiers rarely hold a special byte: copy them whole.
+        if !s
+            .bytes()
+            .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+        {
+            self.buf.push_str(s);
+            return self;
+        }
         for ch in s.chars() {
             match ch {
                 '\\' => self.buf.push_str("\\\\"),
@@ -63,7 +71,14 @@ impl Row<'_> {
 
     pub fn date(&mut self, d: NaiveDate) -> &mut Self {
         self.sep();
-        let _ = write!(self.buf, "{}", d.format("%Y-%m-%d"));
+        // By hand for the common four-digit years: chrono's formatter
+        // parses its pattern on every call, a visible share of a batch.
+        let (y, m, day) = (d.year(), d.month(), d.day());
+        if (1000..=9999).contains(&y) {
+            let _ = write!(self.buf, "{y}-{m:02}-{day:02}");
+        } else {
+            let _ = write!(self.buf, "{}", d.format("%Y-%m-%d"));
+        }
         self
     }
 }
@@ -123,6 +138,25 @@ mod tests {
                 .date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
         });
         assert_eq!(s, "a\\tb\\\\c\\nd\\re\t\\N\t-250\t2024-02-29");
+    }
+
+    #[test]
+    fn dates_read_as_chrono_writes_them() {
+        for (y, m, d) in [
+            (2024, 1, 5),
+            (1000, 12, 31),
+            (9999, 1, 1),
+            (999, 3, 4),
+            (-44, 3, 15),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(
+                row(|r| {
+                    r.date(date);
+                }),
+                date.format("%Y-%m-%d").to_string()
+            );
+        }
     }
 
     #[test]
