@@ -151,7 +151,12 @@ pub async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "outreach failed");
+            // Once for people; as a log record too only when the log is for
+            // machines (in the pretty format both would show the same line
+            // twice).
+            if settings.log.format == crate::settings::LogFormat::Json {
+                tracing::error!(error = format!("{e:#}"), "outreach failed");
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

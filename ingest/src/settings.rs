@@ -121,6 +121,20 @@ impl KafkaSettings {
         [&self.missions_topic, &self.activities_topic]
     }
 
+    /// The topics consumed, each with the setting that names it.
+    pub fn subscribed(&self) -> Vec<crate::probe::Topic> {
+        [
+            (&self.missions_topic, "kafka.missions_topic"),
+            (&self.activities_topic, "kafka.activities_topic"),
+        ]
+        .into_iter()
+        .map(|(name, setting)| crate::probe::Topic {
+            name: name.clone(),
+            setting,
+        })
+        .collect()
+    }
+
     /// The consumer's configuration. Offsets are never auto-committed: the
     /// database holds the truth, Kafka's committed offsets are only a hint.
     pub fn consumer_config(&self, max_message_bytes: usize) -> ClientConfig {
@@ -135,6 +149,10 @@ impl KafkaSettings {
                 (self.session_timeout_ms / 3).max(100).to_string(),
             )
             .set("enable.partition.eof", "false")
+            // A subscribed topic created while `run` waits for it is only
+            // joined at the next refresh of the subscription's metadata:
+            // every 10 s, not librdkafka's 5 min. Two small requests.
+            .set("topic.metadata.refresh.interval.ms", "10000")
             // The prefetch: enough to keep a batch filling (a fetch every
             // few milliseconds from a nearby broker), small for the memory
             // bound. Fetch sizes count compressed bytes: a 4 MiB fetch of
