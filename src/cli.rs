@@ -53,7 +53,9 @@ pub enum Command {
     /// table change, a fix, or a doubt), in one transaction: readers keep
     /// the old tables until it commits; running pipelines wait meanwhile.
     Rebuild,
-    /// Validate the settings and print them (secrets masked), then exit.
+    /// Validate the settings and print them as a settings file (TOML),
+    /// each value with where it came from, secrets masked: `outreach
+    /// check-config > my.toml` gives a file for --config.
     CheckConfig,
     /// Check files of events (JSON Lines, one CloudEvent per line; or `.csv`
     /// files of activity tallies, see the README) with the pipeline's
@@ -86,7 +88,7 @@ pub enum Command {
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(cli.config.as_deref()) {
+    let (mut settings, origins) = match Settings::load_with_origins(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -102,11 +104,10 @@ pub async fn main() -> ExitCode {
     }
     crate::telemetry::init(&settings.log);
     let result = match cli.command {
-        Command::CheckConfig => {
-            println!("{settings:#?}");
-            println!("settings are valid");
-            Ok(())
-        }
+        Command::CheckConfig => crate::check_config::render(&settings, &origins).map(|text| {
+            print!("{text}");
+            eprintln!("settings are valid");
+        }),
         Command::Demo(args) => crate::demo::run(&settings, &args).await.map(|_| ()),
         Command::Migrate => migrate(&settings).await,
         Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
@@ -150,7 +151,12 @@ pub async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "outreach failed");
+            // Once for people; as a log record too only when the log is for
+            // machines (in the pretty format both would show the same line
+            // twice).
+            if settings.log.format == crate::settings::LogFormat::Json {
+                tracing::error!(error = format!("{e:#}"), "outreach failed");
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

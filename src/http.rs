@@ -1,6 +1,7 @@
 //! The operator's endpoint (`http.address`): `/metrics` in Prometheus text
 //! format, `/healthz` (the process is alive), `/readyz` (the database answers,
-//! a broker is connected and this member has partitions to work on).
+//! a broker is connected, every subscribed topic exists and this member has
+//! partitions to work on; the body says which is not so).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,8 +20,9 @@ pub struct Health {
     pub assigned: Arc<AtomicUsize>,
     /// The last database operation succeeded (set by the worker).
     pub database_ok: AtomicBool,
-    /// The cluster answered the last metadata probe (set by ingest).
-    pub broker_reachable: Arc<AtomicBool>,
+    /// The cluster answered the last metadata probe, and the subscribed
+    /// topics it says do not exist (set by ingest).
+    pub probe: ingest::probe::Findings,
 }
 
 #[derive(Clone)]
@@ -92,11 +94,24 @@ async fn metrics(State(s): State<AppState>) -> String {
 async fn ready(State(s): State<AppState>) -> (StatusCode, String) {
     let partitions = s.health.assigned.load(Ordering::Relaxed);
     let database = s.health.database_ok.load(Ordering::Relaxed);
-    let broker = s.health.broker_reachable.load(Ordering::Relaxed);
-    let body = format!(
-        "partitions_assigned {partitions}\ndatabase_ok {database}\nbroker_reachable {broker}\n"
+    let broker = s.health.probe.reachable.load(Ordering::Relaxed);
+    let missing = s
+        .health
+        .probe
+        .missing
+        .lock()
+        .expect("not poisoned")
+        .join(",");
+    let mut body = format!(
+        "partitions_assigned {partitions}\ndatabase_ok {database}\nbroker_reachable {broker}\nmissing_topics {}\n",
+        if missing.is_empty() { "none" } else { &missing }
     );
-    if partitions > 0 && database && broker {
+    if !missing.is_empty() {
+        body.push_str(&format!(
+            "waiting for topic {missing} to be created (or for its name in kafka.missions_topic / kafka.activities_topic to be corrected)\n"
+        ));
+    }
+    if partitions > 0 && database && broker && missing.is_empty() {
         (StatusCode::OK, body)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, body)

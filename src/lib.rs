@@ -3,6 +3,7 @@
 
 pub mod allocator;
 pub mod bench;
+pub mod check_config;
 pub mod cli;
 pub mod demo;
 pub mod files;

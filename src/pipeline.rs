@@ -206,7 +206,7 @@ pub async fn run(
             batches: batches_tx,
             acks: acks_rx,
             assigned: health.assigned.clone(),
-            broker_reachable: health.broker_reachable.clone(),
+            probe: health.probe.clone(),
         },
         mode,
         shutdown,

@@ -3,10 +3,11 @@
 //! overrides `kafka.brokers`). Each stage owns its section's type; only this
 //! module touches the `config` crate.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The built-in defaults: a local broker and database.
 pub const DEFAULTS: &str = r#"
@@ -18,7 +19,7 @@ group_id = "outreach"
 url = "postgres://postgres@localhost:5432/postgres"
 "#;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub kafka: ingest::KafkaSettings,
@@ -33,7 +34,7 @@ pub struct Settings {
     pub http: HttpSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// Where `/metrics`, `/healthz` and `/readyz` listen during `run`;
@@ -54,7 +55,7 @@ fn default_http_address() -> String {
     "127.0.0.1:9898".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionSettings {
     /// A CSV (`region_code,name,level,parent_code`) of regions to add to the
@@ -62,7 +63,7 @@ pub struct RegionSettings {
     pub extra_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     #[serde(default = "default_level")]
@@ -84,7 +85,7 @@ fn default_level() -> String {
     "info".into()
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -92,10 +93,66 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Built in: [`DEFAULTS`] or the field's serde default.
+    Default,
+    /// The `--config` file.
+    File(PathBuf),
+    /// This environment variable.
+    Environment(String),
+}
+
+/// The origin of every value the sources set, by key path
+/// (`["kafka", "brokers"]`); a key not listed has its built-in default.
+#[derive(Debug, Clone, Default)]
+pub struct Origins(BTreeMap<Vec<String>, Origin>);
+
+impl Origins {
+    pub fn of(&self, path: &[String]) -> &Origin {
+        self.0.get(path).unwrap_or(&Origin::Default)
+    }
+
+    /// Walks the merged `config` tree: each leaf value knows its source.
+    fn collect(&mut self, path: &mut Vec<String>, value: &config::Value, file: Option<&Path>) {
+        if let config::ValueKind::Table(table) = &value.kind {
+            for (k, v) in table {
+                path.push(k.clone());
+                self.collect(path, v, file);
+                path.pop();
+            }
+            return;
+        }
+        let origin = match (value.origin(), file) {
+            (None, _) => Origin::Default,
+            (Some("the environment"), _) => Origin::Environment(env_var(path)),
+            (Some(_), Some(file)) => Origin::File(file.to_owned()),
+            (Some(other), None) => Origin::File(other.into()),
+        };
+        self.0.insert(path.clone(), origin);
+    }
+}
+
+/// The variable that sets `path`, as it is spelled in this environment
+/// (the `config` crate matches names in any case).
+fn env_var(path: &[String]) -> String {
+    let name = format!("OUTREACH__{}", path.join("__").to_uppercase());
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .find(|k| k.eq_ignore_ascii_case(&name))
+        .unwrap_or(name)
+}
+
 impl Settings {
     /// Reads defaults, the file if any, then the environment, and checks
     /// what types alone cannot: every error names the key.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        Self::load_with_origins(file).map(|(s, _)| s)
+    }
+
+    /// [`Settings::load`], and where each value came from.
+    pub fn load_with_origins(file: Option<&Path>) -> anyhow::Result<(Settings, Origins)> {
         let mut b = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
@@ -110,13 +167,14 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        let s: Settings = b
-            .build()
-            .context("reading settings")?
+        let c = b.build().context("reading settings")?;
+        let mut origins = Origins::default();
+        origins.collect(&mut Vec::new(), &c.cache, file);
+        let s: Settings = c
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
         s.check()?;
-        Ok(s)
+        Ok((s, origins))
     }
 
     fn check(&self) -> anyhow::Result<()> {

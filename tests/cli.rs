@@ -106,3 +106,146 @@ fn secrets_never_appear_in_check_config_or_errors() {
     assert!(!t.contains("s3cr3t-db"), "{t}");
     assert!(t.contains("127.0.0.1:1"), "{t}");
 }
+
+/// `outreach ARGS` in an environment holding only `env` of its own
+/// settings (none inherited from the caller's shell).
+fn outreach_only(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
+    c.args(args);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("OUTREACH")
+        {
+            c.env_remove(k);
+        }
+    }
+    c.envs(env.iter().copied());
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The line of `file` that sets `key` (`batch_max_messages = `).
+fn line<'a>(file: &'a str, key: &str) -> &'a str {
+    file.lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} in\n{file}"))
+}
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("outreach-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn check_config_prints_a_settings_file_that_loads_back_the_same() {
+    let file = temp_file(
+        "layer.toml",
+        "[ingest]\nbatch_linger_ms = 250\n\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n",
+    );
+    let first = stdout(&outreach_only(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[
+            ("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "1234"),
+            ("OUTREACH__DATABASE__MIGRATE", "false"),
+        ],
+    ));
+    let effective: toml::Table = toml::from_str(&first).unwrap_or_else(|e| panic!("{e}\n{first}"));
+    assert_eq!(
+        effective["ingest"]["batch_max_messages"].as_integer(),
+        Some(1234)
+    );
+    assert_eq!(
+        effective["ingest"]["batch_linger_ms"].as_integer(),
+        Some(250)
+    );
+    assert_eq!(effective["database"]["migrate"].as_bool(), Some(false));
+    assert_eq!(
+        effective["kafka"]["options"]["security.protocol"].as_str(),
+        Some("SASL_SSL")
+    );
+
+    // Saved and loaded alone, with nothing in the environment: the same
+    // values, now all from the file.
+    let saved = temp_file("saved.toml", &first);
+    let saved_name = saved.to_str().unwrap();
+    let second = stdout(&outreach_only(
+        &["--config", saved_name, "check-config"],
+        &[],
+    ));
+    let reloaded: toml::Table = toml::from_str(&second).unwrap();
+    assert_eq!(reloaded, effective, "first:\n{first}\nsecond:\n{second}");
+    for l in second.lines().filter(|l| l.contains(" = ")) {
+        assert!(l.ends_with(&format!("# from file {saved_name}")), "{l}");
+    }
+    std::fs::remove_file(file).unwrap();
+    std::fs::remove_file(saved).unwrap();
+}
+
+#[test]
+fn check_config_says_where_each_value_came_from() {
+    let file = temp_file("origins.toml", "[kafka]\ngroup_id = \"from-the-file\"\n");
+    let name = file.to_str().unwrap();
+    let out = stdout(&outreach_only(
+        &["--config", name, "check-config"],
+        &[("OUTREACH__KAFKA__BROKERS", "kafka-1:9092,kafka-2:9092")],
+    ));
+    let brokers = line(&out, "brokers");
+    assert!(
+        brokers.starts_with("brokers = \"kafka-1:9092,kafka-2:9092\" ")
+            && brokers.ends_with("  # from environment OUTREACH__KAFKA__BROKERS"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "group_id").ends_with(&format!("# from file {name}")),
+        "{out}"
+    );
+    // Built-in defaults, from DEFAULTS and from the types' own defaults.
+    assert!(line(&out, "url").ends_with("# default"), "{out}");
+    assert!(
+        line(&out, "batch_max_messages").ends_with("# default"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n[kafka]\n") && out.contains("\n[database]\n"),
+        "{out}"
+    );
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
+fn check_config_masks_secrets_and_says_so() {
+    let file = temp_file(
+        "secrets.toml",
+        "[kafka.options]\n\"sasl.username\" = \"outreach\"\n\"sasl.password\" = \"kafka-s3cr3t\"\n",
+    );
+    let o = outreach_only(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[(
+            "OUTREACH__DATABASE__URL",
+            "postgres://writer:db-s3cr3t@db:5432/outreach?password=query-s3cr3t",
+        )],
+    );
+    let all = text(&o);
+    let out = stdout(&o);
+    for secret in ["kafka-s3cr3t", "db-s3cr3t", "query-s3cr3t"] {
+        assert!(!all.contains(secret), "{secret} shown:\n{all}");
+    }
+    let url = line(&out, "url");
+    assert!(
+        url.starts_with("url = \"postgres://writer:***@db:5432/outreach?password=***\" ")
+            && url.ends_with("  # from environment OUTREACH__DATABASE__URL (secret masked)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "\"sasl.password\"").starts_with("\"sasl.password\" = \"***\""),
+        "{out}"
+    );
+    assert!(line(&out, "\"sasl.username\"").starts_with("\"sasl.username\" = \"outreach\""));
+    std::fs::remove_file(file).unwrap();
+}

@@ -17,10 +17,10 @@ async fn setup(partitions: i32) -> (Broker, Db) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_contract_examples_fill_every_table() {
     let (broker, db) = setup(2).await;
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/contract/examples");
     let ex = |f: &str| -> serde_json::Value {
         serde_json::from_str(
-            &std::fs::read_to_string(format!("{shared}/{f}")).unwrap_or_else(|_| panic!("{f}")),
+            &std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_else(|_| panic!("{f}")),
         )
         .unwrap()
     };

@@ -16,7 +16,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::{Body, Decoder, ErrorCode, Rejection};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::batch::{Accepted, Batch, Builder, PartitionRange, Position, Raw, Rejected};
@@ -50,8 +50,9 @@ pub struct Links {
     pub acks: mpsc::UnboundedReceiver<Ack>,
     /// Partitions currently assigned to this member, for readiness.
     pub assigned: Arc<std::sync::atomic::AtomicUsize>,
-    /// Whether the cluster answered the last metadata probe, for readiness.
-    pub broker_reachable: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the cluster answered the last metadata probe, and which
+    /// subscribed topics it says do not exist, for readiness.
+    pub probe: crate::probe::Findings,
 }
 
 /// Counts for the final log line and for tests.
@@ -67,30 +68,10 @@ pub struct Summary {
     pub decode_ns: u64,
 }
 
-/// Asks the cluster for one topic's metadata every few seconds. A probe of
-/// its own, because the consumer's callbacks stop while backpressure holds
-/// the loop, and readiness must still see an outage.
-async fn probe_brokers(
-    consumer: Arc<StreamConsumer<Context>>,
-    topic: String,
-    reachable: Arc<std::sync::atomic::AtomicBool>,
-) {
-    loop {
-        let (c, t) = (consumer.clone(), topic.clone());
-        let ok = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(Some(&t), Duration::from_secs(3)).is_ok()
-        })
-        .await
-        .unwrap_or(false);
-        let before = reachable.swap(ok, std::sync::atomic::Ordering::Relaxed);
-        metrics::gauge!("outreach_broker_reachable").set(if ok { 1.0 } else { 0.0 });
-        if before && !ok {
-            warn!("no broker reachable: waiting for the cluster to come back");
-        } else if ok && !before {
-            info!("brokers reachable");
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+/// A subscribed topic the cluster does not know: reported once, with the
+/// setting that names it, by the probe (`probe.rs`), not by each client call.
+fn unknown_topic(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::UnknownTopicOrPartition)
 }
 
 /// Closes the consumer (leaving the group) once the last reference is
@@ -162,7 +143,12 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        warn!(target: "librdkafka", %error, "{reason}");
+        if unknown_topic(&error) {
+            // The probe says it, with the setting to check.
+            debug!(target: "librdkafka", %error, "{reason}");
+        } else {
+            warn!(target: "librdkafka", %error, "{reason}");
+        }
     }
 
     /// Per-partition lag, from the statistics librdkafka emits every
@@ -349,7 +335,7 @@ pub async fn run(
         batches: out,
         mut acks,
         assigned,
-        broker_reachable,
+        probe: findings,
     } = links;
     let (tx, events) = mpsc::unbounded_channel();
     let context = Context {
@@ -364,10 +350,13 @@ pub async fn run(
     let consumer = Arc::new(consumer);
     consumer.subscribe(&kafka.topics())?;
     info!(brokers = %kafka.brokers, group = %kafka.group_id, topics = ?kafka.topics(), ?mode, "consuming");
-    let probe = tokio::spawn(probe_brokers(
+    let (missing_tx, mut missing) = watch::channel(Vec::new());
+    let probe = tokio::spawn(crate::probe::run(
         consumer.clone(),
-        kafka.missions_topic.clone(),
-        broker_reachable,
+        kafka.subscribed(),
+        findings,
+        missing_tx,
+        mode == Mode::Follow,
     ));
     let probe = AbortOnDrop(probe);
 
@@ -421,6 +410,17 @@ pub async fn run(
                 break;
             }
             Some(ack) = acks.recv() => s.on_ack(ack),
+            // A backfill cannot drain a topic that does not exist: say so
+            // and stop, rather than wait for it in silence.
+            Ok(()) = missing.changed(), if s.mode == Mode::UntilCaughtUp => {
+                let topics = missing.borrow_and_update().clone();
+                if !topics.is_empty() {
+                    return Err(crate::Error::MissingTopics {
+                        brokers: kafka.brokers.clone(),
+                        topics,
+                    });
+                }
+            }
             Some(ev) = s.events.recv() => s.on_rebalance(ev, &out).await?,
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                 s.flush(&out).await?;
@@ -435,7 +435,11 @@ pub async fn run(
                     }
                 }
                 Err(error) => {
-                    warn!(%error, "kafka consumer error");
+                    if unknown_topic(&error) {
+                        debug!(%error, "kafka consumer error");
+                    } else {
+                        warn!(%error, "kafka consumer error");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },

@@ -12,6 +12,7 @@ mod batch;
 mod consumer;
 mod deadletter;
 mod embedded;
+pub mod probe;
 mod publish;
 mod settings;
 pub mod tools;
@@ -41,6 +42,12 @@ pub enum Error {
     Topic(String, rdkafka::error::KafkaError),
     #[error("stored offsets could not be read: {0}")]
     Lookup(BoxError),
+    /// `--until-caught-up` found a subscribed topic missing.
+    #[error("{}", probe::missing_message(.brokers, .topics))]
+    MissingTopics {
+        brokers: String,
+        topics: Vec<probe::Topic>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSettings {
     /// `host:port[,host:port...]`
@@ -26,12 +26,12 @@ pub struct KafkaSettings {
     /// consumer and the dead-letter producer: TLS (`security.protocol`,
     /// `ssl.ca.location`...) and SASL (`sasl.mechanism`, `sasl.username`,
     /// `sasl.password`...). Values whose key mentions a password or secret
-    /// are never logged.
-    #[serde(default)]
+    /// are never logged, nor serialized (`check-config`).
+    #[serde(default, serialize_with = "masked_options")]
     pub options: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// A batch is sent to the database as soon as the database is idle, so
@@ -121,6 +121,20 @@ impl KafkaSettings {
         [&self.missions_topic, &self.activities_topic]
     }
 
+    /// The topics consumed, each with the setting that names it.
+    pub fn subscribed(&self) -> Vec<crate::probe::Topic> {
+        [
+            (&self.missions_topic, "kafka.missions_topic"),
+            (&self.activities_topic, "kafka.activities_topic"),
+        ]
+        .into_iter()
+        .map(|(name, setting)| crate::probe::Topic {
+            name: name.clone(),
+            setting,
+        })
+        .collect()
+    }
+
     /// The consumer's configuration. Offsets are never auto-committed: the
     /// database holds the truth, Kafka's committed offsets are only a hint.
     pub fn consumer_config(&self, max_message_bytes: usize) -> ClientConfig {
@@ -135,6 +149,10 @@ impl KafkaSettings {
                 (self.session_timeout_ms / 3).max(100).to_string(),
             )
             .set("enable.partition.eof", "false")
+            // A subscribed topic created while `run` waits for it is only
+            // joined at the next refresh of the subscription's metadata:
+            // every 10 s, not librdkafka's 5 min. Two small requests.
+            .set("topic.metadata.refresh.interval.ms", "10000")
             // The prefetch: enough to keep a batch filling (a fetch every
             // few milliseconds from a nearby broker), small for the memory
             // bound. Fetch sizes count compressed bytes: a 4 MiB fetch of
@@ -187,13 +205,24 @@ pub fn is_secret(key: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
+/// The options with every secret value replaced by `***`.
+fn masked(options: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    options
+        .iter()
+        .map(|(k, v)| (k.as_str(), if is_secret(k) { "***" } else { v.as_str() }))
+        .collect()
+}
+
+fn masked_options<S: Serializer>(
+    options: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    masked(options).serialize(s)
+}
+
 impl std::fmt::Debug for KafkaSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let options: BTreeMap<&str, &str> = self
-            .options
-            .iter()
-            .map(|(k, v)| (k.as_str(), if is_secret(k) { "***" } else { v.as_str() }))
-            .collect();
+        let options = masked(&self.options);
         f.debug_struct("KafkaSettings")
             .field("brokers", &self.brokers)
             .field("group_id", &self.group_id)
@@ -230,6 +259,11 @@ mod tests {
         assert!(
             !shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"),
             "{shown}"
+        );
+        let serialized = serde_json::to_string(&k).unwrap();
+        assert!(
+            !serialized.contains("hunter2") && serialized.contains(r#""sasl.password":"***""#),
+            "{serialized}"
         );
     }
 }

@@ -124,18 +124,7 @@ impl Decoder {
 
     fn dispatch(&self, data: &str) -> Result<Dispatch> {
         let mut f = Fields::parse(data, "data")?;
-        f.only(&[
-            "mission_id",
-            "program_id",
-            "program_name",
-            "host_facility_id",
-            "host_facility_name",
-            "region_code",
-            "team_size",
-            "specialties",
-            "start_date",
-            "planned_end_date",
-        ])?;
+        f.only(&Dispatch::FIELDS)?;
         let start_date = f.date("start_date")?;
         let planned_end_date = f.opt_date("planned_end_date")?;
         if let Some(end) = planned_end_date
@@ -198,18 +187,7 @@ impl Decoder {
 
     fn activity(&self, data: &str) -> Result<Activity> {
         let mut f = Fields::parse(data, "data")?;
-        f.only(&[
-            "record_id",
-            "revision",
-            "program_id",
-            "mission_id",
-            "facility_id",
-            "region_code",
-            "occurred_on",
-            "metric",
-            "value",
-            "dims",
-        ])?;
+        f.only(&Activity::FIELDS)?;
         let metric_name = f.string("metric")?;
         let metric = Metric::parse_activity(&metric_name).ok_or_else(|| {
             Rejection::new(
@@ -300,7 +278,7 @@ impl Decoder {
 
 fn completion(data: &str) -> Result<Completion> {
     let mut f = Fields::parse(data, "data")?;
-    f.only(&["mission_id", "end_date"])?;
+    f.only(&Completion::FIELDS)?;
     let c = Completion {
         mission_id: f.id("mission_id")?,
         end_date: f.date("end_date")?,

@@ -121,11 +121,32 @@ pub struct Dispatch {
     pub planned_end_date: Option<NaiveDate>,
 }
 
+impl Dispatch {
+    /// The fields of its `data`: any other is an `unknown_field`.
+    pub const FIELDS: [&'static str; 10] = [
+        "mission_id",
+        "program_id",
+        "program_name",
+        "host_facility_id",
+        "host_facility_name",
+        "region_code",
+        "team_size",
+        "specialties",
+        "start_date",
+        "planned_end_date",
+    ];
+}
+
 /// `org.outreach.mission.completed.v1`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     pub mission_id: Id,
     pub end_date: NaiveDate,
+}
+
+impl Completion {
+    /// The fields of its `data`: any other is an `unknown_field`.
+    pub const FIELDS: [&'static str; 2] = ["mission_id", "end_date"];
 }
 
 /// `org.outreach.activity.recorded.v1`
@@ -141,6 +162,22 @@ pub struct Activity {
     pub metric: Metric,
     pub value: Amount,
     pub dims: Dims,
+}
+
+impl Activity {
+    /// The fields of its `data`: any other is an `unknown_field`.
+    pub const FIELDS: [&'static str; 10] = [
+        "record_id",
+        "revision",
+        "program_id",
+        "mission_id",
+        "facility_id",
+        "region_code",
+        "occurred_on",
+        "metric",
+        "value",
+        "dims",
+    ];
 }
 
 #[cfg(test)]

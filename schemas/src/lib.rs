@@ -1,4 +1,4 @@
-//! The event contract of `../shared/contract/EVENTS.md`, as Rust types.
+//! The event contract of `docs/contract.md`, as Rust types.
 //!
 //! Everything the stages exchange lives here and nowhere else: the decoded
 //! events, the validator that turns Kafka bytes into them (or into a

@@ -1,6 +1,6 @@
 //! The sink's settings (`database.*`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use crate::{Error, Result};
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `postgres://user:password@host:port/db?sslmode=...`, or
     /// `sqlite://path/to/file.db` for the embedded backend (created if
-    /// missing). Holds a secret: never printed (see the `Debug` impl).
+    /// missing). Holds a secret: never printed nor serialized with its
+    /// password (see the `Debug` impl and `redacted`).
+    #[serde(serialize_with = "redacted")]
     pub url: String,
     /// Connections in the pool: one per in-flight batch plus the offset
     /// look-ups is plenty.
@@ -163,14 +165,34 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+fn redacted<S: Serializer>(url: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    redact_url(url).serialize(s)
+}
+
 /// Which database `database.url` names.
 pub enum Backend {
     Postgres(PgConnectOptions),
     Sqlite(SqliteConnectOptions),
 }
 
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
+/// `scheme://user:secret@host` → `scheme://user:***@host`, and a
+/// `password=` query parameter (which sqlx reads too) → `password=***`.
 pub fn redact_url(url: &str) -> String {
+    let url = redact_userinfo(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -206,5 +228,18 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("writer:***@db:5432"), "{shown}");
         assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redact_url("postgres://w@db/x?sslmode=require&password=hunter2"),
+            "postgres://w@db/x?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://w:a?b@db/x?password=c"),
+            "postgres://w:***@db/x?password=***"
+        );
+        let serialized = serde_json::to_string(&s).unwrap();
+        assert!(
+            !serialized.contains("hunter2") && serialized.contains("writer:***@db:5432"),
+            "{serialized}"
+        );
     }
 }

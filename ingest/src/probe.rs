@@ -1,0 +1,209 @@
+//! The metadata probe: every few seconds, asks the cluster about each
+//! subscribed topic. It tells readiness whether a broker answers, and which
+//! topics do not exist. A probe of its own, because the consumer's
+//! callbacks stop while backpressure holds the loop, and because a consumer
+//! subscribed to a missing topic says so once and then waits in silence.
+//!
+//! `run` goes on waiting for a missing topic (it may be created later) and
+//! says so at a bounded rate; `run --until-caught-up` stops with an error
+//! (see [`crate::Error::MissingTopics`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::metadata::Metadata;
+use rdkafka::types::RDKafkaRespErr;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Time between two rounds of metadata requests.
+const EVERY: Duration = Duration::from_secs(2);
+/// How long one metadata request may take.
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// A topic is missing once this many answers in a row said so: a topic
+/// created a moment ago may not be in every broker's metadata yet.
+const ANSWERS: u32 = 2;
+/// While a topic is missing, the warning is repeated this often.
+const REMIND_EVERY: Duration = Duration::from_secs(60);
+
+/// A subscribed topic and the setting that names it (`kafka.missions_topic`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    pub name: String,
+    pub setting: &'static str,
+}
+
+impl Topic {
+    /// `OUTREACH__KAFKA__MISSIONS_TOPIC` for `kafka.missions_topic`.
+    pub fn variable(&self) -> String {
+        format!(
+            "OUTREACH__{}",
+            self.setting.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+}
+
+/// What the probe found, for readiness and for the consumer loop.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    /// The cluster answered the last round.
+    pub reachable: Arc<AtomicBool>,
+    /// Subscribed topics the cluster says do not exist (for `/readyz`).
+    pub missing: Arc<Mutex<Vec<String>>>,
+}
+
+/// Runs until aborted; sends the missing topics on `missing_tx` whenever
+/// that list changes, and with `waiting` (`run` without
+/// `--until-caught-up`) logs that it waits for them.
+pub(crate) async fn run<C>(
+    consumer: Arc<StreamConsumer<C>>,
+    topics: Vec<Topic>,
+    findings: Findings,
+    missing_tx: watch::Sender<Vec<Topic>>,
+    waiting: bool,
+) where
+    C: rdkafka::consumer::ConsumerContext + 'static,
+{
+    let mut misses: HashMap<String, u32> = HashMap::new();
+    let mut reminded = Instant::now();
+    loop {
+        let (c, names) = (
+            consumer.clone(),
+            topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        );
+        // One request per topic: asking for every topic of a large
+        // cluster would cost more than the answer is worth.
+        let answer = tokio::task::spawn_blocking(move || {
+            names
+                .iter()
+                .map(|t| c.fetch_metadata(Some(t), TIMEOUT).map(|md| exists(&md, t)))
+                .collect::<Result<Vec<bool>, _>>()
+                .ok()
+        })
+        .await
+        .unwrap_or(None);
+
+        let ok = answer.is_some();
+        let before = findings.reachable.swap(ok, Ordering::Relaxed);
+        metrics::gauge!("outreach_broker_reachable").set(if ok { 1.0 } else { 0.0 });
+        if before && !ok {
+            warn!("no broker reachable: waiting for the cluster to come back");
+        } else if ok && !before {
+            info!("brokers reachable");
+        }
+
+        if let Some(exists) = answer {
+            for (t, e) in topics.iter().zip(exists) {
+                if e {
+                    misses.remove(&t.name);
+                } else {
+                    *misses.entry(t.name.clone()).or_default() += 1;
+                }
+            }
+            let missing: Vec<Topic> = topics
+                .iter()
+                .filter(|t| misses.get(&t.name).is_some_and(|n| *n >= ANSWERS))
+                .cloned()
+                .collect();
+            let previous = missing_tx.borrow().clone();
+            for t in previous.iter().filter(|t| !missing.contains(t)) {
+                info!(topic = %t.name, "topic exists now: the consumer joins it within seconds");
+            }
+            let new = missing.iter().any(|t| !previous.contains(t));
+            if waiting && (new || (!missing.is_empty() && reminded.elapsed() >= REMIND_EVERY)) {
+                reminded = Instant::now();
+                for t in &missing {
+                    warn!(
+                        topic = %t.name,
+                        setting = t.setting,
+                        "topic does not exist: waiting for it to be created (or correct {} / {} if the name is wrong)",
+                        t.setting,
+                        t.variable()
+                    );
+                }
+            }
+            if missing != previous {
+                *findings.missing.lock().expect("not poisoned") =
+                    missing.iter().map(|t| t.name.clone()).collect();
+                metrics::gauge!("outreach_missing_topics").set(missing.len() as f64);
+                missing_tx.send_replace(missing);
+            }
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Whether the answer describes `topic` as existing: not unknown, and with
+/// partitions. Other errors (no leader yet...) pass: they are transient.
+fn exists(md: &Metadata, topic: &str) -> bool {
+    match md.topics().iter().find(|t| t.name() == topic) {
+        None => false,
+        Some(t) => match t.error() {
+            Some(e) => e != RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+            None => !t.partitions().is_empty(),
+        },
+    }
+}
+
+/// One line for `--until-caught-up`: which topics, and what to do.
+pub fn missing_message(brokers: &str, topics: &[Topic]) -> String {
+    let names: Vec<String> = topics
+        .iter()
+        .map(|t| format!("{} ({})", t.name, t.setting))
+        .collect();
+    let (subject, verb) = if topics.len() == 1 {
+        ("topic", "does")
+    } else {
+        ("topics", "do")
+    };
+    let create = topics
+        .first()
+        .map(|t| {
+            format!(
+                "kafka-topics.sh --bootstrap-server {brokers} --create --topic {} --partitions 6",
+                t.name
+            )
+        })
+        .unwrap_or_default();
+    let variables: Vec<String> = topics
+        .iter()
+        .map(|t| format!("{} / {}", t.setting, t.variable()))
+        .collect();
+    format!(
+        "{subject} {} {verb} not exist on the cluster at {brokers}: create {} (e.g. `{create}`), or correct {} if the name is wrong",
+        names.join(", "),
+        if topics.len() == 1 { "it" } else { "them" },
+        variables.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_topic_the_setting_and_the_fix_on_one_line() {
+        let t = Topic {
+            name: "outreach.missions.v1".into(),
+            setting: "kafka.missions_topic",
+        };
+        let m = missing_message("b:9092", std::slice::from_ref(&t));
+        assert_eq!(
+            m,
+            "topic outreach.missions.v1 (kafka.missions_topic) does not exist on the cluster at b:9092: create it (e.g. `kafka-topics.sh --bootstrap-server b:9092 --create --topic outreach.missions.v1 --partitions 6`), or correct kafka.missions_topic / OUTREACH__KAFKA__MISSIONS_TOPIC if the name is wrong"
+        );
+        let two = [
+            t,
+            Topic {
+                name: "a".into(),
+                setting: "kafka.activities_topic",
+            },
+        ];
+        let m = missing_message("b:9092", &two);
+        assert!(m.starts_with("topics outreach.missions.v1 (kafka.missions_topic), a (kafka.activities_topic) do not exist"), "{m}");
+        assert!(!m.contains('\n'));
+    }
+}
