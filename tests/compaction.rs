@@ -9,7 +9,8 @@ use support::model;
 use support::workload::generate;
 use support::*;
 
-/// (cells, deltas, columns in table order).
+/// (cells, deltas, the deltas' columns in table order). The regional and
+/// program deltas hold days: the views and the fold spread them to periods.
 const STORAGE: [(&str, &str, &[&str]); 3] = [
     (
         "daily_cells",
@@ -32,8 +33,7 @@ const STORAGE: [(&str, &str, &[&str]); 3] = [
         &[
             "region_code",
             "region_level",
-            "period_type",
-            "period_start",
+            "day",
             "metric",
             "value",
             "updated_at",
@@ -42,16 +42,62 @@ const STORAGE: [(&str, &str, &[&str]); 3] = [
     (
         "program_cells",
         "program_deltas",
-        &[
-            "program_id",
-            "period_type",
-            "period_start",
-            "metric",
-            "value",
-            "updated_at",
-        ],
+        &["program_id", "day", "metric", "value", "updated_at"],
     ),
 ];
+
+/// SQL that moves half the cells of `cells` back to `deltas`, each split as
+/// (v + 7, -7). A day-grain table moves day cells and takes their values
+/// out of the week, month, quarter and year cells too, as the fold will
+/// add them back there.
+fn unfold_half(cells: &str, deltas: &str, columns: &[&str]) -> String {
+    let all = columns.join(", ");
+    let plus = with_value(columns, "value + 7");
+    let minus = with_value(columns, "-7");
+    if !columns.contains(&"day") || cells == "daily_cells" {
+        return format!(
+            "WITH m AS (DELETE FROM outreach.{cells} WHERE ctid IN
+               (SELECT ctid FROM outreach.{cells} ORDER BY ctid
+                LIMIT (SELECT count(*) / 2 FROM outreach.{cells}))
+               RETURNING {all})
+             INSERT INTO outreach.{deltas} ({all})
+             SELECT {plus} FROM m UNION ALL SELECT {minus} FROM m"
+        );
+    }
+    let owner = columns[0];
+    let returning = with(columns, &[("day", "period_start AS day")]);
+    format!(
+        "WITH m AS (DELETE FROM outreach.{cells} WHERE ctid IN
+           (SELECT ctid FROM outreach.{cells} WHERE period_type = 'day' ORDER BY ctid
+            LIMIT (SELECT count(*) / 2 FROM outreach.{cells} WHERE period_type = 'day'))
+           RETURNING {returning}),
+              d AS (INSERT INTO outreach.{deltas} ({all})
+           SELECT {plus} FROM m UNION ALL SELECT {minus} FROM m)
+         UPDATE outreach.{cells} c SET value = c.value - s.value
+         FROM (SELECT m.{owner}, p.period_type, p.period_start, m.metric, sum(m.value) AS value
+               FROM m CROSS JOIN LATERAL outreach.period_starts(m.day) p
+               WHERE p.period_type <> 'day' GROUP BY 1, 2, 3, 4) s
+         WHERE (c.{owner}, c.period_type, c.period_start, c.metric)
+             = (s.{owner}, s.period_type, s.period_start, s.metric)"
+    )
+}
+
+/// SQL selecting the deltas' columns of a tenth of the cells (day cells
+/// only, for a day-grain table), values replaced by `value`.
+fn some_cells_as_deltas(cells: &str, columns: &[&str], value: &str) -> String {
+    let (select, filter) = if cells == "daily_cells" {
+        (with_value(columns, value), "")
+    } else {
+        (
+            with(columns, &[("day", "period_start"), ("value", value)]),
+            "WHERE period_type = 'day'",
+        )
+    };
+    format!(
+        "SELECT {select} FROM outreach.{cells} {filter} ORDER BY ctid
+         LIMIT (SELECT count(*) / 10 FROM outreach.{cells} {filter})"
+    )
+}
 
 async fn count(pool: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -112,31 +158,15 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
 
     for (cells, deltas, columns) in STORAGE {
         let all = columns.join(", ");
-        // Half the cells move back to deltas, each split as (v + 7, -7).
-        exec(
-            &pool,
-            format!(
-                "WITH m AS (DELETE FROM outreach.{cells} WHERE ctid IN
-                   (SELECT ctid FROM outreach.{cells} ORDER BY ctid
-                    LIMIT (SELECT count(*) / 2 FROM outreach.{cells}))
-                   RETURNING {all})
-                 INSERT INTO outreach.{deltas} ({all})
-                 SELECT {plus} FROM m UNION ALL SELECT {minus} FROM m",
-                plus = with_value(columns, "value + 7"),
-                minus = with_value(columns, "-7"),
-            ),
-        )
-        .await;
+        exec(&pool, unfold_half(cells, deltas, columns)).await;
         // A tenth of the cells that stay get a pair of deltas that cancel.
         exec(
             &pool,
             format!(
-                "WITH picked AS MATERIALIZED (SELECT {all} FROM outreach.{cells} ORDER BY ctid
-                   LIMIT (SELECT count(*) / 10 FROM outreach.{cells}))
-                 INSERT INTO outreach.{deltas} ({all})
-                 SELECT {plus} FROM picked UNION ALL SELECT {minus} FROM picked",
-                plus = with_value(columns, "5"),
-                minus = with_value(columns, "-5"),
+                "INSERT INTO outreach.{deltas} ({all})
+                 ({plus}) UNION ALL ({minus})",
+                plus = some_cells_as_deltas(cells, columns, "5"),
+                minus = some_cells_as_deltas(cells, columns, "-5"),
             ),
         )
         .await;

@@ -30,11 +30,11 @@ async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
     // roll-up, lost daily cells, a stray row, a mission gone.
     for sql in [
         "UPDATE outreach.regional_cells SET value = value + 100 WHERE region_code = 'CN' AND period_type = 'year'",
-        "INSERT INTO outreach.regional_deltas (region_code, region_level, period_type, period_start, metric, value)
-         VALUES ('CN', 'country', 'month', '2020-01-01', 'surgeries', 100)",
+        "INSERT INTO outreach.regional_deltas (region_code, region_level, day, metric, value)
+         VALUES ('CN', 'country', '2020-01-01', 'surgeries', 100)",
         "DELETE FROM outreach.daily_cells WHERE ctid IN (SELECT ctid FROM outreach.daily_cells LIMIT 5)",
-        "INSERT INTO outreach.program_deltas (program_id, period_type, period_start, metric, value)
-         VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 700)",
+        "INSERT INTO outreach.program_deltas (program_id, day, metric, value)
+         VALUES ('ghost', '2020-01-01', 'surgeries', 700)",
         "DELETE FROM outreach.missions WHERE ctid IN (SELECT ctid FROM outreach.missions LIMIT 1)",
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
@@ -131,7 +131,12 @@ async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
     let incremental = model::load(&pool).await;
     let mut rebuild = outreach_command(&broker, &db, "unused");
     rebuild.arg("rebuild");
-    assert!(rebuild.output().unwrap().status.success());
+    let out = rebuild.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     model::assert_same(
         &model::load(&pool).await,
         &incremental,

@@ -192,7 +192,7 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     for sql in [
         "INSERT INTO outreach.programs (program_id) VALUES ('evil')",
         "UPDATE outreach.daily_cells SET value = 0",
-        "INSERT INTO outreach.regional_deltas (region_code, region_level, period_type, period_start, metric, value) VALUES ('CN', 'country', 'year', '2020-01-01', 'surgeries', 1)",
+        "INSERT INTO outreach.regional_deltas (region_code, region_level, day, metric, value) VALUES ('CN', 'country', '2020-01-01', 'surgeries', 1)",
         "DELETE FROM outreach.missions",
         "SELECT * FROM outreach.activity_facts",
         "SELECT * FROM outreach.mission_facts",

@@ -7,7 +7,7 @@
 //! each other but do not deadlock (Postgres breaks the rare remaining cycle,
 //! and the error is retryable).
 
-use schemas::{ActivityFact, Changes, MissionFact};
+use schemas::{ActivityFact, Changes, MissionFact, Period};
 use sqlx::{Postgres, Transaction};
 
 use super::compact;
@@ -504,16 +504,18 @@ impl Statements for Batch {
         Ok(())
     }
 
+    /// Only the day's regional and program deltas are written: the views
+    /// and the compaction spread them to the other periods (migration 0004),
+    /// which are the sums of their days.
     async fn write_regional(&mut self, c: &Changes) -> Result<()> {
         copy_in(
             &mut self.tx,
-            "COPY outreach.regional_deltas (region_code, region_level, period_type, period_start,
-               metric, value) FROM STDIN",
-            &c.regional,
+            "COPY outreach.regional_deltas (region_code, region_level, day, metric, value)
+             FROM STDIN",
+            &days(&c.regional, |c| c.period),
             |r, c| {
                 r.text(&c.region_code)
                     .text(c.level.as_str())
-                    .text(c.period.as_str())
                     .date(c.period_start)
                     .text(c.metric.as_str())
                     .int(c.value);
@@ -526,12 +528,10 @@ impl Statements for Batch {
     async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
         copy_in(
             &mut self.tx,
-            "COPY outreach.program_deltas (program_id, period_type, period_start, metric, value)
-             FROM STDIN",
-            &c.program,
+            "COPY outreach.program_deltas (program_id, day, metric, value) FROM STDIN",
+            &days(&c.program, |c| c.period),
             |r, c| {
                 r.text(&c.program_id)
-                    .text(c.period.as_str())
                     .date(c.period_start)
                     .text(c.metric.as_str())
                     .int(c.value);
@@ -571,4 +571,10 @@ impl Statements for Batch {
         .await?;
         Ok(())
     }
+}
+
+/// The day-period cells of a roll-up (collected: a filtering iterator held
+/// across the COPY's awaits would not be `Send`).
+fn days<T>(cells: &[T], period: impl Fn(&T) -> Period) -> Vec<&T> {
+    cells.iter().filter(|c| period(c) == Period::Day).collect()
 }

@@ -31,6 +31,12 @@ pub struct Compacted {
 struct Table {
     deltas: &'static str,
     cells: &'static str,
+    /// The deltas' key: the cells' key, or (regional, program) the same with
+    /// `day` in place of the period and its first day.
+    delta_key: &'static [&'static str],
+    /// Where the cells' key comes from: the deleted deltas (`moved`), spread
+    /// to their periods where the deltas hold days (migration 0004).
+    from: &'static str,
     key: &'static [&'static str],
     conflict: &'static str,
     /// (column, how several deltas' values combine, how the stored value
@@ -38,10 +44,24 @@ struct Table {
     extra: &'static [(&'static str, &'static str, &'static str)],
 }
 
+/// Day-grain deltas, one row per period holding the day.
+const SPREAD: &str = "moved CROSS JOIN LATERAL outreach.period_starts(moved.day)";
+
 const TABLES: [Table; 3] = [
     Table {
         deltas: "daily_deltas",
         cells: "daily_cells",
+        delta_key: &[
+            "day",
+            "institution_id",
+            "program_id",
+            "mission_id",
+            "facility_id",
+            "region_code",
+            "metric",
+            "dims",
+        ],
+        from: "moved",
         key: &[
             "day",
             "institution_id",
@@ -58,6 +78,8 @@ const TABLES: [Table; 3] = [
     Table {
         deltas: "regional_deltas",
         cells: "regional_cells",
+        delta_key: &["region_code", "day", "metric"],
+        from: SPREAD,
         key: &["region_code", "period_type", "period_start", "metric"],
         conflict: "(region_code, period_type, period_start, metric)",
         extra: &[
@@ -72,6 +94,8 @@ const TABLES: [Table; 3] = [
     Table {
         deltas: "program_deltas",
         cells: "program_cells",
+        delta_key: &["program_id", "day", "metric"],
+        from: SPREAD,
         key: &["program_id", "period_type", "period_start", "metric"],
         conflict: "(program_id, period_type, period_start, metric)",
         extra: &[(
@@ -88,6 +112,7 @@ impl Table {
     /// cells, if any, lock rows in the same order).
     fn fold_sql(&self) -> String {
         let key = self.key.join(", ");
+        let delta_key = self.delta_key.join(", ");
         let extra_cols: String = self
             .extra
             .iter()
@@ -104,16 +129,17 @@ impl Table {
             .map(|(c, _, set)| format!(", {c} = {set}"))
             .collect();
         format!(
-            "WITH moved AS (DELETE FROM outreach.{deltas} RETURNING {key}, value{extra_cols}),
+            "WITH moved AS (DELETE FROM outreach.{deltas} RETURNING {delta_key}, value{extra_cols}),
                   added AS (
                INSERT INTO outreach.{cells} AS c ({key}, value{extra_cols})
-               SELECT {key}, sum(value)::bigint{extra_aggs} FROM moved
+               SELECT {key}, sum(value)::bigint{extra_aggs} FROM {from}
                GROUP BY {key} HAVING sum(value) <> 0 ORDER BY {key}
                ON CONFLICT {conflict} DO UPDATE SET value = c.value + excluded.value{extra_set}
                RETURNING 1)
              SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)",
             deltas = self.deltas,
             cells = self.cells,
+            from = self.from,
             conflict = self.conflict,
         )
     }
@@ -161,7 +187,8 @@ mod tests {
     #[test]
     fn the_fold_moves_and_sums_in_key_order() {
         let sql = TABLES[1].fold_sql();
-        assert!(sql.contains("DELETE FROM outreach.regional_deltas RETURNING region_code, period_type, period_start, metric, value, region_level, updated_at"));
+        assert!(sql.contains("DELETE FROM outreach.regional_deltas RETURNING region_code, day, metric, value, region_level, updated_at"));
+        assert!(sql.contains("FROM moved CROSS JOIN LATERAL outreach.period_starts(moved.day)"));
         assert!(sql.contains("ORDER BY region_code, period_type, period_start, metric"));
         assert!(sql.contains("updated_at = greatest(c.updated_at, excluded.updated_at)"));
     }
