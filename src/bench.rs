@@ -345,7 +345,7 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
     let sink = sink::Sink::connect(&db).await?;
     sink.migrate().await?;
     sink.sync_regions(&regions).await?;
-    let transform = transform::Transform::new(&regions)?;
+    let transform = transform::Transform::for_periods(&regions, sink.periods())?;
     let (mut load, mut plan_rollup, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut rows, mut next) = (0usize, None);
     let received_at = chrono::Utc::now();

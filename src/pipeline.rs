@@ -151,7 +151,9 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     let regions = Arc::new(settings.regions()?);
     let sink = open_database(settings, &regions).await?;
-    let transform = Arc::new(Transform::new(&regions).context("building the region closure")?);
+    let transform = Arc::new(
+        Transform::for_periods(&regions, sink.periods()).context("building the region closure")?,
+    );
     let decoder = Decoder::new(regions, settings.ingest.max_message_bytes);
     let dead_letters =
         DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;

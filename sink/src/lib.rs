@@ -53,6 +53,18 @@ impl Sink {
         Ok(Sink { db })
     }
 
+    /// The periods whose regional and program cells this backend stores as
+    /// written by a batch. Postgres keeps deltas at the day grain and
+    /// derives the other periods when it reads or folds them (migration
+    /// 0004), so the transform need not compute them; SQLite upserts every
+    /// period's cells.
+    pub fn periods(&self) -> &'static [schemas::Period] {
+        match &self.db {
+            Db::Postgres(_) => &[schemas::Period::Day],
+            Db::Sqlite(_) => &schemas::Period::ALL,
+        }
+    }
+
     /// Applies the migrations that have not run yet (Postgres: then the
     /// roles' grants when needed).
     pub async fn migrate(&self) -> Result<()> {

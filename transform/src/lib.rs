@@ -42,9 +42,18 @@ pub struct Outcome {
 }
 
 impl Transform {
+    /// Rolls up to every period.
     pub fn new(regions: &Regions) -> Result<Transform> {
+        Transform::for_periods(regions, &schemas::Period::ALL)
+    }
+
+    /// Rolls up to `periods` only (what the sink stores: `Sink::periods`).
+    pub fn for_periods(
+        regions: &Regions,
+        periods: &'static [schemas::Period],
+    ) -> Result<Transform> {
         Ok(Transform {
-            rollup: Rollup::new(regions)?,
+            rollup: Rollup::for_periods(regions, periods)?,
         })
     }
 

@@ -31,6 +31,8 @@ pub struct Rollup {
     /// Each region's index → itself and every ancestor, as indexes into
     /// `codes`.
     ancestors: Vec<Vec<u32>>,
+    /// The periods rolled up to (a backend may derive the others itself).
+    periods: &'static [Period],
 }
 
 /// The grain of `daily_metrics`.
@@ -65,7 +67,13 @@ impl<'a> Interner<'a> {
 }
 
 impl Rollup {
+    /// Rolls up to every period.
     pub fn new(regions: &Regions) -> Result<Rollup> {
+        Rollup::for_periods(regions, &Period::ALL)
+    }
+
+    /// Rolls up to `periods` only.
+    pub fn for_periods(regions: &Regions, periods: &'static [Period]) -> Result<Rollup> {
         let mut codes: Vec<Arc<str>> = regions.iter().map(|r| r.code.as_str().into()).collect();
         codes.sort();
         let index: HashMap<String, u32> = codes
@@ -86,6 +94,7 @@ impl Rollup {
             levels,
             index,
             ancestors,
+            periods,
         })
     }
 
@@ -167,8 +176,8 @@ impl Rollup {
     /// integer column: the joins and four-column group-bys this replaces
     /// cost 4–5× more.
     fn per_period(&self, daily: &DataFrame) -> Result<(DataFrame, DataFrame)> {
-        let mut calendar: HashMap<i32, [u64; 5]> = HashMap::new();
-        let n = daily.height() * Period::ALL.len();
+        let mut calendar: HashMap<i32, Vec<u64>> = HashMap::new();
+        let n = daily.height() * self.periods.len();
         let (mut regional, mut program) = (
             (Vec::with_capacity(n * 4), Vec::with_capacity(n * 4)),
             (Vec::with_capacity(n), Vec::with_capacity(n)),
@@ -186,10 +195,13 @@ impl Rollup {
                 u64::from(metric.unwrap_or_default()),
             );
             let slots = calendar.entry(day).or_insert_with(|| {
-                Period::ALL.map(|p| PackedKey::slot(p, p.start(date(Some(day)))))
+                self.periods
+                    .iter()
+                    .map(|p| PackedKey::slot(*p, p.start(date(Some(day)))))
+                    .collect()
             });
             let ancestors = self.ancestors.get(region).map_or(&[][..], |a| &a[..]);
-            for slot in *slots {
+            for slot in slots.iter().copied() {
                 let low = slot * PackedKey::SLOT + metric;
                 program.0.push(prog * PackedKey::KEY + low);
                 program.1.push(value);
