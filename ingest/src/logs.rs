@@ -25,10 +25,13 @@ use tracing::{debug, error, info, warn};
 
 /// While a broker stays unreachable, a line says so this often.
 pub const REMIND_EVERY: Duration = Duration::from_secs(30);
-/// A failure after this long without one starts a new outage (the
-/// connection came back meanwhile): said again as a first failure.
-/// librdkafka retries at least every 10 s (`reconnect.backoff.max.ms`).
-const NEW_OUTAGE_AFTER: Duration = Duration::from_secs(30);
+/// A failure after this long without one starts a new outage: said again
+/// as a first failure. librdkafka retries at least every 10 s
+/// (`reconnect.backoff.max.ms`) but mutes a repeated report for 30 s.
+/// (The probe also calls [`reachable`] when the cluster answers again.)
+const NEW_OUTAGE_AFTER: Duration = Duration::from_secs(120);
+/// Failures reported this soon after the cluster answered again are old.
+const AFTER_RECOVERY: Duration = Duration::from_secs(15);
 /// The setting, as a file key and as an environment variable.
 pub const SETTING: &str = "kafka.brokers / OUTREACH__KAFKA__BROKERS";
 
@@ -60,6 +63,9 @@ pub enum Failure {
     Authentication(String),
     /// TLS: the handshake failed (certificates, or a plaintext listener).
     Tls(String),
+    /// The connection closed before it was set up (a listener expecting TLS
+    /// or SASL, a proxy with nothing behind it...).
+    Disconnected,
     /// Anything else (disconnected, reset by peer...), in librdkafka's words.
     Other(String),
 }
@@ -72,6 +78,7 @@ impl std::fmt::Display for Failure {
             Failure::NameNotFound => f.write_str("name not found"),
             Failure::Authentication(m) => write!(f, "authentication failed ({m})"),
             Failure::Tls(m) => write!(f, "TLS failed ({m})"),
+            Failure::Disconnected => f.write_str("disconnected while connecting"),
             Failure::Other(m) => f.write_str(m),
         }
     }
@@ -88,6 +95,9 @@ impl Failure {
             Failure::Tls(_) => {
                 "check security.protocol and ssl.* under kafka.options, and that the listener speaks TLS"
             }
+            Failure::Disconnected => {
+                "check that the broker runs, and security.protocol under kafka.options if its listener expects TLS or SASL"
+            }
             Failure::Other(_) => "check the address and that the broker runs",
         }
     }
@@ -103,10 +113,18 @@ pub fn parse(text: &str) -> Option<(String, Failure)> {
         Some(rest) => rest.split_once("]: ")?.1,
         None => text,
     };
-    let (name, what) = text.split_once(": ")?;
+    let (name, mut what) = text.split_once(": ")?;
     let name = name.split_once("://").map_or(name, |(_, n)| n);
-    let address = name.rsplit_once('/').map_or(name, |(a, _)| a);
-    if address.is_empty() || address.contains(' ') {
+    let mut address = name.rsplit_once('/').map_or(name, |(a, _)| a);
+    // A logical broker ("GroupCoordinator: 127.0.0.1:9092: Disconnected")
+    // names the address it was using after its own name.
+    if !address.contains(':')
+        && let Some((a, rest)) = what.split_once(": ")
+        && a.contains(':')
+    {
+        (address, what) = (a, rest);
+    }
+    if !address.contains(':') || address.contains(' ') {
         return None;
     }
     // "(after 0ms in state CONNECT, 1 identical error(s) suppressed)"
@@ -120,6 +138,10 @@ pub fn parse(text: &str) -> Option<(String, Failure)> {
         Failure::TimedOut
     } else if lower.contains("sasl") || lower.contains("authentication") {
         Failure::Authentication(what.to_owned())
+    } else if lower.starts_with("disconnected") {
+        // librdkafka adds guesses ("connecting to a SSL listener?"): the
+        // advice covers them.
+        Failure::Disconnected
     } else if lower.contains("ssl") {
         Failure::Tls(what.to_owned())
     } else {
@@ -128,6 +150,15 @@ pub fn parse(text: &str) -> Option<(String, Failure)> {
         Failure::Other(first.into_iter().chain(chars).collect())
     };
     Some((address.to_owned(), failure))
+}
+
+/// Whether a report is about a connection being set up (`in state
+/// CONNECT`, `APIVERSION_QUERY`, `AUTH...`), not an established one that
+/// closed (`in state UP`: librdkafka reconnects, and says if that fails).
+fn while_connecting(text: &str) -> bool {
+    text.rsplit_once(" in state ")
+        .map(|(_, state)| state.split([',', ')']).next().unwrap_or(state))
+        .is_none_or(|state| state != "UP")
 }
 
 /// One broker's run of failures.
@@ -151,11 +182,15 @@ pub(crate) enum Say {
 
 /// The failures seen, per broker address.
 #[derive(Debug, Default)]
-pub(crate) struct Outages(HashMap<String, Outage>);
+pub(crate) struct Outages {
+    brokers: HashMap<String, Outage>,
+    /// When the cluster last answered after failures.
+    recovered: Option<Instant>,
+}
 
 impl Outages {
     pub(crate) fn failed(&mut self, address: &str, failure: Failure, now: Instant) -> Say {
-        match self.0.get_mut(address) {
+        match self.brokers.get_mut(address) {
             Some(o) if now.duration_since(o.last) < NEW_OUTAGE_AFTER => {
                 o.last = now;
                 o.failure = failure;
@@ -166,8 +201,17 @@ impl Outages {
                     Say::Nothing
                 }
             }
+            // Right after the cluster answered again, another client's
+            // attempt from before may still report its failure (librdkafka
+            // holds repeated reports back): old news.
+            _ if self
+                .recovered
+                .is_some_and(|r| now.duration_since(r) < AFTER_RECOVERY) =>
+            {
+                Say::Nothing
+            }
             _ => {
-                self.0.insert(
+                self.brokers.insert(
                     address.to_owned(),
                     Outage {
                         failure,
@@ -181,9 +225,17 @@ impl Outages {
         }
     }
 
+    /// The cluster answered: a later failure starts a new outage.
+    fn recovered(&mut self, now: Instant) {
+        if !self.brokers.is_empty() {
+            self.brokers.clear();
+            self.recovered = Some(now);
+        }
+    }
+
     /// The most recent failure seen within `within`, with its address.
     fn latest(&self, now: Instant, within: Duration) -> Option<(String, Failure)> {
-        self.0
+        self.brokers
             .iter()
             .filter(|(_, o)| now.duration_since(o.last) <= within)
             .max_by_key(|(_, o)| o.last)
@@ -197,6 +249,11 @@ static OUTAGES: Mutex<Option<Outages>> = Mutex::new(None);
 fn with_outages<T>(f: impl FnOnce(&mut Outages) -> T) -> T {
     let mut guard = OUTAGES.lock().unwrap_or_else(|e| e.into_inner());
     f(guard.get_or_insert_with(Outages::default))
+}
+
+/// The cluster answered: any later failure is a new outage, said as such.
+pub fn reachable() {
+    with_outages(|o| o.recovered(Instant::now()));
 }
 
 /// The most recent failure to reach a broker within `within`, as
@@ -239,16 +296,20 @@ pub fn is_connection_error(error: &KafkaError) -> bool {
 }
 
 pub(crate) fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
-    // Connection failures come at error level (a broker closing an idle
-    // connection is logged at info, and is no news).
+    // A failed connection attempt comes at error level, or at info or
+    // warning when the broker closed it before it was set up. An
+    // established connection that closed is not news by itself (librdkafka
+    // reconnects; a broker's idle reaper does that all the time).
+    let severe = matches!(
+        level,
+        RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+    );
     if fac == "FAIL"
-        && matches!(
-            level,
-            RDKafkaLogLevel::Emerg
-                | RDKafkaLogLevel::Alert
-                | RDKafkaLogLevel::Critical
-                | RDKafkaLogLevel::Error
-        )
+        && (severe || while_connecting(message))
+        && !matches!(level, RDKafkaLogLevel::Debug)
         && let Some((address, failure)) = parse(message)
     {
         connection_failed(&address, failure);
@@ -324,12 +385,34 @@ mod tests {
             (
                 "[::1]:9092/bootstrap: Disconnected (after 3ms in state APIVERSION_QUERY)",
                 "[::1]:9092",
-                Failure::Other("disconnected".into()),
+                Failure::Disconnected,
+            ),
+            (
+                "127.0.0.1:4000/1: Disconnected: requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10 (see api.version.request) (after 0ms in state APIVERSION_QUERY, 4 identical error(s) suppressed)",
+                "127.0.0.1:4000",
+                Failure::Disconnected,
+            ),
+            (
+                "GroupCoordinator: 127.0.0.1:33331: Disconnected: connection reset by peer (after 12ms in state APIVERSION_QUERY)",
+                "127.0.0.1:33331",
+                Failure::Disconnected,
+            ),
+            (
+                "b:9092/1: Receive failed: Connection reset by peer (after 5ms in state UP)",
+                "b:9092",
+                Failure::Other("receive failed: Connection reset by peer".into()),
             ),
         ] {
             assert_eq!(parse(text), Some((address.to_owned(), failure)), "{text}");
         }
         assert_eq!(parse("1/1 brokers are down"), None);
+        assert_eq!(parse("GroupCoordinator: Disconnected"), None);
+        assert!(while_connecting(
+            "b:9092/1: Disconnected (after 3ms in state APIVERSION_QUERY, 1 identical error(s) suppressed)"
+        ));
+        assert!(!while_connecting(
+            "b:9092/1: Disconnected (after 61234ms in state UP)"
+        ));
     }
 
     #[test]
@@ -365,5 +448,13 @@ mod tests {
             o.latest(later + Duration::from_secs(10), Duration::from_secs(5)),
             None
         );
+        // The cluster answered: a late report is old news, a failure after
+        // that is a new outage.
+        let back = later + Duration::from_secs(5);
+        o.recovered(back);
+        let late = back + Duration::from_secs(2);
+        assert_eq!(o.failed("b:9092", Failure::Refused, late), Say::Nothing);
+        let again = back + AFTER_RECOVERY;
+        assert_eq!(o.failed("b:9092", Failure::Refused, again), Say::First);
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -197,6 +198,12 @@ impl KafkaSettings {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", "outreach");
+        // librdkafka reports a connection its broker closed while it was
+        // being set up at info level: `logs` needs those to say a broker
+        // is out of reach, whatever level the log filter shows.
+        if (c.log_level as i32) < (RDKafkaLogLevel::Info as i32) {
+            c.set_log_level(RDKafkaLogLevel::Info);
+        }
         c
     }
 
