@@ -113,6 +113,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     kafka.activities_topic = format!("{tag}.activities");
     kafka.deadletter_topic = format!("{tag}.deadletter");
     kafka.group_id = format!("{tag}.pipeline");
+    // An unreachable broker: one error within kafka.delivery_timeout_ms.
+    let publisher = ingest::Publisher::new(&kafka)?;
+    publisher.connect().await?;
     ingest::tools::create_topics(&kafka, args.partitions)
         .await
         .context("creating the benchmark topics")?;
@@ -123,7 +126,6 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     progress(args, format!("topics {tag}.*, database {tag}"));
 
     let mut generator = generator(settings, args)?;
-    let publisher = ingest::Publisher::new(&kafka)?;
 
     let report = if let Some(rate) = args.rate {
         freshness(args, &kafka, &db_url, &mut generator, &publisher, rate).await?
@@ -580,7 +582,7 @@ async fn freshness(
     }
     let offered = (generator.sent - before) as f64 / start.elapsed().as_secs_f64();
     for d in pending {
-        ingest::delivered(d).await?;
+        publisher.delivered(d).await?;
     }
     // Let the last batches commit, then stop the pipeline cleanly.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -616,7 +618,7 @@ async fn publish(
         pending.push(publisher.send_to(topic, key, value).await?);
     }
     for d in pending {
-        ingest::delivered(d).await?;
+        publisher.delivered(d).await?;
     }
     Ok(())
 }

@@ -296,6 +296,8 @@ pub async fn publish(
 ) -> anyhow::Result<Tally> {
     let decoder = decoder(settings)?;
     let publisher = ingest::Publisher::new(&settings.kafka).context("creating the producer")?;
+    // A broker out of reach is one error now, not a timeout per event later.
+    publisher.connect().await?;
     let mut lines = Lines::new(&decoder, files);
     let mut pending = Vec::new();
     while let Some(line) = lines.next_line()? {
@@ -308,16 +310,12 @@ pub async fn publish(
         }
         if pending.len() >= 10_000 {
             for d in pending.drain(..) {
-                ingest::delivered(d)
-                    .await
-                    .context("the broker refused an event")?;
+                publisher.delivered(d).await?;
             }
         }
     }
     for d in pending {
-        ingest::delivered(d)
-            .await
-            .context("the broker refused an event")?;
+        publisher.delivered(d).await?;
     }
     publisher.flush(Duration::from_secs(30))?;
     let t = lines.tally;

@@ -329,18 +329,26 @@ pub async fn open_database(
     Ok(sink)
 }
 
-/// Connects to the database, waiting for it while it starts.
+/// Connects to the database, waiting for it while it starts
+/// (`database.connect_retry_secs`); says so once, then every 30 s.
 pub async fn connect(settings: &sink::Settings) -> anyhow::Result<Sink> {
     let mut delay = Duration::from_millis(500);
     let deadline = Instant::now() + Duration::from_secs(settings.connect_retry_secs);
+    let mut said: Option<Instant> = None;
     loop {
         match Sink::connect(settings).await {
             Ok(s) => return Ok(s),
             Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                warn!(error = %e, url = %settings.redacted_url(), retry_in = ?delay, "database not reachable yet");
+                if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    said = Some(Instant::now());
+                    let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+                    warn!("{e}; retrying for up to {left} s (database.connect_retry_secs)");
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
+            // It names the address and the setting already.
+            Err(e @ sink::Error::Connect { .. }) => return Err(e.into()),
             Err(e) => {
                 return Err(e).with_context(|| {
                     format!("connecting to the database at {}", settings.redacted_url())

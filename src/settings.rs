@@ -215,6 +215,10 @@ impl Settings {
                 "kafka.session_timeout_ms",
                 self.kafka.session_timeout_ms as u64,
             ),
+            (
+                "kafka.delivery_timeout_ms",
+                self.kafka.delivery_timeout_ms as u64,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {

@@ -90,13 +90,29 @@ async fn broker_unreachable_for_30s_not_ready_then_resumes_with_exact_totals() {
         p.committed_batches() > 0
     });
 
+    let before = p.log_text().lines().count();
     proxy.cut();
     let mut not_ready = false;
     let (peak, _) = ride_out(&mut p, OUTAGE, |p| not_ready |= p.not_ready());
     assert!(not_ready, "/readyz said 503 while no broker was reachable");
+    let text = p.log_text();
+    let during: Vec<&str> = text.lines().skip(before).collect();
     assert!(
-        p.log_text().contains("no broker reachable"),
+        during.iter().any(|l| l.contains("no broker reachable")),
         "the outage is logged"
+    );
+    // Said, with the address and the setting, then once more after 30 s:
+    // not a line per reconnection attempt of each client.
+    let kafka: Vec<&&str> = during
+        .iter()
+        .filter(|l| l.contains(r#""target":"librdkafka""#) || l.contains("kafka consumer error"))
+        .collect();
+    assert!(
+        (1..=4).contains(&kafka.len())
+            && kafka[0].contains(&proxy.addr)
+            && kafka[0].contains("kafka.brokers / OUTREACH__KAFKA__BROKERS"),
+        "the client's lines in the outage:\n{}",
+        during.join("\n")
     );
     proxy.restore();
 
@@ -111,6 +127,42 @@ async fn broker_unreachable_for_30s_not_ready_then_resumes_with_exact_totals() {
     assert!(p.alive(), "the same process resumed: no crash loop");
     assert!(p.terminate().success());
     eprintln!("broker outage {OUTAGE:?}: peak RSS {peak} MiB, totals exact");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_address_where_nothing_listens_is_said_once_while_run_retries() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let db = Db::new().await;
+    let mut p = Running::spawn(
+        outreach_command_at(&closed, &db.url, &unique("g")),
+        &["run"],
+        log_path("closed-broker"),
+    );
+    wait_for(Duration::from_secs(30), "/readyz", || p.not_ready());
+    // librdkafka retries every client's connection several times a second
+    // at first; the log says it once (the reminder comes after 30 s).
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(p.alive(), "run waits for the broker:\n{}", p.log_text());
+    let text = p.log_text();
+    let loud: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(r#""level":"WARN""#) || l.contains(r#""level":"ERROR""#))
+        .collect();
+    assert_eq!(loud.len(), 1, "{text}");
+    for part in [
+        format!("the broker at {closed} "),
+        "(kafka.brokers / OUTREACH__KAFKA__BROKERS)".into(),
+        "cannot be reached: connection refused".into(),
+        "retrying".into(),
+    ] {
+        assert!(loud[0].contains(&part), "{part:?} not in {}", loud[0]);
+    }
+    assert!(text.lines().count() < 15, "{text}");
+    assert!(p.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

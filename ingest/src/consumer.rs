@@ -118,8 +118,8 @@ enum Rebalance {
     Revoked,
 }
 
-/// Routes librdkafka's logs into tracing and places newly assigned
-/// partitions at the offsets stored in the database.
+/// Routes librdkafka's logs into tracing (through [`crate::logs`]) and
+/// places newly assigned partitions at the offsets stored in the database.
 struct Context {
     lookup: OffsetLookup,
     events: mpsc::UnboundedSender<Rebalance>,
@@ -127,28 +127,11 @@ struct Context {
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                error!(target: "librdkafka", fac, "{message}")
-            }
-            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", fac, "{message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                info!(target: "librdkafka", fac, "{message}")
-            }
-            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", fac, "{message}"),
-        }
+        crate::logs::log(level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if unknown_topic(&error) {
-            // The probe says it, with the setting to check.
-            debug!(target: "librdkafka", %error, "{reason}");
-        } else {
-            warn!(target: "librdkafka", %error, "{reason}");
-        }
+        crate::logs::error(&error, reason);
     }
 
     /// Per-partition lag, from the statistics librdkafka emits every
@@ -435,7 +418,9 @@ pub async fn run(
                     }
                 }
                 Err(error) => {
-                    if unknown_topic(&error) {
+                    // A missing topic: the probe says it. A broker out of
+                    // reach: `logs` says it, once.
+                    if unknown_topic(&error) || crate::logs::is_connection_error(&error) {
                         debug!(%error, "kafka consumer error");
                     } else {
                         warn!(%error, "kafka consumer error");

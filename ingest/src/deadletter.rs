@@ -8,10 +8,11 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use schemas::ErrorCode;
 
+use crate::logs::Logs;
 use crate::{Error, Rejected, Result};
 
 pub struct DeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<Logs>,
     config: rdkafka::ClientConfig,
     topic: String,
 }
@@ -20,7 +21,7 @@ impl DeadLetters {
     pub fn new(settings: &crate::KafkaSettings) -> Result<DeadLetters> {
         let config = settings.producer_config();
         Ok(DeadLetters {
-            producer: config.create()?,
+            producer: config.create_with_context(Logs)?,
             config,
             topic: settings.deadletter_topic.clone(),
         })
@@ -35,7 +36,7 @@ impl DeadLetters {
         let result = self.try_send_all(rejected).await;
         if let Err(error) = &result {
             tracing::warn!(%error, "dead-letter producer replaced after a failed send");
-            match self.config.create() {
+            match self.config.create_with_context(Logs) {
                 Ok(fresh) => {
                     let old = std::mem::replace(&mut self.producer, fresh);
                     // Dropping a producer flushes and joins its thread: not

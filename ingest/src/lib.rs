@@ -12,6 +12,7 @@ mod batch;
 mod consumer;
 mod deadletter;
 mod embedded;
+pub mod logs;
 pub mod probe;
 mod publish;
 mod settings;
@@ -21,7 +22,7 @@ pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
 pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
 pub use embedded::EmbeddedBroker;
-pub use publish::{Publisher, delivered};
+pub use publish::Publisher;
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +37,18 @@ pub type OffsetLookup =
 pub enum Error {
     #[error("kafka client: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// A message the producer could not deliver, for a reason other than
+    /// an unreachable broker.
+    #[error("the broker refused an event: {0}")]
+    Refused(rdkafka::error::KafkaError),
+    /// No broker answered within `kafka.delivery_timeout_ms`: the address
+    /// tried, and what happened there when known.
+    #[error("{}", publish::unreachable_message(.brokers, .failure, .waited))]
+    Unreachable {
+        brokers: String,
+        failure: Option<(String, logs::Failure)>,
+        waited: std::time::Duration,
+    },
     #[error("dead-letter topic: could not produce a refused message: {0}")]
     DeadLetter(rdkafka::error::KafkaError),
     #[error("topic {0}: {1}")]

@@ -93,6 +93,7 @@ pub(crate) async fn run<C>(
             warn!("no broker reachable: waiting for the cluster to come back");
         } else if ok && !before {
             info!("brokers reachable");
+            crate::logs::reachable();
         }
 
         if let Some(exists) = answer {

@@ -1,6 +1,11 @@
 //! Producing contract events (`outreach publish`): each to its topic, keyed
 //! as the contract recommends (`mission_id`, `record_id`), in structured
 //! mode, through an idempotent producer so retries never duplicate.
+//!
+//! A broker that cannot be reached is one error naming its address and
+//! setting, within `kafka.delivery_timeout_ms`: before anything is sent
+//! ([`Publisher::connect`]), or when deliveries time out
+//! ([`Publisher::delivered`]).
 
 use std::time::Duration;
 
@@ -10,12 +15,17 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use schemas::{Body, Event};
 
+use crate::logs::Logs;
 use crate::{Error, KafkaSettings, Result};
 
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<Logs>,
     missions_topic: String,
     activities_topic: String,
+    /// `kafka.brokers`, for errors.
+    brokers: String,
+    /// `kafka.delivery_timeout_ms`.
+    timeout: Duration,
 }
 
 impl Publisher {
@@ -24,10 +34,58 @@ impl Publisher {
             producer: settings
                 .producer_config()
                 .set("compression.type", "lz4")
-                .create()?,
+                .create_with_context(Logs)?,
             missions_topic: settings.missions_topic.clone(),
             activities_topic: settings.activities_topic.clone(),
+            brokers: settings.brokers.clone(),
+            timeout: Duration::from_millis(settings.delivery_timeout_ms.into()),
         })
+    }
+
+    /// Waits until a broker answers a metadata request, for at most
+    /// `kafka.delivery_timeout_ms`; [`Error::Unreachable`] otherwise.
+    pub async fn connect(&self) -> Result<()> {
+        let producer = self.producer.clone();
+        let timeout = self.timeout;
+        // Asks for no topic in particular: nothing is created, whatever
+        // the broker's `auto.create.topics.enable`.
+        let answer = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, timeout).map(drop)
+        })
+        .await;
+        match answer {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if is_unreachable(&e) => Err(self.unreachable()),
+            Ok(Err(e)) => Err(Error::Kafka(e)),
+            Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+        }
+    }
+
+    /// Waits for a delivery. A message that timed out while the broker was
+    /// out of reach is [`Error::Unreachable`]; any other failure, the
+    /// broker's refusal ([`Error::Refused`]).
+    pub async fn delivered(&self, d: DeliveryFuture) -> Result<()> {
+        match d.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) if is_unreachable(&e) && self.failure().is_some() => {
+                Err(self.unreachable())
+            }
+            Ok(Err((e, _))) => Err(Error::Refused(e)),
+            Err(_) => Err(Error::Refused(KafkaError::Canceled)),
+        }
+    }
+
+    /// The latest failure to reach a broker, if recent.
+    fn failure(&self) -> Option<(String, crate::logs::Failure)> {
+        crate::logs::last_failure(self.timeout + Duration::from_secs(5))
+    }
+
+    fn unreachable(&self) -> Error {
+        Error::Unreachable {
+            brokers: self.brokers.clone(),
+            failure: self.failure(),
+            waited: self.timeout,
+        }
     }
 
     /// Hands a validated event (and the exact bytes it was read from) to the
@@ -68,18 +126,44 @@ impl Publisher {
     }
 }
 
-/// Waits for a delivery; an error says why the broker refused it.
-pub async fn delivered(d: DeliveryFuture) -> Result<()> {
-    match d.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(Error::Kafka(e)),
-        Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+/// Errors that mean no broker answered in time.
+fn is_unreachable(e: &KafkaError) -> bool {
+    crate::logs::is_connection_error(e)
+        || matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::OperationTimedOut)
+        )
+}
+
+/// One line for a broker that could not be reached: which address, which
+/// setting, what happened, and what to check.
+pub(crate) fn unreachable_message(
+    brokers: &str,
+    failure: &Option<(String, crate::logs::Failure)>,
+    waited: &Duration,
+) -> String {
+    let setting = crate::logs::SETTING;
+    let waited = format!(
+        "within {} s (kafka.delivery_timeout_ms)",
+        waited.as_secs_f64()
+    );
+    match failure {
+        Some((address, failure)) if brokers.split(',').any(|b| b.trim() == address) => format!(
+            "the broker at {address} ({setting}) could not be reached {waited}: {failure}; {}",
+            failure.advice()
+        ),
+        // Reached at the configured address, then sent elsewhere: the
+        // address the cluster advertises is wrong from here.
+        Some((address, failure)) => format!(
+            "the broker at {address}, an address the cluster at {brokers} ({setting}) advertises, could not be reached {waited}: {failure}; check the brokers' advertised.listeners"
+        ),
+        None => format!("no broker at {brokers} ({setting}) answered {waited}"),
     }
 }
 
 /// Hands a record to the producer, waiting while its queue is full.
-pub(crate) async fn enqueue<K: ToBytes + ?Sized>(
-    producer: &FutureProducer,
+pub(crate) async fn enqueue<K: ToBytes + ?Sized, C: rdkafka::ClientContext + 'static>(
+    producer: &FutureProducer<C>,
     mut record: FutureRecord<'_, K, [u8]>,
 ) -> std::result::Result<DeliveryFuture, KafkaError> {
     loop {
@@ -91,5 +175,38 @@ pub(crate) async fn enqueue<K: ToBytes + ?Sized>(
             }
             Err((e, _)) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::Failure;
+
+    #[test]
+    fn an_unreachable_broker_is_one_line_with_its_address_and_setting() {
+        let waited = Duration::from_secs(30);
+        assert_eq!(
+            unreachable_message(
+                "a:9092, b:9092",
+                &Some(("b:9092".into(), Failure::Refused)),
+                &waited
+            ),
+            "the broker at b:9092 (kafka.brokers / OUTREACH__KAFKA__BROKERS) could not be reached within 30 s (kafka.delivery_timeout_ms): connection refused; check that a broker listens at that address"
+        );
+        let advertised = unreachable_message(
+            "a:9092",
+            &Some(("kafka-1:9092".into(), Failure::NameNotFound)),
+            &waited,
+        );
+        assert!(
+            advertised.starts_with("the broker at kafka-1:9092, an address the cluster at a:9092")
+                && advertised.ends_with("name not found; check the brokers' advertised.listeners"),
+            "{advertised}"
+        );
+        assert_eq!(
+            unreachable_message("a:9092", &None, &Duration::from_millis(2500)),
+            "no broker at a:9092 (kafka.brokers / OUTREACH__KAFKA__BROKERS) answered within 2.5 s (kafka.delivery_timeout_ms)"
+        );
     }
 }

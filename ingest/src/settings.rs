@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use serde::{Deserialize, Serialize, Serializer};
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -22,6 +23,11 @@ pub struct KafkaSettings {
     /// group join takes about half of it on some brokers.
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u32,
+    /// How long a producer keeps trying to deliver a message (librdkafka's
+    /// `message.timeout.ms`), and how long `publish` waits for a broker to
+    /// answer before giving up with exit code 1.
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u32,
     /// Extra librdkafka properties, passed through verbatim to both the
     /// consumer and the dead-letter producer: TLS (`security.protocol`,
     /// `ssl.ca.location`...) and SASL (`sasl.mechanism`, `sasl.username`,
@@ -72,6 +78,9 @@ fn topic_deadletter() -> String {
 fn default_session_timeout_ms() -> u32 {
     10_000
 }
+fn default_delivery_timeout_ms() -> u32 {
+    30_000
+}
 fn default_batch_max_messages() -> usize {
     20_000
 }
@@ -113,6 +122,7 @@ impl KafkaSettings {
             activities_topic: topic_activities(),
             deadletter_topic: topic_deadletter(),
             session_timeout_ms: default_session_timeout_ms(),
+            delivery_timeout_ms: default_delivery_timeout_ms(),
             options: BTreeMap::new(),
         }
     }
@@ -173,12 +183,13 @@ impl KafkaSettings {
         c
     }
 
-    /// The dead-letter producer: idempotent, so its retries never duplicate.
+    /// The producers' configuration (dead letters, `publish`): idempotent,
+    /// so their retries never duplicate.
     pub fn producer_config(&self) -> ClientConfig {
         let mut c = self.common();
         c.set("enable.idempotence", "true")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000");
+            .set("message.timeout.ms", self.delivery_timeout_ms.to_string());
         self.apply_options(&mut c);
         c
     }
@@ -187,6 +198,12 @@ impl KafkaSettings {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", "outreach");
+        // librdkafka reports a connection its broker closed while it was
+        // being set up at info level: `logs` needs those to say a broker
+        // is out of reach, whatever level the log filter shows.
+        if (c.log_level as i32) < (RDKafkaLogLevel::Info as i32) {
+            c.set_log_level(RDKafkaLogLevel::Info);
+        }
         c
     }
 
@@ -230,6 +247,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("activities_topic", &self.activities_topic)
             .field("deadletter_topic", &self.deadletter_topic)
             .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
             .field("options", &options)
             .finish()
     }

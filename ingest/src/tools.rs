@@ -5,15 +5,15 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 
+use crate::logs::Logs;
 use crate::{Error, KafkaSettings, Result};
 
 /// Creates the missions, activities and dead-letter topics.
 pub async fn create_topics(kafka: &KafkaSettings, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = kafka.producer_config().create()?;
+    let admin: AdminClient<Logs> = kafka.producer_config().create_with_context(Logs)?;
     let topics = [
         NewTopic::new(
             &kafka.missions_topic,
@@ -58,7 +58,7 @@ pub async fn read_into(
 ) -> Result<(u64, Duration)> {
     let mut config = kafka.consumer_config(schemas::decode::DEFAULT_MAX_MESSAGE_BYTES);
     config.set("group.id", group);
-    let consumer: StreamConsumer = config.create()?;
+    let consumer: StreamConsumer<Logs> = config.create_with_context(Logs)?;
     consumer.subscribe(&kafka.topics())?;
     let deadline = Instant::now() + limit;
     let mut first = None;
@@ -75,6 +75,9 @@ pub async fn read_into(
                     }
                 }
                 n += 1;
+            }
+            Ok(Err(e)) if crate::logs::is_connection_error(&e) => {
+                tracing::debug!(error = %e, "raw read")
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "raw read"),
             Err(_) => break,

@@ -19,6 +19,18 @@ pub enum Error {
     Conflict(u64),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be reached, or refused the login: where,
+    /// which setting, what happened and what to check, in one line.
+    #[error(
+        "cannot connect to the database at {address} (database.url / OUTREACH__DATABASE__URL = {url}): {failure}; {}",
+        failure.advice()
+    )]
+    Connect {
+        address: String,
+        /// `database.url` with its password masked.
+        url: String,
+        failure: ConnectFailure,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database.url is not valid: {0}")]
@@ -39,6 +51,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Conflict(_) => true,
+            Error::Connect { failure, .. } => failure.is_retryable(),
             Error::Database(e) => match e {
                 sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
@@ -71,3 +84,137 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a connection to the database failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectFailure {
+    Refused,
+    /// No answer within `database.connect_timeout_secs`.
+    TimedOut(u64),
+    /// The host name does not resolve.
+    NameNotFound,
+    /// Wrong password, unknown role, or no `pg_hba.conf` entry (28P01,
+    /// 28000): the server's words.
+    Authentication(String),
+    /// The database named in the URL does not exist (3D000): its name.
+    NoDatabase(String),
+    Tls(String),
+    /// Anything else on the way (reset, not a Postgres server...).
+    Other(String),
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectFailure::Refused => f.write_str("connection refused"),
+            ConnectFailure::TimedOut(s) => write!(f, "timed out after {s} s"),
+            ConnectFailure::NameNotFound => f.write_str("name not found"),
+            ConnectFailure::Authentication(m) => write!(f, "authentication failed ({m})"),
+            ConnectFailure::NoDatabase(name) => write!(f, "database \"{name}\" does not exist"),
+            ConnectFailure::Tls(m) => write!(f, "TLS failed ({m})"),
+            ConnectFailure::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl ConnectFailure {
+    /// What to check or do.
+    pub fn advice(&self) -> String {
+        let advice = match self {
+            ConnectFailure::Refused => "check that Postgres runs and listens at that address",
+            ConnectFailure::TimedOut(_) => {
+                "check the host, the port and any firewall between (database.connect_timeout_secs sets the wait)"
+            }
+            ConnectFailure::NameNotFound => "check the host name in the URL",
+            ConnectFailure::Authentication(_) => {
+                "check the user and password in the URL, and the server's pg_hba.conf"
+            }
+            ConnectFailure::NoDatabase(name) => {
+                return format!(
+                    "create it (`CREATE DATABASE \"{name}\"`, or `createdb {name}`) or correct the database name in the URL"
+                );
+            }
+            ConnectFailure::Tls(_) => "check sslmode and sslrootcert in the URL",
+            ConnectFailure::Other(_) => "check the address and that Postgres runs there",
+        };
+        advice.to_owned()
+    }
+
+    /// The database may come up or be found later; a refused login or a
+    /// missing database will not fix itself.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            ConnectFailure::Authentication(_)
+                | ConnectFailure::NoDatabase(_)
+                | ConnectFailure::Tls(_)
+        )
+    }
+
+    /// What a failed connection attempt says; `None` for errors that are
+    /// not about connecting.
+    /// `database`: the name the URL gives, for a missing database.
+    pub(crate) fn of(error: &sqlx::Error, database: &str) -> Option<ConnectFailure> {
+        Some(match error {
+            sqlx::Error::Io(e) => match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => ConnectFailure::Refused,
+                std::io::ErrorKind::TimedOut => ConnectFailure::TimedOut(0),
+                // tokio's resolver: "failed to lookup address information:
+                // Name or service not known".
+                _ if e.to_string().contains("lookup address") => ConnectFailure::NameNotFound,
+                _ => ConnectFailure::Other(e.to_string()),
+            },
+            sqlx::Error::Tls(e) => ConnectFailure::Tls(e.to_string()),
+            sqlx::Error::Protocol(m) => ConnectFailure::Other(format!(
+                "the server there does not speak Postgres' protocol ({m})"
+            )),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some("28P01" | "28000") => ConnectFailure::Authentication(db.message().to_owned()),
+                Some("3D000") => ConnectFailure::NoDatabase(database.to_owned()),
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_connection_is_one_line_naming_the_address_the_setting_and_the_fix() {
+        let io = |kind, text: &str| sqlx::Error::Io(std::io::Error::new(kind, text.to_owned()));
+        let refused = io(std::io::ErrorKind::ConnectionRefused, "refused");
+        let dns = io(
+            std::io::ErrorKind::Other,
+            "failed to lookup address information: Name or service not known",
+        );
+        assert_eq!(
+            ConnectFailure::of(&refused, "x"),
+            Some(ConnectFailure::Refused)
+        );
+        assert_eq!(
+            ConnectFailure::of(&dns, "x"),
+            Some(ConnectFailure::NameNotFound)
+        );
+        assert_eq!(ConnectFailure::of(&sqlx::Error::RowNotFound, "x"), None);
+
+        let e = Error::Connect {
+            address: "db:5432".into(),
+            url: "postgres://w:***@db:5432/outreach".into(),
+            failure: ConnectFailure::NoDatabase("outreach".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to the database at db:5432 (database.url / OUTREACH__DATABASE__URL = postgres://w:***@db:5432/outreach): database \"outreach\" does not exist; create it (`CREATE DATABASE \"outreach\"`, or `createdb outreach`) or correct the database name in the URL"
+        );
+        assert!(!e.is_retryable(), "a missing database stays missing");
+        let refused = Error::Connect {
+            address: "db:5432".into(),
+            url: "postgres://db:5432/outreach".into(),
+            failure: ConnectFailure::Refused,
+        };
+        assert!(refused.is_retryable(), "the server may be starting");
+    }
+}

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use sqlx::{Connection, PgConnection};
+use sqlx::Connection;
 
 use crate::{Backend, Db, Result, Settings, Sink};
 
@@ -194,7 +194,7 @@ impl Sink {
 pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings> {
     let url = match settings.backend()? {
         Backend::Postgres(options) => {
-            let mut c = PgConnection::connect_with(&options).await?;
+            let mut c = crate::postgres::connect_one(settings, &options, timeout(settings)).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
                 .execute(&mut c)
                 .await?;
@@ -224,7 +224,7 @@ pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings
 pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
     match settings.backend()? {
         Backend::Postgres(options) => {
-            let mut c = PgConnection::connect_with(&options).await?;
+            let mut c = crate::postgres::connect_one(settings, &options, timeout(settings)).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
             )))
@@ -242,6 +242,10 @@ pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn timeout(settings: &Settings) -> std::time::Duration {
+    std::time::Duration::from_secs(settings.connect_timeout_secs)
 }
 
 /// `name.db` in the directory of `file`.

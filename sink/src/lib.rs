@@ -22,7 +22,7 @@ mod settings;
 mod sqlite;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
-pub use error::{Error, Result};
+pub use error::{ConnectFailure, Error, Result};
 pub use postgres::compact::Compacted;
 pub use postgres::roles;
 pub use settings::{Backend, Settings};

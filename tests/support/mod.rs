@@ -430,8 +430,13 @@ pub fn short_rebalance_config() -> PathBuf {
 
 /// The same, for any database URL.
 pub fn outreach_command_to(broker: &Broker, database_url: &str, group: &str) -> Command {
+    outreach_command_at(&broker.addr, database_url, group)
+}
+
+/// The same, for any `kafka.brokers` (one where nothing listens...).
+pub fn outreach_command_at(brokers: &str, database_url: &str, group: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
-    c.env("OUTREACH__KAFKA__BROKERS", &broker.addr)
+    c.env("OUTREACH__KAFKA__BROKERS", brokers)
         .env("OUTREACH__KAFKA__GROUP_ID", group)
         .env("OUTREACH__KAFKA__SESSION_TIMEOUT_MS", "6000")
         .env("OUTREACH__DATABASE__URL", database_url)

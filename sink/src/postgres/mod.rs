@@ -10,11 +10,13 @@ pub mod roles;
 
 pub(crate) use batch::Batch;
 
-use schemas::Regions;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::time::Duration;
 
-use crate::{Result, Settings};
+use schemas::Regions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::{ConnectFailure, Error, Result, Settings};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -25,15 +27,72 @@ pub(crate) struct Db {
     roles: Option<(String, String)>,
 }
 
+/// One connection, outside any pool, within `timeout`; a failure to
+/// connect is [`Error::Connect`], which names the address and the setting.
+pub(crate) async fn connect_one(
+    settings: &Settings,
+    options: &PgConnectOptions,
+    timeout: Duration,
+) -> Result<PgConnection> {
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(connect_error(settings, options, e)),
+        Err(_) => Err(Error::Connect {
+            address: address(options),
+            url: settings.redacted_url(),
+            failure: ConnectFailure::TimedOut(settings.connect_timeout_secs),
+        }),
+    }
+}
+
+fn connect_error(settings: &Settings, options: &PgConnectOptions, e: sqlx::Error) -> Error {
+    let database = options.get_database().unwrap_or(options.get_username());
+    match ConnectFailure::of(&e, database) {
+        Some(ConnectFailure::TimedOut(_)) => Error::Connect {
+            address: address(options),
+            url: settings.redacted_url(),
+            failure: ConnectFailure::TimedOut(settings.connect_timeout_secs),
+        },
+        Some(failure) => Error::Connect {
+            address: address(options),
+            url: settings.redacted_url(),
+            failure,
+        },
+        None => e.into(),
+    }
+}
+
+/// `host:port`, or the socket directory.
+fn address(options: &PgConnectOptions) -> String {
+    let host = options.get_host();
+    if host.starts_with('/') {
+        format!("{host} (socket)")
+    } else {
+        format!("{host}:{}", options.get_port())
+    }
+}
+
 impl Db {
     pub async fn connect(settings: &Settings, options: PgConnectOptions) -> Result<Db> {
-        let pool = PgPoolOptions::new()
+        let pool = match PgPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(
-                settings.connect_timeout_secs,
-            ))
-            .connect_with(options)
-            .await?;
+            .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs))
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => pool,
+            // The pool retries a refused connection until its time-out and
+            // then says only that: one attempt of our own tells why.
+            Err(sqlx::Error::PoolTimedOut) => {
+                let timeout = Duration::from_secs(settings.connect_timeout_secs.clamp(1, 5));
+                connect_one(settings, &options, timeout)
+                    .await?
+                    .close()
+                    .await?;
+                return Err(sqlx::Error::PoolTimedOut.into());
+            }
+            Err(e) => return Err(connect_error(settings, &options, e)),
+        };
         let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
             .then(|| (settings.writer_role.clone(), settings.analyst_role.clone()));
         Ok(Db { pool, roles })
