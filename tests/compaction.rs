@@ -207,3 +207,38 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     support::workload::assert_matches(&pool, &w).await;
     sink.close().await;
 }
+
+/// The SQL that spreads day deltas to periods agrees with the reference
+/// `Period::start` on every day of three decades (leap years, ISO weeks
+/// across new year, quarters), whatever the session's time zone.
+#[tokio::test(flavor = "multi_thread")]
+async fn period_starts_in_sql_match_the_reference() {
+    let db = Db::new().await;
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    sink.migrate().await.unwrap();
+    sink.close().await;
+    let pool = db.pool().await;
+    let mut c = pool.acquire().await.unwrap();
+    sqlx::query("SET TIME ZONE 'Pacific/Kiritimati'")
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    let rows: Vec<(chrono::NaiveDate, String, chrono::NaiveDate)> = sqlx::query_as(
+        "SELECT d::date, p.period_type, p.period_start
+         FROM generate_series('1999-12-01'::date, '2031-01-31'::date, interval '1 day') d
+         CROSS JOIN LATERAL outreach.period_starts(d::date) p",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 11_385 * 5);
+    for (day, period, start) in rows {
+        let p = schemas::Period::ALL
+            .into_iter()
+            .find(|p| p.as_str() == period)
+            .unwrap_or_else(|| panic!("unknown period {period}"));
+        assert_eq!(start, p.start(day), "{period} of {day}");
+    }
+}

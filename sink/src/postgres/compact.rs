@@ -44,8 +44,16 @@ struct Table {
     extra: &'static [(&'static str, &'static str, &'static str)],
 }
 
-/// Day-grain deltas, one row per period holding the day.
-const SPREAD: &str = "moved CROSS JOIN LATERAL outreach.period_starts(moved.day)";
+/// Day-grain deltas summed per day first (deltas of many batches collapse
+/// there), then one row per period holding the day.
+const SPREAD_REGIONAL: &str = "(SELECT region_code, day, metric, sum(value) AS value,
+        min(region_level) AS region_level, max(updated_at) AS updated_at
+      FROM moved GROUP BY region_code, day, metric) m
+    CROSS JOIN LATERAL outreach.period_starts(m.day)";
+const SPREAD_PROGRAM: &str = "(SELECT program_id, day, metric, sum(value) AS value,
+        max(updated_at) AS updated_at
+      FROM moved GROUP BY program_id, day, metric) m
+    CROSS JOIN LATERAL outreach.period_starts(m.day)";
 
 const TABLES: [Table; 3] = [
     Table {
@@ -79,7 +87,7 @@ const TABLES: [Table; 3] = [
         deltas: "regional_deltas",
         cells: "regional_cells",
         delta_key: &["region_code", "day", "metric"],
-        from: SPREAD,
+        from: SPREAD_REGIONAL,
         key: &["region_code", "period_type", "period_start", "metric"],
         conflict: "(region_code, period_type, period_start, metric)",
         extra: &[
@@ -95,7 +103,7 @@ const TABLES: [Table; 3] = [
         deltas: "program_deltas",
         cells: "program_cells",
         delta_key: &["program_id", "day", "metric"],
-        from: SPREAD,
+        from: SPREAD_PROGRAM,
         key: &["program_id", "period_type", "period_start", "metric"],
         conflict: "(program_id, period_type, period_start, metric)",
         extra: &[(
@@ -188,7 +196,8 @@ mod tests {
     fn the_fold_moves_and_sums_in_key_order() {
         let sql = TABLES[1].fold_sql();
         assert!(sql.contains("DELETE FROM outreach.regional_deltas RETURNING region_code, day, metric, value, region_level, updated_at"));
-        assert!(sql.contains("FROM moved CROSS JOIN LATERAL outreach.period_starts(moved.day)"));
+        assert!(sql.contains("FROM moved GROUP BY region_code, day, metric) m"));
+        assert!(sql.contains("CROSS JOIN LATERAL outreach.period_starts(m.day)"));
         assert!(sql.contains("ORDER BY region_code, period_type, period_start, metric"));
         assert!(sql.contains("updated_at = greatest(c.updated_at, excluded.updated_at)"));
     }
