@@ -44,6 +44,18 @@ struct Table {
     extra: &'static [(&'static str, &'static str, &'static str)],
 }
 
+/// The key of `daily_metrics`, the same in its cells and deltas.
+const DAILY_KEY: [&str; 8] = [
+    "day",
+    "institution_id",
+    "program_id",
+    "mission_id",
+    "facility_id",
+    "region_code",
+    "metric",
+    "dims",
+];
+
 /// Day-grain deltas summed per day first (deltas of many batches collapse
 /// there), then one row per period holding the day.
 const SPREAD_REGIONAL: &str = "(SELECT region_code, day, metric, sum(value) AS value,
@@ -59,27 +71,9 @@ const TABLES: [Table; 3] = [
     Table {
         deltas: "daily_deltas",
         cells: "daily_cells",
-        delta_key: &[
-            "day",
-            "institution_id",
-            "program_id",
-            "mission_id",
-            "facility_id",
-            "region_code",
-            "metric",
-            "dims",
-        ],
+        delta_key: &DAILY_KEY,
         from: "moved",
-        key: &[
-            "day",
-            "institution_id",
-            "program_id",
-            "mission_id",
-            "facility_id",
-            "region_code",
-            "metric",
-            "dims",
-        ],
+        key: &DAILY_KEY,
         conflict: "ON CONSTRAINT daily_cells_key",
         extra: &[],
     },
