@@ -54,7 +54,7 @@ fn unfold_half(cells: &str, deltas: &str, columns: &[&str]) -> String {
     let all = columns.join(", ");
     let plus = with_value(columns, "value + 7");
     let minus = with_value(columns, "-7");
-    if !columns.contains(&"day") || cells == "daily_cells" {
+    if cells == "daily_cells" {
         return format!(
             "WITH m AS (DELETE FROM outreach.{cells} WHERE ctid IN
                (SELECT ctid FROM outreach.{cells} ORDER BY ctid
