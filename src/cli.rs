@@ -1,5 +1,5 @@
 //! The command line: `demo`, `run`, `migrate`, `rebuild`, `check-config`,
-//! `validate`, `publish`, `bench`.
+//! `validate`, `publish`, `bench`, `grant-analyst`, `revoke-analyst`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +84,35 @@ pub enum Command {
         #[arg(long)]
         include_invalid: bool,
     },
+    /// Let a Postgres login read the analyst tables: makes it a member of
+    /// the analyst role (database.analyst_role) and adds the institutions
+    /// whose rows of daily_metrics and missions it may see. Logins see no
+    /// institution's rows until granted; the shared aggregates
+    /// (regional_metrics, program_metrics, their views) are every
+    /// analyst's. Applies the migrations first; run as the schema owner.
+    #[command(group = clap::ArgGroup::new("scope").required(true).args(["institutions", "all"]))]
+    GrantAnalyst {
+        /// The login role (create it first: CREATE ROLE name LOGIN PASSWORD '…').
+        login: String,
+        /// An institution whose rows it may see; repeat for more.
+        #[arg(
+            long = "institution",
+            value_name = "ID",
+            value_parser = crate::analysts::parse_institution
+        )]
+        institutions: Vec<schemas::Id>,
+        /// Every institution's rows, and the quarantine.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Take institutions from an analyst login (--institution), or, with
+    /// none named, every one and its membership of the analyst role.
+    RevokeAnalyst {
+        login: String,
+        /// An institution to take away; repeat for more.
+        #[arg(long = "institution", value_name = "ID", value_parser = crate::analysts::parse_institution)]
+        institutions: Vec<schemas::Id>,
+    },
 }
 
 pub async fn main() -> ExitCode {
@@ -137,6 +166,22 @@ pub async fn main() -> ExitCode {
             Ok(t) if t.bad > 0 && !include_invalid => return ExitCode::from(1),
             other => other.map(|_| ()),
         },
+        Command::GrantAnalyst {
+            login,
+            institutions,
+            all,
+        } => {
+            let scope = if all {
+                sink::roles::Scope::All
+            } else {
+                sink::roles::Scope::Institutions(institutions)
+            };
+            crate::analysts::grant(&settings, &login, &scope).await
+        }
+        Command::RevokeAnalyst {
+            login,
+            institutions,
+        } => crate::analysts::revoke(&settings, &login, &institutions).await,
         Command::Run { until_caught_up } => {
             let mode = if until_caught_up {
                 Mode::UntilCaughtUp

@@ -2,6 +2,7 @@
 //! wiring of the three stages (ingest → transform → sink) into a pipeline.
 
 pub mod allocator;
+pub mod analysts;
 pub mod bench;
 pub mod check_config;
 pub mod cli;

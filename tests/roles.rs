@@ -1,7 +1,9 @@
 //! Least privilege and what analysts read: the pipeline runs as the writer
 //! role and cannot change the schema; the analyst role reads the contract's
-//! tables and views and writes nothing; an analyst mapped to an institution
-//! sees only its rows; the views' indicators are ratios of sums.
+//! tables and views and writes nothing; an analyst login sees no
+//! institution's rows until granted, then only those it was granted; an
+//! upgrade keeps what existing logins saw; the views' indicators are ratios
+//! of sums.
 
 mod support;
 
@@ -17,6 +19,12 @@ fn as_user(url: &str, user: &str) -> String {
     format!("{scheme}://{user}@{host}")
 }
 
+async fn login(db: &Db, name: &str) -> PgConnection {
+    PgConnection::connect(&as_user(&db.url, name))
+        .await
+        .unwrap()
+}
+
 async fn denied(c: &mut PgConnection, sql: &str) {
     let e = sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut *c)
@@ -27,6 +35,43 @@ async fn denied(c: &mut PgConnection, sql: &str) {
         msg.contains("permission denied") || msg.contains("must be owner"),
         "{sql}: {msg}"
     );
+}
+
+/// What a connection sees of the institution-scoped tables: the
+/// institutions of `daily_metrics` and of `missions`, and the quarantine's
+/// row count.
+async fn seen(c: &mut PgConnection) -> [String; 3] {
+    let mut institutions = Vec::new();
+    for table in ["daily_metrics", "missions"] {
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
+        )))
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+        institutions.push(ids.join(","));
+    }
+    let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    let [daily, missions] = <[String; 2]>::try_from(institutions).unwrap();
+    [daily, missions, quarantined.to_string()]
+}
+
+/// Runs `outreach ARGS` (grant-analyst, revoke-analyst) as the schema
+/// owner; its standard output.
+fn grant(broker: &Broker, db: &Db, args: &[&str]) -> String {
+    let out = outreach_command(broker, db, "unused")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Login roles of this test, members of the managed roles; dropped at the end.
@@ -200,59 +245,44 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     ] {
         denied(&mut a, sql).await;
     }
-    let institutions = |rows: Vec<String>| rows.join(",");
-    let all: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT institution_id FROM outreach.daily_metrics ORDER BY 1")
-            .fetch_all(&mut a)
-            .await
-            .unwrap();
-    assert_eq!(institutions(all), "h1,h2", "an unmapped analyst sees all");
+    // Deny by default: in the analyst role but granted nothing, a login
+    // sees no institution's rows, and every shared aggregate.
+    assert_eq!(
+        seen(&mut a).await,
+        ["", "", "0"],
+        "an analyst granted nothing"
+    );
+    let shared: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM outreach.regional_metrics) + (SELECT count(*) FROM outreach.program_summary)",
+    )
+    .fetch_one(&mut a)
+    .await
+    .unwrap();
+    assert!(shared > 0, "the shared aggregates are every analyst's");
 
-    // Row-level security: mapped to h1, an analyst sees h1's rows only.
-    let pool = db.pool().await;
-    sqlx::query("INSERT INTO outreach.analyst_scope VALUES ($1, 'h1')")
-        .bind(scoped)
-        .execute(&pool)
-        .await
-        .unwrap();
+    // One line each: every institution, or one.
+    let said = grant(&broker, &db, &["grant-analyst", analyst, "--all"]);
+    assert!(said.contains("sees every institution's rows"), "{said}");
+    let said = grant(
+        &broker,
+        &db,
+        &["grant-analyst", scoped, "--institution", "h1"],
+    );
+    assert!(said.contains("of h1,"), "{said}");
     let mut s = PgConnection::connect(&as_user(&db.url, scoped))
         .await
         .unwrap();
-    for table in ["daily_metrics", "missions"] {
-        let all: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
-        )))
-        .fetch_all(&mut a)
-        .await
-        .unwrap();
+    assert_eq!(seen(&mut a).await, ["h1,h2", "h1,h2", "1"], "granted --all");
+    // Scoping follows the login, also after switching to the group role.
+    for switch in ["RESET ROLE", "SET ROLE outreach_analyst"] {
+        sqlx::query(switch).execute(&mut s).await.unwrap();
         assert_eq!(
-            institutions(all),
-            "h1,h2",
-            "{table}: both institutions there"
+            seen(&mut s).await,
+            ["h1", "h1", "0"],
+            "granted h1 ({switch}): no quarantine, which holds every institution's payloads"
         );
-        // Also after switching to the group role: scoping follows the login.
-        for switch in ["RESET ROLE", "SET ROLE outreach_analyst"] {
-            sqlx::query(switch).execute(&mut s).await.unwrap();
-            let seen: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
-            )))
-            .fetch_all(&mut s)
-            .await
-            .unwrap();
-            assert_eq!(institutions(seen), "h1", "{table} scoped to h1 ({switch})");
-        }
-        sqlx::query("RESET ROLE").execute(&mut s).await.unwrap();
     }
-    let count = "SELECT count(*) FROM outreach.quarantine";
-    let (everyone, mapped): (i64, i64) = (
-        sqlx::query_scalar(count).fetch_one(&mut a).await.unwrap(),
-        sqlx::query_scalar(count).fetch_one(&mut s).await.unwrap(),
-    );
-    assert_eq!(
-        (everyone, mapped),
-        (1, 0),
-        "the quarantine (every institution's raw payloads) is hidden from mapped analysts"
-    );
+    sqlx::query("RESET ROLE").execute(&mut s).await.unwrap();
     let roles: (Option<String>, Option<String>) = sqlx::query_as(
         "SELECT sum(performed)::text, sum(assisted)::text FROM outreach.surgery_roles",
     )
@@ -301,9 +331,38 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     .unwrap();
     assert_eq!(program, ("2023 Healthy China Tour".into(), "2".into()));
 
+    // Taking back: one institution leaves nothing; everything leaves the role.
+    let said = grant(
+        &broker,
+        &db,
+        &["revoke-analyst", scoped, "--institution", "h1"],
+    );
+    assert!(said.contains("sees no institution's rows"), "{said}");
+    assert_eq!(seen(&mut s).await, ["", "", "0"], "h1 revoked");
+    let said = grant(&broker, &db, &["revoke-analyst", analyst]);
+    assert!(said.contains("is no longer an analyst"), "{said}");
+    denied(&mut a, "SELECT * FROM outreach.regional_metrics").await;
+
+    // A login that does not exist: one line that says what to do.
+    let out = outreach_command(&broker, &db, "unused")
+        .args(["grant-analyst", "nobody_here", "--all"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no login role \"nobody_here\"")
+            && err.contains("CREATE ROLE nobody_here LOGIN"),
+        "{err}"
+    );
+    let human = err.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(
+        human, 1,
+        "once for people (and once as a JSON log record): {err}"
+    );
+
     a.close().await.unwrap();
     s.close().await.unwrap();
-    pool.close().await;
     logins.drop_all().await;
 }
 
@@ -319,4 +378,134 @@ async fn a_pipeline_that_may_not_migrate_refuses_an_old_schema_and_says_what_to_
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("run `outreach migrate`"), "{err}");
+}
+
+/// A database at migration 0004 with the grants and policies of that
+/// release (the analyst role reads the tables; a login missing from
+/// analyst_scope sees every institution).
+async fn at_0004(db: &Db) -> sqlx::PgPool {
+    let dir = std::env::temp_dir().join(unique("migrations-0004"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sink/migrations/postgres");
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, dir.join(name)).unwrap();
+        }
+    }
+    let pool = db.pool().await;
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let unmapped =
+        "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
+    for sql in [
+        "DO $$ BEGIN CREATE ROLE outreach_analyst NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$".to_owned(),
+        "GRANT USAGE ON SCHEMA outreach TO outreach_analyst".to_owned(),
+        "GRANT SELECT ON outreach.daily_metrics, outreach.missions, outreach.quarantine, outreach.analyst_scope TO outreach_analyst".to_owned(),
+        "ALTER TABLE outreach.missions ENABLE ROW LEVEL SECURITY".to_owned(),
+        "ALTER TABLE outreach.quarantine ENABLE ROW LEVEL SECURITY".to_owned(),
+        format!("CREATE POLICY analyst_rows ON outreach.missions FOR SELECT TO outreach_analyst USING ({unmapped} OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s WHERE s.role_name = session_user))"),
+        format!("CREATE POLICY analyst_rows ON outreach.quarantine FOR SELECT TO outreach_analyst USING ({unmapped})"),
+        "INSERT INTO outreach.daily_cells VALUES ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 100), ('2024-03-05', 'h2', 'p', NULL, 'f2', '620922', 'surgeries', '{}', 200)".to_owned(),
+        "INSERT INTO outreach.missions VALUES ('m1', 'h1', 'p', 'f1', '620921', 2, '{}', '2024-03-04', NULL, NULL, 'active'), ('m2', 'h2', 'p', 'f2', '620922', 2, '{}', '2024-03-04', NULL, NULL, 'active')".to_owned(),
+        "INSERT INTO outreach.quarantine VALUES (now(), 't', 0, 0, NULL, 'x', 'invalid_json', 'x')".to_owned(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    pool
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_keeps_what_existing_analysts_saw_and_new_logins_see_nothing() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    let pool = at_0004(&db).await;
+    let (mut logins, names) = Logins::create(
+        &db.url,
+        &[("old", "outreach_analyst"), ("old_h1", "outreach_analyst")],
+    )
+    .await;
+    let (old, old_h1) = (&names[0], &names[1]);
+    sqlx::query("INSERT INTO outreach.analyst_scope VALUES ($1, 'h1')")
+        .bind(old_h1)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (mut o, mut o1) = (login(&db, old).await, login(&db, old_h1).await);
+    let before = [seen(&mut o).await, seen(&mut o1).await];
+    assert_eq!(
+        before,
+        [["h1,h2", "h1,h2", "1"], ["h1", "h1", "0"]].map(|r| r.map(String::from)),
+        "the 0004 fixture: unmapped saw everything"
+    );
+
+    let out = outreach_command(&broker, &db, "unused")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("they keep it as an explicit grant") && log.contains(old.as_str()),
+        "migrate says whom it granted every institution: {log}"
+    );
+    let after = [seen(&mut o).await, seen(&mut o1).await];
+    assert_eq!(after, before, "an upgrade keeps what existing logins saw");
+    // (Roles are cluster-wide: other tests' analyst logins could read this
+    // database too, and were granted '*' as well.)
+    let kept: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role_name::text, institution_id FROM outreach.analyst_scope
+         WHERE role_name IN ($1, $2) ORDER BY 1",
+    )
+    .bind(old)
+    .bind(old_h1)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        [(old.clone(), "*".into()), (old_h1.clone(), "h1".into())],
+        "as an explicit grant"
+    );
+
+    let (new, names) = Logins::create(&db.url, &[("new", "outreach_analyst")]).await;
+    logins.names.extend(new.names);
+    let mut n = login(&db, &names[0]).await;
+    assert_eq!(
+        seen(&mut n).await,
+        ["", "", "0"],
+        "a login created after the upgrade sees no institution"
+    );
+    for c in [o, o1, n] {
+        c.close().await.unwrap();
+    }
+    pool.close().await;
+    logins.drop_all().await;
+}
+
+#[test]
+fn granting_an_analyst_on_sqlite_says_it_has_no_logins() {
+    let broker = Broker::start();
+    let db = SqliteDb::new();
+    let out = outreach_command_to(&broker, &db.url, "unused")
+        .args(["grant-analyst", "bob", "--institution", "h1"])
+        .env("OUTREACH__LOG__FORMAT", "pretty")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("a SQLite file has no logins") && err.contains("database.url"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -42,6 +42,14 @@ pub enum Error {
         "the schema is at migration {applied} but this build needs {latest}, and database.migrate is false: run `outreach migrate` as the schema owner first"
     )]
     NotMigrated { applied: i64, latest: i64 },
+    /// `grant-analyst` / `revoke-analyst` name a login the cluster lacks.
+    #[error(
+        "there is no login role \"{0}\" in this Postgres cluster: create it first (psql -c \"CREATE ROLE {0} LOGIN PASSWORD '…'\"), then grant it"
+    )]
+    NoSuchLogin(String),
+    /// A role name that would need quoting, or a managed role left unset.
+    #[error("{0}")]
+    Role(String),
 }
 
 impl Error {

@@ -30,6 +30,8 @@ pub use sqlite::overview::Section;
 
 use schemas::Regions;
 
+const SQLITE_HAS_NO_LOGINS: &str = "analyst logins and their scope are Postgres' (database.url = postgres://…): a SQLite file has no logins, and whoever can read the file reads every row";
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Sink {
@@ -142,6 +144,33 @@ impl Sink {
         match &self.db {
             Db::Postgres(db) => db.compact().await,
             Db::Sqlite(_) => Ok(Some(Compacted::default())),
+        }
+    }
+
+    /// Makes the Postgres login `login` an analyst and adds `scope` to the
+    /// institutions it sees; returns all it sees now. (Run as the schema
+    /// owner, after [`Sink::migrate`].)
+    pub async fn grant_analyst(&self, login: &str, scope: &roles::Scope) -> Result<roles::Scope> {
+        match &self.db {
+            Db::Postgres(db) => {
+                roles::grant_analyst(&db.pool, db.analyst_role(), login, scope).await
+            }
+            Db::Sqlite(_) => Err(Error::Unsupported(SQLITE_HAS_NO_LOGINS)),
+        }
+    }
+
+    /// Takes `institutions` (none named: every one, and the analyst role)
+    /// from the Postgres login `login`; returns what it still sees.
+    pub async fn revoke_analyst(
+        &self,
+        login: &str,
+        institutions: &[schemas::Id],
+    ) -> Result<roles::Scope> {
+        match &self.db {
+            Db::Postgres(db) => {
+                roles::revoke_analyst(&db.pool, db.analyst_role(), login, institutions).await
+            }
+            Db::Sqlite(_) => Err(Error::Unsupported(SQLITE_HAS_NO_LOGINS)),
         }
     }
 

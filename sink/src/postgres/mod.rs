@@ -114,6 +114,11 @@ impl Db {
         Ok(())
     }
 
+    /// The managed analyst role; "" when roles are not managed.
+    pub fn analyst_role(&self) -> &str {
+        self.roles.as_ref().map_or("", |(_, analyst)| analyst)
+    }
+
     /// (latest applied, latest of this build).
     pub async fn migration_versions(&self) -> Result<(i64, i64)> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);

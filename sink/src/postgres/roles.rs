@@ -1,17 +1,18 @@
 //! Least privilege, set up after the migrations by the account that owns
 //! the schema: a writer role for the pipeline (rows only: it cannot create,
 //! alter or drop anything) and a read-only analyst role (the analyst tables
-//! and views, not the ledger). Row-level security scopes an analyst to one
-//! institution's rows of `missions` (and hides the quarantine) when
-//! `outreach.analyst_scope` maps their login role to it; the view
-//! `daily_metrics` applies the same scope in its definition (migration 0003).
+//! and views, not the ledger). Deny by default: an analyst login sees the
+//! rows of `daily_metrics`, `missions` and the quarantine only for the
+//! institutions `outreach.analyst_scope` grants it (row-level security on
+//! the tables, the view's own definition for `daily_metrics`: migration
+//! 0005); [`grant_analyst`] and [`revoke_analyst`] write that table.
 //!
 //! Role names are settings, so this runs from code rather than a migration;
 //! every statement is idempotent and safe to run again at each start.
 
 use sqlx::PgPool;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The tables analysts read.
 pub const ANALYST_TABLES: [&str; 7] = [
@@ -27,21 +28,18 @@ pub const ANALYST_TABLES: [&str; 7] = [
 /// The views analysts read (migrations 0002 and 0003).
 pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
 
-/// Which rows of a table an analyst sees. `session_user`, not
-/// `current_user`: a mapped login that runs `SET ROLE outreach_analyst` is
-/// still itself. Unmapped analysts see every row; mapped ones see their
-/// institutions' rows, and none of the quarantine (raw payloads of every
-/// institution).
-const UNMAPPED: &str =
-    "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
-/// (`daily_metrics` is a view over tables the batches COPY into, which
-/// row-level security would forbid: the view applies the same scope itself,
-/// migration 0003.)
-const POLICIES: [(&str, &str); 2] = [("missions", SCOPED_ROWS), ("quarantine", UNMAPPED)];
-const SCOPED_ROWS: &str =
-    "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)
-     OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s
-                           WHERE s.role_name = session_user)";
+/// Which rows of a table an analyst sees: the functions of migration 0005,
+/// which read `outreach.analyst_scope` for `session_user` (not
+/// `current_user`: a login that runs `SET ROLE outreach_analyst` is still
+/// itself). A login with no scope row sees none; `'*'` grants every
+/// institution, and only that grant shows the quarantine (raw payloads of
+/// every institution). (`daily_metrics` is a view over tables the batches
+/// COPY into, which row-level security would forbid: the view applies the
+/// same scope itself.)
+const POLICIES: [(&str, &str); 2] = [
+    ("missions", "outreach.analyst_sees(institution_id)"),
+    ("quarantine", "outreach.analyst_sees_all()"),
+];
 
 /// Whether `name` can be used as a role name without quoting.
 pub fn valid_role_name(name: &str) -> bool {
@@ -157,5 +155,128 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
 
 async fn exec(tx: &mut sqlx::PgConnection, sql: String) -> Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(sql)).execute(tx).await?;
+    Ok(())
+}
+
+/// What an analyst login sees of the institution-scoped tables
+/// (`daily_metrics`, `missions`, the quarantine). The shared aggregates
+/// (`regional_metrics`, `program_metrics` and their views) are every
+/// analyst's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every institution's rows, and the quarantine (stored as `'*'`).
+    All,
+    /// These institutions' rows.
+    Institutions(Vec<schemas::Id>),
+}
+
+/// The stored form of [`Scope::All`]: never an institution, whose
+/// identifiers are drawn from `[a-z0-9._:-]`.
+const EVERY_INSTITUTION: &str = "*";
+
+/// Makes `login` an analyst (member of `analyst`) and adds `scope` to what
+/// it sees. Returns everything it sees now.
+pub async fn grant_analyst(
+    pool: &PgPool,
+    analyst: &str,
+    login: &str,
+    scope: &Scope,
+) -> Result<Scope> {
+    let mut tx = pool.begin().await?;
+    check_login(&mut tx, analyst, login).await?;
+    exec(&mut tx, format!("GRANT \"{analyst}\" TO \"{login}\"")).await?;
+    let institutions: Vec<&str> = match scope {
+        // Everything subsumes any list.
+        Scope::All => {
+            sqlx::query("DELETE FROM outreach.analyst_scope WHERE role_name = $1")
+                .bind(login)
+                .execute(&mut *tx)
+                .await?;
+            vec![EVERY_INSTITUTION]
+        }
+        Scope::Institutions(ids) => ids.iter().map(|id| id.as_str()).collect(),
+    };
+    sqlx::query(
+        "INSERT INTO outreach.analyst_scope (role_name, institution_id)
+         SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(login)
+    .bind(&institutions)
+    .execute(&mut *tx)
+    .await?;
+    let now = scope_of(&mut tx, login).await?;
+    tx.commit().await?;
+    Ok(now)
+}
+
+/// Takes `institutions` out of what `login` sees, or, with none named,
+/// everything and its membership of `analyst`. Returns what it still sees.
+pub async fn revoke_analyst(
+    pool: &PgPool,
+    analyst: &str,
+    login: &str,
+    institutions: &[schemas::Id],
+) -> Result<Scope> {
+    let mut tx = pool.begin().await?;
+    check_login(&mut tx, analyst, login).await?;
+    if institutions.is_empty() {
+        sqlx::query("DELETE FROM outreach.analyst_scope WHERE role_name = $1")
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+        exec(&mut tx, format!("REVOKE \"{analyst}\" FROM \"{login}\"")).await?;
+    } else {
+        let ids: Vec<&str> = institutions.iter().map(|id| id.as_str()).collect();
+        sqlx::query(
+            "DELETE FROM outreach.analyst_scope WHERE role_name = $1 AND institution_id = ANY($2)",
+        )
+        .bind(login)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let now = scope_of(&mut tx, login).await?;
+    tx.commit().await?;
+    Ok(now)
+}
+
+/// What `login` sees now.
+async fn scope_of(tx: &mut sqlx::PgConnection, login: &str) -> Result<Scope> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT institution_id FROM outreach.analyst_scope WHERE role_name = $1 ORDER BY 1",
+    )
+    .bind(login)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.iter().any(|r| r == EVERY_INSTITUTION) {
+        return Ok(Scope::All);
+    }
+    // Rows written by hand may not be identifiers; they match nothing.
+    Ok(Scope::Institutions(
+        rows.iter().filter_map(|r| schemas::Id::parse(r)).collect(),
+    ))
+}
+
+/// Both names are plain role names, the analyst role is managed, and the
+/// login exists.
+async fn check_login(tx: &mut sqlx::PgConnection, analyst: &str, login: &str) -> Result<()> {
+    if analyst.is_empty() {
+        return Err(Error::Role(
+            "database.analyst_role is empty (roles are not managed): set it to the analyst role, e.g. outreach_analyst".into(),
+        ));
+    }
+    if !valid_role_name(login) {
+        return Err(Error::Role(format!(
+            "\"{login}\" is not a plain role name: use lower-case letters, digits and _ (at most 63), starting with a letter or _"
+        )));
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
+            .bind(login)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        return Err(Error::NoSuchLogin(login.to_owned()));
+    }
     Ok(())
 }
