@@ -509,3 +509,35 @@ fn granting_an_analyst_on_sqlite_says_it_has_no_logins() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn an_older_binary_refuses_a_newer_schema_and_says_so() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    let migrate = || {
+        outreach_command(&broker, &db, "unused")
+            .arg("migrate")
+            .env("OUTREACH__LOG__FORMAT", "pretty")
+            .output()
+            .unwrap()
+    };
+    assert!(migrate().status.success());
+    // What a later release's migration leaves behind.
+    let pool = db.pool().await;
+    sqlx::query(
+        "INSERT INTO public._sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from a later release', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let out = migrate();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("migrated by a newer release of outreach (it records migration 9999"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

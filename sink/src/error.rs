@@ -32,7 +32,13 @@ pub enum Error {
         failure: ConnectFailure,
     },
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+    /// The database records a migration this build does not have: a newer
+    /// release migrated it.
+    #[error(
+        "the database was migrated by a newer release of outreach (it records migration {0}, which this build does not have): run that release or a later one; this one cannot use the newer schema"
+    )]
+    SchemaNewer(i64),
     #[error("database.url is not valid: {0}")]
     Url(String),
     /// A feature this backend does not have; the text says which.
@@ -50,6 +56,15 @@ pub enum Error {
     /// A role name that would need quoting, or a managed role left unset.
     #[error("{0}")]
     Role(String),
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Error {
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => Error::SchemaNewer(v),
+            e => Error::Migrate(e),
+        }
+    }
 }
 
 impl Error {
