@@ -195,6 +195,13 @@ async fn postgres_stopped_for_30s_retries_with_bounded_reading_then_exact_totals
         p.metric("outreach_batch_retries_total") >= 2.0,
         "failed batches are retried with backoff"
     );
+    let log = p.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("batch failed; retrying")
+            && l.contains("cannot connect to the database at")
+            && l.contains("database.url / OUTREACH__DATABASE__URL")),
+        "the retries say where the database is and which setting names it"
+    );
     pg.resume();
 
     let pool = sqlx::PgPool::connect(&pg.url()).await.unwrap();

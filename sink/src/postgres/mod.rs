@@ -25,6 +25,8 @@ pub(crate) struct Db {
     pub pool: PgPool,
     /// (writer, analyst) role names, when roles are managed.
     roles: Option<(String, String)>,
+    /// To say where and why when the pool cannot connect later.
+    target: std::sync::Arc<(Settings, PgConnectOptions)>,
 }
 
 /// One connection, outside any pool, within `timeout`; a failure to
@@ -95,7 +97,11 @@ impl Db {
         };
         let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
             .then(|| (settings.writer_role.clone(), settings.analyst_role.clone()));
-        Ok(Db { pool, roles })
+        Ok(Db {
+            pool,
+            roles,
+            target: std::sync::Arc::new((settings.clone(), options)),
+        })
     }
 
     /// Applies the migrations that have not run yet, then the roles' grants
@@ -185,6 +191,23 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Batch> {
-        Ok(Batch::new(self.pool.begin().await?))
+        match self.pool.begin().await {
+            Ok(tx) => Ok(Batch::new(tx)),
+            // The pool says only that it timed out (say, the database went
+            // away): one attempt of our own names the address, database.url
+            // and the cause, as at start.
+            Err(sqlx::Error::PoolTimedOut) => {
+                let (settings, options) = &*self.target;
+                let timeout = Duration::from_secs(settings.connect_timeout_secs.clamp(1, 5));
+                match connect_one(settings, options, timeout).await {
+                    Err(e) => Err(e),
+                    Ok(c) => {
+                        let _ = c.close().await;
+                        Err(sqlx::Error::PoolTimedOut.into())
+                    }
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
