@@ -376,3 +376,39 @@ fn a_missing_database_or_an_unknown_role_fails_at_once_saying_what_to_do() {
         );
     }
 }
+
+#[test]
+fn a_backfill_gives_up_on_an_unreachable_broker_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("outreach-cli-backfill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("x.db").display());
+    let broker = closed_port();
+    let started = Instant::now();
+    let o = outreach_only(
+        &["run", "--until-caught-up"],
+        &[
+            ("OUTREACH__KAFKA__BROKERS", &broker),
+            ("OUTREACH__KAFKA__DELIVERY_TIMEOUT_MS", "3000"),
+            ("OUTREACH__DATABASE__URL", &db),
+            ("OUTREACH__HTTP__ADDRESS", "127.0.0.1:0"),
+        ],
+    );
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (lines, e) = error_line(&o);
+    let all = lines.join("\n");
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    // A probe round that nobody answers takes a few seconds, then the wait.
+    assert!(took < Duration::from_secs(30), "took {took:?}: {all}");
+    // The broker said once as it retries (not per attempt), then the error.
+    let said = lines.iter().filter(|l| l.contains(&broker)).count();
+    assert!(said <= 3, "{all}");
+    for part in [
+        &format!("the broker at {broker} "),
+        "kafka.brokers / OUTREACH__KAFKA__BROKERS",
+        "could not be reached within 3 s (kafka.delivery_timeout_ms)",
+        "connection refused",
+    ] {
+        assert!(e.contains(part), "{part:?} not in {e}");
+    }
+}

@@ -334,6 +334,8 @@ pub async fn run(
     consumer.subscribe(&kafka.topics())?;
     info!(brokers = %kafka.brokers, group = %kafka.group_id, topics = ?kafka.topics(), ?mode, "consuming");
     let (missing_tx, mut missing) = watch::channel(Vec::new());
+    let unanswered_since = findings.unanswered_since.clone();
+    let give_up = Duration::from_millis(kafka.delivery_timeout_ms.into());
     let probe = tokio::spawn(crate::probe::run(
         consumer.clone(),
         kafka.subscribed(),
@@ -380,6 +382,20 @@ pub async fn run(
         if s.mode == Mode::UntilCaughtUp && s.caught_up() && s.group_caught_up().await {
             info!("caught up with the end offsets seen at assignment");
             break;
+        }
+        // A backfill must not wait for ever on a cluster that does not
+        // answer; `run` keeps waiting (and /readyz says why).
+        let unanswered = *unanswered_since.lock().expect("not poisoned");
+        if let Some(since) = unanswered.filter(|t| t.elapsed() >= give_up)
+            && s.mode == Mode::UntilCaughtUp
+        {
+            return Err(crate::Error::Unreachable {
+                brokers: kafka.brokers.clone(),
+                // librdkafka backs off between attempts: the last refusal
+                // may be older than the wait.
+                failure: crate::logs::last_failure(since.elapsed() + Duration::from_secs(10)),
+                waited: give_up,
+            });
         }
         let deadline = s
             .builder

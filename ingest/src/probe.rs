@@ -6,7 +6,8 @@
 //!
 //! `run` goes on waiting for a missing topic (it may be created later) and
 //! says so at a bounded rate; `run --until-caught-up` stops with an error
-//! (see [`crate::Error::MissingTopics`]).
+//! (see [`crate::Error::MissingTopics`]), and also when no broker has
+//! answered for `kafka.delivery_timeout_ms` ([`crate::Error::Unreachable`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,8 @@ pub struct Findings {
     pub reachable: Arc<AtomicBool>,
     /// Subscribed topics the cluster says do not exist (for `/readyz`).
     pub missing: Arc<Mutex<Vec<String>>>,
+    /// Since when no round was answered (`None` while the cluster answers).
+    pub unanswered_since: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Runs until aborted; sends the missing topics on `missing_tx` whenever
@@ -87,6 +90,14 @@ pub(crate) async fn run<C>(
         .unwrap_or(None);
 
         let ok = answer.is_some();
+        {
+            let mut since = findings.unanswered_since.lock().expect("not poisoned");
+            *since = if ok {
+                None
+            } else {
+                since.or(Some(Instant::now()))
+            };
+        }
         let before = findings.reachable.swap(ok, Ordering::Relaxed);
         metrics::gauge!("outreach_broker_reachable").set(if ok { 1.0 } else { 0.0 });
         if before && !ok {

@@ -24,8 +24,9 @@ pub struct KafkaSettings {
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u32,
     /// How long a producer keeps trying to deliver a message (librdkafka's
-    /// `message.timeout.ms`), and how long `publish` waits for a broker to
-    /// answer before giving up with exit code 1.
+    /// `message.timeout.ms`), and how long `publish` and `run
+    /// --until-caught-up` wait for a broker to answer before giving up with
+    /// exit code 1 (`run` without the flag keeps waiting).
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u32,
     /// Extra librdkafka properties, passed through verbatim to both the
