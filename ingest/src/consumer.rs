@@ -384,11 +384,12 @@ pub async fn run(
             break;
         }
         // A backfill must not wait for ever on a cluster that does not
-        // answer; `run` keeps waiting (and /readyz says why).
-        let unanswered = *unanswered_since.lock().expect("not poisoned");
-        if let Some(since) = unanswered.filter(|t| t.elapsed() >= give_up)
-            && s.mode == Mode::UntilCaughtUp
-        {
+        // answer; `run` keeps waiting (and /readyz says why), and never
+        // takes the lock here.
+        let unanswered = (s.mode == Mode::UntilCaughtUp)
+            .then(|| *unanswered_since.lock().expect("not poisoned"))
+            .flatten();
+        if let Some(since) = unanswered.filter(|t| t.elapsed() >= give_up) {
             return Err(crate::Error::Unreachable {
                 brokers: kafka.brokers.clone(),
                 // librdkafka backs off between attempts: the last refusal

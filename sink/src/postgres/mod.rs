@@ -47,6 +47,21 @@ pub(crate) async fn connect_one(
     }
 }
 
+/// The pool retries a refused connection until its time-out and then says
+/// only that: one attempt of our own tells why (the address, database.url,
+/// refused or timed out). [`sqlx::Error::PoolTimedOut`] if that attempt
+/// connects: the pool was busy, not the database away.
+async fn why_timed_out(settings: &Settings, options: &PgConnectOptions) -> Error {
+    let timeout = Duration::from_secs(settings.connect_timeout_secs.clamp(1, 5));
+    match connect_one(settings, options, timeout).await {
+        Err(e) => e,
+        Ok(c) => match c.close().await {
+            Err(e) => e.into(),
+            Ok(()) => sqlx::Error::PoolTimedOut.into(),
+        },
+    }
+}
+
 fn connect_error(settings: &Settings, options: &PgConnectOptions, e: sqlx::Error) -> Error {
     let database = options.get_database().unwrap_or(options.get_username());
     match ConnectFailure::of(&e, database) {
@@ -83,16 +98,7 @@ impl Db {
             .await
         {
             Ok(pool) => pool,
-            // The pool retries a refused connection until its time-out and
-            // then says only that: one attempt of our own tells why.
-            Err(sqlx::Error::PoolTimedOut) => {
-                let timeout = Duration::from_secs(settings.connect_timeout_secs.clamp(1, 5));
-                connect_one(settings, &options, timeout)
-                    .await?
-                    .close()
-                    .await?;
-                return Err(sqlx::Error::PoolTimedOut.into());
-            }
+            Err(sqlx::Error::PoolTimedOut) => return Err(why_timed_out(settings, &options).await),
             Err(e) => return Err(connect_error(settings, &options, e)),
         };
         let roles = (!settings.writer_role.is_empty() && !settings.analyst_role.is_empty())
@@ -193,19 +199,10 @@ impl Db {
     pub async fn begin(&self) -> Result<Batch> {
         match self.pool.begin().await {
             Ok(tx) => Ok(Batch::new(tx)),
-            // The pool says only that it timed out (say, the database went
-            // away): one attempt of our own names the address, database.url
-            // and the cause, as at start.
+            // Say, the database went away since the start.
             Err(sqlx::Error::PoolTimedOut) => {
                 let (settings, options) = &*self.target;
-                let timeout = Duration::from_secs(settings.connect_timeout_secs.clamp(1, 5));
-                match connect_one(settings, options, timeout).await {
-                    Err(e) => Err(e),
-                    Ok(c) => {
-                        let _ = c.close().await;
-                        Err(sqlx::Error::PoolTimedOut.into())
-                    }
-                }
+                Err(why_timed_out(settings, options).await)
             }
             Err(e) => Err(e.into()),
         }

@@ -188,10 +188,7 @@ pub async fn grant_analyst(
     let institutions: Vec<&str> = match scope {
         // Everything subsumes any list.
         Scope::All => {
-            sqlx::query("DELETE FROM outreach.analyst_scope WHERE role_name = $1")
-                .bind(login)
-                .execute(&mut *tx)
-                .await?;
+            clear_scope(&mut tx, login).await?;
             vec![EVERY_INSTITUTION]
         }
         Scope::Institutions(ids) => ids.iter().map(|id| id.as_str()).collect(),
@@ -220,10 +217,7 @@ pub async fn revoke_analyst(
     let mut tx = pool.begin().await?;
     check_login(&mut tx, analyst, login).await?;
     if institutions.is_empty() {
-        sqlx::query("DELETE FROM outreach.analyst_scope WHERE role_name = $1")
-            .bind(login)
-            .execute(&mut *tx)
-            .await?;
+        clear_scope(&mut tx, login).await?;
         exec(&mut tx, format!("REVOKE \"{analyst}\" FROM \"{login}\"")).await?;
     } else {
         let ids: Vec<&str> = institutions.iter().map(|id| id.as_str()).collect();
@@ -238,6 +232,15 @@ pub async fn revoke_analyst(
     let now = scope_of(&mut tx, login).await?;
     tx.commit().await?;
     Ok(now)
+}
+
+/// Takes every scope row of `login`.
+async fn clear_scope(tx: &mut sqlx::PgConnection, login: &str) -> Result<()> {
+    sqlx::query("DELETE FROM outreach.analyst_scope WHERE role_name = $1")
+        .bind(login)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// What `login` sees now.
