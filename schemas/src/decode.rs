@@ -173,9 +173,9 @@ impl Decoder {
         let d = Dispatch {
             mission_id: f.id("mission_id")?,
             program_id: f.id("program_id")?,
-            program_name: f.opt_string("program_name")?,
+            program_name: f.opt_string("program_name")?.map(Cow::into_owned),
             host_facility_id: f.id("host_facility_id")?,
-            host_facility_name: f.opt_string("host_facility_name")?,
+            host_facility_name: f.opt_string("host_facility_name")?.map(Cow::into_owned),
             region_code: self.region(&mut f)?,
             team_size,
             specialties,
@@ -272,7 +272,7 @@ impl Decoder {
                 format!("data.region_code `{code}` is not in the region table"),
             );
         }
-        Ok(code)
+        Ok(code.into_owned())
     }
 }
 
@@ -288,9 +288,9 @@ fn completion(data: &str) -> Result<Completion> {
 
 fn dims(metric: Metric, raw: &str) -> Result<Dims> {
     let mut f = Fields::parse(raw, "data.dims")?;
-    let mut map = std::collections::BTreeMap::new();
+    let mut pairs = Vec::with_capacity(f.items.len());
     for (key, value) in f.items.drain(..) {
-        let value: String = serde_json::from_str(value.get()).map_err(|_| {
+        let value = text(value).ok_or_else(|| {
             Rejection::new(
                 E::InvalidDimValue,
                 format!("data.dims.{key} must be a string"),
@@ -323,9 +323,9 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
                 );
             }
         }
-        map.insert(key.into_owned(), value);
+        pairs.push((key, value));
     }
-    Ok(Dims::new(map))
+    Ok(Dims::from_pairs(pairs))
 }
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
@@ -359,15 +359,16 @@ fn is_binary_mode(headers: &[Header<'_>]) -> Result<bool> {
     }
 }
 
-/// The envelope attributes, still as text.
+/// The envelope attributes, still as text, borrowed from the message where
+/// they have no escapes.
 #[derive(Default)]
-struct Attrs {
-    specversion: Option<String>,
-    id: Option<String>,
-    source: Option<String>,
-    type_: Option<String>,
-    time: Option<String>,
-    datacontenttype: Option<String>,
+struct Attrs<'a> {
+    specversion: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    source: Option<Cow<'a, str>>,
+    type_: Option<Cow<'a, str>>,
+    time: Option<Cow<'a, str>>,
+    datacontenttype: Option<Cow<'a, str>>,
 }
 
 struct Head {
@@ -377,16 +378,14 @@ struct Head {
     time: DateTime<Utc>,
 }
 
-impl Attrs {
-    fn from_fields(f: &mut Fields<'_>) -> Result<Attrs> {
-        let mut one = |name: &str, code: E| -> Result<Option<String>> {
+impl<'a> Attrs<'a> {
+    fn from_fields(f: &mut Fields<'a>) -> Result<Attrs<'a>> {
+        let mut one = |name: &str, code: E| -> Result<Option<Cow<'a, str>>> {
             match f.take(name) {
                 None => Ok(None),
-                Some(raw) => serde_json::from_str::<String>(raw.get())
-                    .map(Some)
-                    .map_err(|_| {
-                        Rejection::new(code, format!("attribute `{name}` must be a string"))
-                    }),
+                Some(raw) => text(raw).map(Some).ok_or_else(|| {
+                    Rejection::new(code, format!("attribute `{name}` must be a string"))
+                }),
             }
         };
         let a = Attrs {
@@ -401,8 +400,8 @@ impl Attrs {
         Ok(a)
     }
 
-    fn from_headers(headers: &[Header<'_>]) -> Result<Attrs> {
-        let get = |name: &str| -> Result<Option<String>> {
+    fn from_headers(headers: &[Header<'a>]) -> Result<Attrs<'a>> {
+        let get = |name: &str| -> Result<Option<Cow<'a, str>>> {
             let mut found = headers.iter().filter(|h| h.key == name);
             let first = found.next();
             if found.next().is_some() {
@@ -414,7 +413,7 @@ impl Attrs {
             match first.and_then(|h| h.value) {
                 None => Ok(None),
                 Some(v) => std::str::from_utf8(v)
-                    .map(|s| Some(s.to_owned()))
+                    .map(|s| Some(Cow::Borrowed(s)))
                     .map_err(|_| {
                         Rejection::new(E::BadHeader, format!("header `{name}` is not valid UTF-8"))
                     }),
@@ -424,7 +423,7 @@ impl Attrs {
             .iter()
             .find(|h| h.key.eq_ignore_ascii_case("content-type"))
             .and_then(|h| h.value)
-            .map(|v| String::from_utf8_lossy(v).into_owned());
+            .map(|v| String::from_utf8_lossy(v));
         Ok(Attrs {
             specversion: get("ce_specversion")?,
             id: get("ce_id")?,
@@ -453,6 +452,7 @@ impl Attrs {
         if !(1..=128).contains(&id.chars().count()) {
             return reject(E::BadId, "id must be 1–128 characters");
         }
+        let id = id.into_owned();
         let source = self.source.ok_or_else(|| missing("source"))?;
         let institution = source
             .strip_prefix("urn:outreach:institution:")
@@ -463,7 +463,7 @@ impl Attrs {
         let type_name = self.type_.ok_or_else(|| missing("type"))?;
         let type_ = [DISPATCHED, COMPLETED, ACTIVITY]
             .into_iter()
-            .find(|t| *t == type_name)
+            .find(|t| *t == type_name.as_ref())
             .ok_or_else(|| {
                 Rejection::new(
                     E::UnknownType,
@@ -514,15 +514,11 @@ impl<'a> Fields<'a> {
         let items = serde_json::from_str::<Members<'a>>(text)
             .map_err(|e| json_error(&e, what))?
             .0;
-        if items.len() > 1 {
-            let mut keys: Vec<&str> = items.iter().map(|(k, _)| k.as_ref()).collect();
-            keys.sort_unstable();
-            if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-                return reject(
-                    E::DuplicateKey,
-                    format!("{what}: key `{}` appears more than once", w[0]),
-                );
-            }
+        if let Some(key) = duplicate(&items) {
+            return reject(
+                E::DuplicateKey,
+                format!("{what}: key `{key}` appears more than once"),
+            );
         }
         Ok(Fields { what, items })
     }
@@ -539,9 +535,10 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn string(&mut self, name: &str) -> Result<String> {
+    /// A string member, borrowed from the message unless it has escapes.
+    fn string(&mut self, name: &str) -> Result<Cow<'a, str>> {
         let raw = self.require(name)?;
-        serde_json::from_str(raw.get()).map_err(|_| {
+        text(raw).ok_or_else(|| {
             Rejection::new(
                 E::InvalidField,
                 format!("{}.{name} must be a string", self.what),
@@ -549,16 +546,14 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn opt_string(&mut self, name: &str) -> Result<Option<String>> {
+    fn opt_string(&mut self, name: &str) -> Result<Option<Cow<'a, str>>> {
         match self.take(name) {
-            Some(raw) if raw.get() != "null" => {
-                serde_json::from_str(raw.get()).map(Some).map_err(|_| {
-                    Rejection::new(
-                        E::InvalidField,
-                        format!("{}.{name} must be a string", self.what),
-                    )
-                })
-            }
+            Some(raw) if raw.get() != "null" => text(raw).map(Some).ok_or_else(|| {
+                Rejection::new(
+                    E::InvalidField,
+                    format!("{}.{name} must be a string", self.what),
+                )
+            }),
             _ => Ok(None),
         }
     }
@@ -591,15 +586,22 @@ impl<'a> Fields<'a> {
 
     fn date(&mut self, name: &str) -> Result<NaiveDate> {
         let s = self.string(name)?;
-        let field = format!("{}.{name}", self.what);
-        parse_date(&s, &field)
+        parse_date(&s, "").map_err(|r| self.named(r, name))
     }
 
     fn opt_date(&mut self, name: &str) -> Result<Option<NaiveDate>> {
         match self.opt_string(name)? {
-            Some(s) => parse_date(&s, &format!("{}.{name}", self.what)).map(Some),
+            Some(s) => parse_date(&s, "")
+                .map(Some)
+                .map_err(|r| self.named(r, name)),
             None => Ok(None),
         }
+    }
+
+    /// A rejection from [`parse_date`] called with an empty field name,
+    /// given the field's name only when it is needed.
+    fn named(&self, r: Rejection, name: &str) -> Rejection {
+        Rejection::new(r.code, format!("{}.{name}{}", self.what, r.detail))
     }
 
     /// A member the contract does not name is a producer's typo: said first,
@@ -625,6 +627,28 @@ impl<'a> Fields<'a> {
             }
         }
     }
+}
+
+/// A key that appears twice. The contract's objects have about ten
+/// members, where comparing every pair is cheaper than sorting a copy.
+fn duplicate<'k>(items: &'k [(Cow<'_, str>, &RawValue)]) -> Option<&'k str> {
+    if items.len() > 16 {
+        let mut keys: Vec<&str> = items.iter().map(|(k, _)| k.as_ref()).collect();
+        keys.sort_unstable();
+        return keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]);
+    }
+    items.iter().enumerate().find_map(|(i, (k, _))| {
+        items[i + 1..]
+            .iter()
+            .any(|(other, _)| other == k)
+            .then_some(k.as_ref())
+    })
+}
+
+/// A JSON string's text: borrowed when it has no escapes, `None` when the
+/// value is not a string.
+fn text<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    serde_json::from_str::<Key<'a>>(raw.get()).ok().map(|k| k.0)
 }
 
 /// `YYYY-MM-DD`, a day that exists, within [`FIRST_DATE`]..=[`LAST_DATE`].

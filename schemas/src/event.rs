@@ -1,6 +1,7 @@
 //! A decoded, validated event. Holding one means every rule of the contract
 //! that can be checked on the event alone has passed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
@@ -44,31 +45,44 @@ impl fmt::Display for Id {
     }
 }
 
-/// Allowed disaggregations of an activity, keys sorted, so that equal dims
-/// are equal strings wherever they are compared. A sorted slice, not a map:
-/// a batch holds tens of thousands of events, and a one-entry `BTreeMap`
-/// allocates a node of about 540 bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Dims(Box<[(String, String)]>);
+/// Allowed disaggregations of an activity, held as their canonical JSON
+/// text (keys sorted, no spaces), the form every table stores and compares:
+/// made once at decode, not once per table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Dims(Cow<'static, str>);
 
-impl Dims {
-    pub fn new(map: BTreeMap<String, String>) -> Self {
-        Dims(map.into_iter().collect())
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// The canonical JSON text (`{}` when none): keys sorted, no spaces.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a map of strings serialises")
+impl Default for Dims {
+    fn default() -> Self {
+        Dims(Cow::Borrowed("{}"))
     }
 }
 
-impl serde::Serialize for Dims {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
+impl Dims {
+    pub fn new(map: BTreeMap<String, String>) -> Self {
+        Dims::from_pairs(map.into_iter().collect())
+    }
+
+    /// From `(key, value)` pairs with distinct keys, in any order.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(mut pairs: Vec<(K, V)>) -> Self {
+        if pairs.is_empty() {
+            return Dims::default();
+        }
+        pairs.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut json = Vec::with_capacity(64);
+        let mut s = serde_json::Serializer::new(&mut json);
+        serde::Serializer::collect_map(
+            &mut s,
+            pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+        )
+        .expect("a map of strings serialises");
+        Dims(Cow::Owned(
+            String::from_utf8(json).expect("serde_json writes UTF-8"),
+        ))
+    }
+
+    /// The canonical JSON text (`{}` when none).
+    pub fn as_json(&self) -> &str {
+        &self.0
     }
 }
 
@@ -201,9 +215,10 @@ mod tests {
         m.insert("setting".to_owned(), "ward".to_owned());
         m.insert("specialty".to_owned(), "ent".to_owned());
         assert_eq!(
-            Dims::new(m).to_json(),
+            Dims::new(m).as_json(),
             r#"{"setting":"ward","specialty":"ent"}"#
         );
-        assert_eq!(Dims::default().to_json(), "{}");
+        assert_eq!(Dims::default().as_json(), "{}");
+        assert_eq!(Dims::new(BTreeMap::new()), Dims::default());
     }
 }

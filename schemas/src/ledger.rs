@@ -5,6 +5,8 @@
 //! A fact's contribution to the tables is a pure function of its ledger row,
 //! so the change an event makes is always "new contribution minus old".
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::metric::Metric;
@@ -97,17 +99,19 @@ impl MissionFact {
     }
 }
 
-/// One signed change to one `daily_metrics` cell.
+/// One signed change to one `daily_metrics` cell. Its strings are shared
+/// with the batch's other cells: a batch makes tens of thousands of cells
+/// from a few thousand institutions, facilities, regions and dims.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell {
     pub day: NaiveDate,
-    pub institution: String,
-    pub program_id: String,
-    pub mission_id: Option<String>,
-    pub facility_id: String,
-    pub region_code: String,
+    pub institution: Arc<str>,
+    pub program_id: Arc<str>,
+    pub mission_id: Option<Arc<str>>,
+    pub facility_id: Arc<str>,
+    pub region_code: Arc<str>,
     pub metric: Metric,
-    pub dims: String,
+    pub dims: Arc<str>,
     /// Hundredths of the metric's unit.
     pub value: i64,
 }
@@ -165,7 +169,7 @@ impl Period {
 pub struct RegionalCell {
     /// Shared with the region table: a batch makes hundreds of thousands of
     /// these cells from a few thousand regions.
-    pub region_code: std::sync::Arc<str>,
+    pub region_code: Arc<str>,
     pub level: crate::regions::Level,
     pub period: Period,
     pub period_start: NaiveDate,
@@ -176,7 +180,7 @@ pub struct RegionalCell {
 /// A signed change to one `program_metrics` row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProgramCell {
-    pub program_id: String,
+    pub program_id: Arc<str>,
     pub period: Period,
     pub period_start: NaiveDate,
     pub metric: Metric,

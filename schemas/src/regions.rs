@@ -61,7 +61,8 @@ pub struct Region {
 /// walking up from any code ends at a country.
 #[derive(Debug, Clone)]
 pub struct Regions {
-    by_code: HashMap<String, Region>,
+    /// foldhash: every accepted event looks its region up here.
+    by_code: HashMap<String, Region, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +76,7 @@ impl Regions {
     /// The table compiled into the binary.
     pub fn shipped() -> Regions {
         let mut r = Regions {
-            by_code: HashMap::new(),
+            by_code: HashMap::default(),
         };
         r.add_csv(SHIPPED)
             .expect("the shipped region table is valid");

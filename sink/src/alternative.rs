@@ -86,7 +86,7 @@ impl Alternative {
                     .text(&a.region_code)
                     .date(a.occurred_on)
                     .text(a.metric.as_str())
-                    .text(&a.dims.to_json())
+                    .text(a.dims.as_json())
                     .int(a.value.hundredths());
             },
         )

@@ -7,6 +7,10 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// The per-batch maps: foldhash, several times cheaper than SipHash here.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 use schemas::{
     ActivityFact, Body, Changes, CompletionFact, DispatchFact, ErrorCode, Event, MissionFact,
@@ -85,56 +89,46 @@ impl Plan<'_> {
 
 pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     let mut p = Plan::default();
-    let mut activities: HashMap<FactKey, ActivityFact> = HashMap::new();
-    let mut dispatches: HashMap<FactKey, DispatchFact> = HashMap::new();
-    let mut completions: HashMap<FactKey, Vec<(usize, CompletionFact)>> = HashMap::new();
-    let mut programs: HashMap<String, Option<(DispatchVersion, String)>> = HashMap::new();
+    // The batch's winner per key, as an index into `events`: keys borrow
+    // the events' strings, and an owned fact is built only for a winner.
+    let mut activities: Map<(&str, &str), usize> = Map::default();
+    let mut dispatches: Map<(&str, &str), DispatchFact> = Map::default();
+    let mut completions: Map<(&str, &str), Vec<(usize, CompletionFact)>> = Map::default();
+    let mut programs: Map<&str, Option<(DispatchVersion<'_>, &str)>> = Map::default();
 
     for (i, e) in events.iter().map(Borrow::borrow).enumerate() {
-        let inst = e.institution.as_str().to_owned();
+        let inst = e.institution.as_str();
         match &e.body {
             Body::Activity(a) => {
-                if !programs.contains_key(a.program_id.as_str()) {
-                    programs.insert(a.program_id.as_str().to_owned(), None);
-                }
-                let f = ActivityFact {
-                    institution: inst.clone(),
-                    record_id: a.record_id.as_str().to_owned(),
-                    revision: a.revision,
-                    event_id: e.id.clone(),
-                    program_id: a.program_id.as_str().to_owned(),
-                    mission_id: a.mission_id.as_deref().map(str::to_owned),
-                    facility_id: a.facility_id.as_str().to_owned(),
-                    region_code: a.region_code.clone(),
-                    day: a.occurred_on,
-                    metric: a.metric,
-                    dims: a.dims.to_json(),
-                    value: a.value.hundredths(),
-                };
-                keep_max(&mut activities, (inst, f.record_id.clone()), f);
+                programs.entry(a.program_id.as_str()).or_default();
+                let version = (a.revision, e.id.as_str());
+                activities
+                    .entry((inst, a.record_id.as_str()))
+                    .and_modify(|w| {
+                        if version > activity_version(events[*w].borrow()) {
+                            *w = i;
+                        }
+                    })
+                    .or_insert(i);
             }
             Body::Dispatched(d) => {
-                let f = DispatchFact {
-                    time: e.time,
-                    event_id: e.id.clone(),
-                    program_id: d.program_id.as_str().to_owned(),
-                    program_name: d.program_name.clone(),
-                    host_facility_id: d.host_facility_id.as_str().to_owned(),
-                    host_facility_name: d.host_facility_name.clone(),
-                    region_code: d.region_code.clone(),
-                    team_size: d.team_size,
-                    specialties: d.specialties.clone(),
-                    start_date: d.start_date,
-                    planned_end_date: d.planned_end_date,
-                };
-                let entry = programs.entry(f.program_id.clone()).or_default();
-                if let Some(name) = &f.program_name {
-                    let v = (f.time, f.event_id.clone());
+                let entry = programs.entry(d.program_id.as_str()).or_default();
+                if let Some(name) = &d.program_name {
+                    let v = (e.time, e.id.as_str());
                     if entry.as_ref().is_none_or(|(old, _)| *old < v) {
-                        *entry = Some((v, name.clone()));
+                        *entry = Some((v, name));
                     }
                 }
-                keep_max(&mut dispatches, (inst, d.mission_id.as_str().to_owned()), f);
+                let f = dispatch_fact(e, d);
+                match dispatches.entry((inst, d.mission_id.as_str())) {
+                    Entry::Occupied(mut o) if f.version() > o.get().version() => {
+                        o.insert(f);
+                    }
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(v) => {
+                        v.insert(f);
+                    }
+                }
             }
             Body::Completed(c) => {
                 let f = CompletionFact {
@@ -143,7 +137,7 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                     end_date: c.end_date,
                 };
                 completions
-                    .entry((inst, c.mission_id.as_str().to_owned()))
+                    .entry((inst, c.mission_id.as_str()))
                     .or_default()
                     .push((i, f));
             }
@@ -151,10 +145,11 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     }
 
     let mut changed = 0;
-    let mut activity_keys: Vec<_> = activities.into_iter().collect();
-    activity_keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, new) in activity_keys {
-        match prior.activities.get(&key) {
+    let mut winners: Vec<_> = activities.into_iter().collect();
+    winners.sort_unstable();
+    for (_, i) in winners {
+        let mut new = activity_fact(events[i].borrow());
+        match prior_of(&prior.activities, &mut new.institution, &mut new.record_id) {
             Some(old) if old.version() >= new.version() => {}
             Some(old) => {
                 p.old_activities.push(old);
@@ -168,15 +163,16 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
         }
     }
 
-    let mut mission_keys: Vec<FactKey> = dispatches
+    let mut mission_keys: Vec<(&str, &str)> = dispatches
         .keys()
         .chain(completions.keys())
-        .cloned()
+        .copied()
         .collect();
     mission_keys.sort_unstable();
     mission_keys.dedup();
     for key in mission_keys {
-        let old = prior.missions.get(&key);
+        let key_owned = (key.0.to_owned(), key.1.to_owned());
+        let old = prior.missions.get(&key_owned);
         let mut dispatch = old.and_then(|m| m.dispatch.clone());
         if let Some(d) = dispatches.remove(&key)
             && dispatch.as_ref().is_none_or(|o| o.version() < d.version())
@@ -196,9 +192,10 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                 completion = Some(c);
             }
         }
+        let (institution, mission_id) = key_owned;
         let new = MissionFact {
-            institution: key.0.clone(),
-            mission_id: key.1.clone(),
+            institution,
+            mission_id,
             dispatch,
             completion,
         };
@@ -221,7 +218,7 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
 
     let mut programs: Vec<_> = programs
         .into_iter()
-        .map(|(id, n)| (id, n.map(|(_, name)| name)))
+        .map(|(id, n)| (id.to_owned(), n.map(|(_, name)| name.to_owned())))
         .collect();
     programs.sort_unstable();
     p.changes.programs = programs;
@@ -229,37 +226,67 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     p
 }
 
-type DispatchVersion = (chrono::DateTime<chrono::Utc>, String);
-
-/// Facts compared by version: higher wins.
-trait Versioned {
-    fn newer_than(&self, other: &Self) -> bool;
-}
-
-impl Versioned for ActivityFact {
-    fn newer_than(&self, other: &Self) -> bool {
-        self.version() > other.version()
+/// An activity event's version; only called on activities.
+fn activity_version(e: &Event) -> (i32, &str) {
+    match &e.body {
+        Body::Activity(a) => (a.revision, &e.id),
+        _ => unreachable!("the batch's activity winners index activity events"),
     }
 }
 
-impl Versioned for DispatchFact {
-    fn newer_than(&self, other: &Self) -> bool {
-        self.version() > other.version()
+fn activity_fact(e: &Event) -> ActivityFact {
+    let Body::Activity(a) = &e.body else {
+        unreachable!("the batch's activity winners index activity events")
+    };
+    ActivityFact {
+        institution: e.institution.as_str().to_owned(),
+        record_id: a.record_id.as_str().to_owned(),
+        revision: a.revision,
+        event_id: e.id.clone(),
+        program_id: a.program_id.as_str().to_owned(),
+        mission_id: a.mission_id.as_deref().map(str::to_owned),
+        facility_id: a.facility_id.as_str().to_owned(),
+        region_code: a.region_code.clone(),
+        day: a.occurred_on,
+        metric: a.metric,
+        dims: a.dims.as_json().to_owned(),
+        value: a.value.hundredths(),
     }
 }
 
-fn keep_max<K: std::hash::Hash + Eq, F: Versioned>(map: &mut HashMap<K, F>, key: K, new: F) {
-    match map.entry(key) {
-        std::collections::hash_map::Entry::Occupied(mut o) => {
-            if new.newer_than(o.get()) {
-                o.insert(new);
-            }
-        }
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(new);
-        }
+fn dispatch_fact(e: &Event, d: &schemas::Dispatch) -> DispatchFact {
+    DispatchFact {
+        time: e.time,
+        event_id: e.id.clone(),
+        program_id: d.program_id.as_str().to_owned(),
+        program_name: d.program_name.clone(),
+        host_facility_id: d.host_facility_id.as_str().to_owned(),
+        host_facility_name: d.host_facility_name.clone(),
+        region_code: d.region_code.clone(),
+        team_size: d.team_size,
+        specialties: d.specialties.clone(),
+        start_date: d.start_date,
+        planned_end_date: d.planned_end_date,
     }
 }
+
+/// The prior row of `(institution, id)`, looked up without allocating a
+/// key: the fact's own two strings are lent to the key and given back.
+fn prior_of<'p, V>(
+    map: &'p HashMap<FactKey, V>,
+    institution: &mut String,
+    id: &mut String,
+) -> Option<&'p V> {
+    if map.is_empty() {
+        return None;
+    }
+    let key = (std::mem::take(institution), std::mem::take(id));
+    let found = map.get(&key);
+    (*institution, *id) = key;
+    found
+}
+
+type DispatchVersion<'e> = (chrono::DateTime<chrono::Utc>, &'e str);
 
 /// A completion that cannot belong to its (known) dispatch.
 fn completion_problem(d: &DispatchFact, c: &CompletionFact) -> Option<Rejection> {

@@ -329,13 +329,13 @@ impl Statements for Batch {
             .map(|c| {
                 (
                     c.day,
-                    &c.institution,
-                    &c.program_id,
-                    &c.mission_id,
-                    &c.facility_id,
-                    &c.region_code,
+                    &*c.institution,
+                    &*c.program_id,
+                    c.mission_id.as_deref(),
+                    &*c.facility_id,
+                    &*c.region_code,
                     c.metric.as_str(),
-                    &c.dims,
+                    &*c.dims,
                     c.value,
                 )
             })
@@ -404,7 +404,7 @@ impl Statements for Batch {
             .iter()
             .map(|c| {
                 (
-                    &c.program_id,
+                    &*c.program_id,
                     c.period.as_str(),
                     c.period_start,
                     c.metric.as_str(),
