@@ -1,35 +1,29 @@
-//! glibc's allocator, set up for a process that holds large batches.
+//! The process's allocator: jemalloc, set up for a process that allocates
+//! and frees a batch's worth of small strings and large vectors every few
+//! milliseconds.
 //!
-//! With glibc's defaults the pipeline peaked at about twice the memory it
-//! uses (440–475 MiB against a heap of 130 MiB, 300,000 events): every
-//! thread that allocates may get an arena of its own (up to eight per core),
-//! and the threshold above which a buffer is mapped on its own grows with
-//! each large buffer freed, so batch-sized vectors end up in arenas that
-//! keep the memory. Two arenas and a fixed 128 KiB threshold (large buffers
-//! go back to the system when freed) gave 221 MiB on the same run, at the
-//! same speed (docs/performance.md).
+//! glibc's malloc was tuned here first (two arenas, large buffers returned
+//! to the system at once) to keep peak RSS down, but then every batch
+//! mapped its large vectors afresh and paid a page fault per 4 KiB, and
+//! small allocations went through `malloc_consolidate`. The same 1 M-event
+//! run, same build, back to back (docs/performance.md, eighth session):
+//! glibc tuned 42,113 events/s to visible and 104 MiB peak; jemalloc with
+//! the settings below 54,648 events/s and 120 MiB (jemalloc's defaults:
+//! 43,292 and 153 MiB). polars' own documentation recommends jemalloc or
+//! mimalloc for the same reason.
+//!
+//! The settings: two arenas (threads share them, as glibc's two did), a
+//! background thread that returns unused pages to the system, dirty pages
+//! kept one second (the next batch reuses them instead of faulting them in
+//! again) and none kept "muzzy". `_RJEM_MALLOC_CONF` in the environment
+//! overrides any of them (jemalloc reads it after this string).
 
-/// (environment variable that overrides it, `mallopt` parameter, value)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const SETTINGS: [(&str, libc::c_int, libc::c_int); 3] = [
-    ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 2),
-    ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 128 << 10),
-    ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 128 << 10),
-];
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Applies the settings, each unless its environment variable is set (the
-/// variable wins, as glibc documents). Call it first thing in `main`,
-/// before any thread starts.
-pub fn configure() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    for (variable, parameter, value) in SETTINGS {
-        if std::env::var_os(variable).is_none() {
-            // SAFETY: `mallopt` only changes allocator parameters; it is
-            // called before the process starts any other thread.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::mallopt(parameter, value);
-            }
-        }
-    }
-}
+/// jemalloc reads this symbol (its `malloc_conf`, under the crate's `_rjem_`
+/// prefix) before the first allocation.
+#[allow(unsafe_code)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8; 70] =
+    b"narenas:2,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";

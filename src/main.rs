@@ -1,7 +1,6 @@
 //! `outreach`: the command-line entry point. Everything is wired in the library.
 
 fn main() -> std::process::ExitCode {
-    outreach::allocator::configure();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

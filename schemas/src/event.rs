@@ -70,11 +70,8 @@ impl Dims {
         pairs.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
         let mut json = Vec::with_capacity(64);
         let mut s = serde_json::Serializer::new(&mut json);
-        serde::Serializer::collect_map(
-            &mut s,
-            pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
-        )
-        .expect("a map of strings serialises");
+        serde::Serializer::collect_map(&mut s, pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .expect("a map of strings serialises");
         Dims(Cow::Owned(
             String::from_utf8(json).expect("serde_json writes UTF-8"),
         ))

@@ -62,15 +62,8 @@ impl Transform {
         events: &[E],
         prior: &Prior,
     ) -> Result<Outcome> {
-        let t0 = std::time::Instant::now();
         let planned = plan(events, prior);
-        let t1 = std::time::Instant::now();
-        let contributions = planned.contributions();
-        let t2 = std::time::Instant::now();
-        let (daily, regional, program) = self.rollup.roll_up(&contributions)?;
-        let t3 = std::time::Instant::now();
-        if std::env::var_os("TPROF").is_some() { eprintln!("TPROF apply events={} plan={:?} contrib={:?} rollup={:?}", events.len(), t1-t0, t2-t1, t3-t2); }
-        drop(contributions);
+        let (daily, regional, program) = self.rollup.roll_up(&planned.contributions())?;
         let Plan {
             mut changes,
             rejected,

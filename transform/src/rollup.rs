@@ -155,7 +155,6 @@ impl Rollup {
                 Column::new("value".into(), value),
             ],
         )?;
-        let t0 = std::time::Instant::now();
         let daily = frame
             .lazy()
             .group_by(KEYS.map(col))
@@ -163,18 +162,13 @@ impl Rollup {
             .filter(col("value").neq(lit(0)))
             .collect()?;
 
-        let t1 = std::time::Instant::now();
         let (regional, program) = self.per_period(&daily)?;
-        let t2 = std::time::Instant::now();
         let programs: Vec<Arc<str>> = programs.strings.iter().map(|s| Arc::from(*s)).collect();
-        let r = (
+        Ok((
             self.daily_cells(&daily, &names, &programs, &unknown.strings)?,
             self.regional_cells(&regional)?,
             program_cells(&program, &programs)?,
-        );
-        let t3 = std::time::Instant::now();
-        if std::env::var_os("TPROF").is_some() { eprintln!("TPROF rollup n={} daily={} groupby={:?} perperiod={:?} out={:?}", n, daily.height(), t1-t0, t2-t1, t3-t2); }
-        Ok(r)
+        ))
     }
 
     /// The daily cells summed per (ancestor region or program) × period ×
