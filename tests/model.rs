@@ -62,11 +62,11 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
                 serde_json::from_str(&d.dims).unwrap();
             let key = (
                 d.day,
-                d.institution,
-                d.program_id,
-                d.mission_id,
-                d.facility_id,
-                d.region_code,
+                d.institution.to_string(),
+                d.program_id.to_string(),
+                d.mission_id.map(|m| m.to_string()),
+                d.facility_id.to_string(),
+                d.region_code.to_string(),
                 d.metric.as_str().to_owned(),
                 canonical_dims(dims),
             );
@@ -84,7 +84,7 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
         }
         for p in c.program {
             let key = (
-                p.program_id,
+                p.program_id.to_string(),
                 p.period.as_str().to_owned(),
                 p.period_start,
                 p.metric.as_str().to_owned(),

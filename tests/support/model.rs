@@ -129,7 +129,11 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
                 a.facility_id.as_str().to_owned(),
                 a.region_code.clone(),
                 a.metric.as_str().to_owned(),
-                canonical_dims(a.dims.iter().map(|(k, v)| (k.to_owned(), v.to_owned()))),
+                // Re-made from the pairs, so a non-canonical text would differ.
+                canonical_dims(
+                    serde_json::from_str::<BTreeMap<String, String>>(a.dims.as_json())
+                        .expect("dims are a JSON object of strings"),
+                ),
             ),
             a.value.hundredths(),
         );
