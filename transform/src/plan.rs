@@ -8,13 +8,14 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::Hash;
 
 /// The per-batch maps: foldhash, several times cheaper than SipHash here.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 use schemas::{
-    ActivityFact, Body, Changes, CompletionFact, DispatchFact, ErrorCode, Event, MissionFact,
-    Rejection,
+    Activity, ActivityFact, Body, Changes, CompletionFact, Dispatch, DispatchFact, ErrorCode,
+    Event, MissionFact, Rejection,
 };
 
 use crate::contribution::{Contribution, activity_cells, mission_cells};
@@ -89,10 +90,10 @@ impl Plan<'_> {
 
 pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     let mut p = Plan::default();
-    // The batch's winner per key, as an index into `events`: keys borrow
-    // the events' strings, and an owned fact is built only for a winner.
-    let mut activities: Map<(&str, &str), usize> = Map::default();
-    let mut dispatches: Map<(&str, &str), DispatchFact> = Map::default();
+    // The batch's winner per key, borrowed from its event: an owned fact
+    // is built only for a winner.
+    let mut activities: Map<(&str, &str), (&Event, &Activity)> = Map::default();
+    let mut dispatches: Map<(&str, &str), (&Event, &Dispatch)> = Map::default();
     let mut completions: Map<(&str, &str), Vec<(usize, CompletionFact)>> = Map::default();
     let mut programs: Map<&str, Option<(DispatchVersion<'_>, &str)>> = Map::default();
 
@@ -101,15 +102,8 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
         match &e.body {
             Body::Activity(a) => {
                 programs.entry(a.program_id.as_str()).or_default();
-                let version = (a.revision, e.id.as_str());
-                activities
-                    .entry((inst, a.record_id.as_str()))
-                    .and_modify(|w| {
-                        if version > activity_version(events[*w].borrow()) {
-                            *w = i;
-                        }
-                    })
-                    .or_insert(i);
+                let key = (inst, a.record_id.as_str());
+                keep_newest(&mut activities, key, (e, a), |(e, a)| (a.revision, &e.id));
             }
             Body::Dispatched(d) => {
                 let entry = programs.entry(d.program_id.as_str()).or_default();
@@ -119,16 +113,8 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
                         *entry = Some((v, name));
                     }
                 }
-                let f = dispatch_fact(e, d);
-                match dispatches.entry((inst, d.mission_id.as_str())) {
-                    Entry::Occupied(mut o) if f.version() > o.get().version() => {
-                        o.insert(f);
-                    }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(v) => {
-                        v.insert(f);
-                    }
-                }
+                let key = (inst, d.mission_id.as_str());
+                keep_newest(&mut dispatches, key, (e, d), |(e, _)| (e.time, &e.id));
             }
             Body::Completed(c) => {
                 let f = CompletionFact {
@@ -146,12 +132,12 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
 
     let mut changed = 0;
     let mut winners: Vec<_> = activities.into_iter().collect();
-    winners.sort_unstable();
+    winners.sort_unstable_by_key(|(key, _)| *key);
     // Most winners are new facts: room for them up front, instead of
     // growing a vector of 200-byte facts by copies.
     p.changes.activities_new.reserve(winners.len());
-    for (_, i) in winners {
-        let mut new = activity_fact(events[i].borrow());
+    for (_, (e, a)) in winners {
+        let mut new = activity_fact(e, a);
         match prior_of(&prior.activities, &mut new.institution, &mut new.record_id) {
             Some(old) if old.version() >= new.version() => {}
             Some(old) => {
@@ -177,7 +163,7 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
         let key_owned = (key.0.to_owned(), key.1.to_owned());
         let old = prior.missions.get(&key_owned);
         let mut dispatch = old.and_then(|m| m.dispatch.clone());
-        if let Some(d) = dispatches.remove(&key)
+        if let Some(d) = dispatches.remove(&key).map(|(e, d)| dispatch_fact(e, d))
             && dispatch.as_ref().is_none_or(|o| o.version() < d.version())
         {
             dispatch = Some(d);
@@ -229,18 +215,27 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     p
 }
 
-/// An activity event's version; only called on activities.
-fn activity_version(e: &Event) -> (i32, &str) {
-    match &e.body {
-        Body::Activity(a) => (a.revision, &e.id),
-        _ => unreachable!("the batch's activity winners index activity events"),
+/// Keeps the candidate with the highest version per key (the first of
+/// equal ones, so a redelivery changes nothing).
+fn keep_newest<K: Hash + Eq, C: Copy, V: Ord>(
+    map: &mut Map<K, C>,
+    key: K,
+    new: C,
+    version: impl Fn(C) -> V,
+) {
+    match map.entry(key) {
+        Entry::Occupied(mut o) => {
+            if version(new) > version(*o.get()) {
+                o.insert(new);
+            }
+        }
+        Entry::Vacant(v) => {
+            v.insert(new);
+        }
     }
 }
 
-fn activity_fact(e: &Event) -> ActivityFact {
-    let Body::Activity(a) = &e.body else {
-        unreachable!("the batch's activity winners index activity events")
-    };
+fn activity_fact(e: &Event, a: &Activity) -> ActivityFact {
     ActivityFact {
         institution: e.institution.as_str().to_owned(),
         record_id: a.record_id.as_str().to_owned(),
@@ -257,7 +252,7 @@ fn activity_fact(e: &Event) -> ActivityFact {
     }
 }
 
-fn dispatch_fact(e: &Event, d: &schemas::Dispatch) -> DispatchFact {
+fn dispatch_fact(e: &Event, d: &Dispatch) -> DispatchFact {
     DispatchFact {
         time: e.time,
         event_id: e.id.clone(),
