@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use support::workload::{Rng, Workload, assert_matches, assert_matches_sqlite, generate};
 use support::*;
 
-/// SIGKILL rounds before the final drain.
+/// SIGKILL rounds before the final drain (Postgres).
 const ROUNDS: usize = 20;
 
 fn spawn(broker: &Broker, database_url: &str, group: &str, args: &[&str], log: &str) -> Child {
@@ -18,7 +18,7 @@ fn spawn(broker: &Broker, database_url: &str, group: &str, args: &[&str], log: &
     outreach_command_to(broker, database_url, group)
         .args(args)
         .env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "500")
-        // Postgres: a fold every 20 ms, so that kills land in compactions too.
+        // A fold every 20 ms, so that kills land in compactions too.
         .env("OUTREACH__DATABASE__COMPACT_INTERVAL_MS", "20")
         // Members are killed, some mid-rebalance: see short_rebalance_config.
         .env("OUTREACH_CONFIG", short_rebalance_config())
@@ -70,7 +70,17 @@ async fn totals_are_exact_after_8_sigkills_on_sqlite() {
     let db = SqliteDb::new();
     let (broker, w) = sigkills(&db.url, 8, 10_000).await;
     drop(broker);
-    assert_matches_sqlite(&db.pool().await, &w).await;
+    let pool = db.pool().await;
+    assert_matches_sqlite(&pool, &w).await;
+    for deltas in ["daily_deltas", "regional_deltas", "program_deltas"] {
+        let pending: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {deltas}"
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(pending, 0, "the final drain folded every delta of {deltas}");
+    }
 }
 
 /// `rounds` runs SIGKILLed at random moments while `n` events arrive, then

@@ -200,9 +200,9 @@ async fn a_rebuild_on_sqlite_restores_the_incremental_tables() {
 
     let writer = sqlx::SqlitePool::connect(&db.url).await.unwrap();
     for sql in [
-        "UPDATE regional_metrics SET value = value + 1 WHERE region_code = 'CN' AND period_type = 'year'",
-        "DELETE FROM daily_metrics WHERE rowid IN (SELECT rowid FROM daily_metrics LIMIT 5)",
-        "INSERT INTO program_metrics VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 7, '2020-01-01T00:00:00Z')",
+        "UPDATE regional_cells SET value = value + 100 WHERE region_code = 'CN' AND period_type = 'year'",
+        "DELETE FROM daily_cells WHERE day = (SELECT min(day) FROM daily_cells)",
+        "INSERT INTO program_cells VALUES ('ghost', 'year', '2020-01-01', 'surgeries', 700, '2020-01-01T00:00:00Z')",
         "DELETE FROM missions WHERE rowid IN (SELECT rowid FROM missions LIMIT 1)",
     ] {
         sqlx::query(sql).execute(&writer).await.unwrap();
@@ -230,4 +230,129 @@ fn an_in_memory_sqlite_url_is_refused_with_the_key() {
         stderr.contains("database.url") && stderr.contains("sqlite://outreach.db"),
         "{stderr}"
     );
+}
+
+/// SQL that moves half of the stored totals back to pending deltas, each
+/// split as (v + 7, -7): half the `daily_metrics` cells, and every cell of
+/// half the regions and half the programs, whose day cells become day
+/// deltas (their other periods' cells are the sums of those days, which
+/// the views and the fold spread back).
+const UNFOLD_HALF: [&str; 9] = [
+    "CREATE TEMP TABLE half AS SELECT * FROM daily_cells
+     WHERE day <= (SELECT day FROM daily_cells ORDER BY day
+                   LIMIT 1 OFFSET (SELECT count(*) / 2 FROM daily_cells))",
+    "INSERT INTO daily_deltas SELECT day, institution_id, program_id, mission_id, facility_id,
+       region_code, metric, dims, value + 7 FROM half
+     UNION ALL SELECT day, institution_id, program_id, mission_id, facility_id,
+       region_code, metric, dims, -7 FROM half",
+    "DELETE FROM daily_cells WHERE (day, institution_id, program_id, mission_id, facility_id,
+       region_code, metric, dims) IN (SELECT day, institution_id, program_id, mission_id,
+       facility_id, region_code, metric, dims FROM half)",
+    "CREATE TEMP TABLE regions_moved AS SELECT DISTINCT region_code FROM regional_cells
+     ORDER BY region_code LIMIT (SELECT count(DISTINCT region_code) / 2 FROM regional_cells)",
+    "INSERT INTO regional_deltas (region_code, region_level, day, metric, value, updated_at)
+     SELECT region_code, region_level, period_start, metric, value + 7, updated_at
+     FROM regional_cells WHERE period_type = 'day' AND region_code IN regions_moved
+     UNION ALL SELECT region_code, region_level, period_start, metric, -7, updated_at
+     FROM regional_cells WHERE period_type = 'day' AND region_code IN regions_moved",
+    "DELETE FROM regional_cells WHERE region_code IN regions_moved",
+    "CREATE TEMP TABLE programs_moved AS SELECT DISTINCT program_id FROM program_cells
+     ORDER BY program_id LIMIT (SELECT count(DISTINCT program_id) / 2 FROM program_cells)",
+    "INSERT INTO program_deltas (program_id, day, metric, value, updated_at)
+     SELECT program_id, period_start, metric, value + 7, updated_at
+     FROM program_cells WHERE period_type = 'day' AND program_id IN programs_moved
+     UNION ALL SELECT program_id, period_start, metric, -7, updated_at
+     FROM program_cells WHERE period_type = 'day' AND program_id IN programs_moved",
+    "DELETE FROM program_cells WHERE program_id IN programs_moved",
+];
+
+async fn pending(pool: &sqlx::SqlitePool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM daily_deltas) + (SELECT count(*) FROM regional_deltas)
+              + (SELECT count(*) FROM program_deltas)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Compaction on SQLite moves totals between cells and deltas, never
+/// changes what analysts read: the views give the same rows with half the
+/// totals pending (the periods spread in SQL), and after the fold (the
+/// periods spread in Rust).
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
+    let broker = Broker::start();
+    broker.contract_topics(2).await;
+    let db = SqliteDb::new();
+    let w = generate(5, 3_000);
+    broker.producer().send(&w.records).await;
+    let mut s = settings_to(&broker, &db.url, &unique("g"));
+    s.ingest.batch_max_messages = 300;
+    // No periodic fold: only the one that ends a drain.
+    s.database.compact_interval_ms = 3_600_000;
+    let report = drain(&s).await;
+    assert!(report.compaction.deltas > 0, "the drain ended with a fold");
+    let reader = db.pool().await;
+    assert_eq!(pending(&reader).await, 0, "the drain folded every delta");
+    let folded = model::load_sqlite(&reader).await;
+    assert!(folded.cells() > 1_000, "a real workload");
+
+    let writer = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let mut c = writer.acquire().await.unwrap();
+    for sql in UNFOLD_HALF {
+        sqlx::query(sql).execute(&mut *c).await.unwrap();
+    }
+    drop(c);
+    writer.close().await;
+    assert!(pending(&reader).await > 1_000, "half the totals pending");
+    model::assert_same(&model::load_sqlite(&reader).await, &folded, "unfolded");
+
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    let done = sink.compact().await.unwrap().expect("SQLite always folds");
+    assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
+    sink.close().await;
+    assert_eq!(pending(&reader).await, 0, "folded again");
+    model::assert_same(&model::load_sqlite(&reader).await, &folded, "folded again");
+    support::workload::assert_matches_sqlite(&reader, &w).await;
+}
+
+/// The SQL that spreads day deltas to periods in the views agrees with the
+/// reference `Period::start` on every day of three decades (leap years,
+/// ISO weeks across new year, quarters).
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_period_starts_match_the_reference() {
+    let db = SqliteDb::new();
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    sink.migrate().await.unwrap();
+    sink.close().await;
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    // One delta per day, its day as its metric.
+    sqlx::query(
+        "WITH RECURSIVE d(day) AS (SELECT '1999-12-01' UNION ALL
+           SELECT date(day, '+1 day') FROM d WHERE day < '2031-01-31')
+         INSERT INTO regional_deltas (region_code, region_level, day, metric, value, updated_at)
+         SELECT 'CN', 'country', day, day, 1, '' FROM d",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let rows: Vec<(chrono::NaiveDate, String, chrono::NaiveDate)> =
+        sqlx::query_as("SELECT metric, period_type, period_start FROM regional_deltas_spread")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 11_385 * 5);
+    for (day, period, start) in rows {
+        let p = schemas::Period::ALL
+            .into_iter()
+            .find(|p| p.as_str() == period)
+            .unwrap_or_else(|| panic!("unknown period {period}"));
+        assert_eq!(start, p.start(day), "{period} of {day}");
+    }
+    pool.close().await;
 }

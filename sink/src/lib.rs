@@ -55,16 +55,12 @@ impl Sink {
         Ok(Sink { db })
     }
 
-    /// The periods whose regional and program cells this backend stores as
-    /// written by a batch. Postgres keeps deltas at the day grain and
-    /// derives the other periods when it reads or folds them (migration
-    /// 0004), so the transform need not compute them; SQLite upserts every
-    /// period's cells.
+    /// The periods whose regional and program cells a batch writes. Both
+    /// backends keep deltas at the day grain and derive the other periods
+    /// when they read or fold them (Postgres' migration 0004, SQLite's
+    /// 0002), so the transform need not compute them.
     pub fn periods(&self) -> &'static [schemas::Period] {
-        match &self.db {
-            Db::Postgres(_) => &[schemas::Period::Day],
-            Db::Sqlite(_) => &schemas::Period::ALL,
-        }
+        &[schemas::Period::Day]
     }
 
     /// Applies the migrations that have not run yet (Postgres: then the
@@ -137,13 +133,13 @@ impl Sink {
     }
 
     /// Folds the deltas batches appended into the stored roll-up cells, in
-    /// a transaction of its own. `None`: another worker is compacting now.
-    /// (SQLite upserts in place and has nothing to fold.) Readers see the
-    /// same totals before and after.
+    /// a transaction of its own. `None`: another worker is compacting now
+    /// (Postgres; on SQLite a compaction waits for the write lock instead).
+    /// Readers see the same totals before and after.
     pub async fn compact(&self) -> Result<Option<Compacted>> {
         match &self.db {
             Db::Postgres(db) => db.compact().await,
-            Db::Sqlite(_) => Ok(Some(Compacted::default())),
+            Db::Sqlite(db) => db.compact().await,
         }
     }
 

@@ -26,6 +26,13 @@ pub struct Compacted {
     pub cells: u64,
 }
 
+impl std::ops::AddAssign for Compacted {
+    fn add_assign(&mut self, o: Compacted) {
+        self.deltas += o.deltas;
+        self.cells += o.cells;
+    }
+}
+
 /// Per table: the deltas, the cells, their key, and the columns carried
 /// besides key and value.
 struct Table {

@@ -7,15 +7,10 @@
 use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Sqlite, Transaction};
 
-use super::json;
+use super::{compact, json};
 use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
-
-/// Adds whole hundredths: `round(old * 100) + round(delta * 100)`, so a cell
-/// that has been updated many times still holds the double nearest to its
-/// exact decimal value.
-const ADD_VALUE: &str = "(round(t.value * 100) + round(excluded.value * 100)) / 100.0";
 
 /// Now, as the RFC 3339 text the timestamp columns hold.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -142,15 +137,24 @@ impl Batch {
 }
 
 impl Statements for Batch {
-    /// SQLite upserts the roll-ups in place: nothing is pending.
     async fn settle(&mut self) -> Result<()> {
+        compact::fold(&mut *self.tx).await?;
         Ok(())
     }
 
     async fn clear(&mut self, table: &str) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-            .execute(&mut *self.tx)
-            .await?;
+        // The roll-ups are views over cells and pending deltas.
+        let stored: &[&str] = match table {
+            "daily_metrics" => &["daily_cells", "daily_deltas"],
+            "regional_metrics" => &["regional_cells", "regional_deltas"],
+            "program_metrics" => &["program_cells", "program_deltas"],
+            other => &[other],
+        };
+        for t in stored {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {t}")))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -319,11 +323,13 @@ impl Statements for Batch {
         Ok(())
     }
 
+    /// Appends the batch's deltas (migration 0002): a table without an
+    /// index fills pages at its end only; the compaction folds them.
     async fn write_daily(&mut self, c: &Changes) -> Result<()> {
         if c.daily.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<_> = c
+        let rows: Vec<_> = c
             .daily
             .iter()
             .map(|c| {
@@ -331,7 +337,7 @@ impl Statements for Batch {
                     c.day,
                     &*c.institution,
                     &*c.program_id,
-                    c.mission_id.as_deref(),
+                    c.mission_id.as_deref().unwrap_or(""),
                     &*c.facility_id,
                     &*c.region_code,
                     c.metric.as_str(),
@@ -340,19 +346,13 @@ impl Statements for Batch {
                 )
             })
             .collect();
-        // In the table's key order: upserts into SQLite's B-tree in random
-        // order ran at half the speed (the transform does not sort).
-        rows.sort_unstable();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO daily_metrics AS t
+        sqlx::query(
+            "INSERT INTO daily_deltas
                (day, institution_id, program_id, mission_id, facility_id, region_code, metric, dims, value)
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-                    j.value->>6, j.value->>7, (j.value->>8) / 100.0
-             FROM json_each(?1) AS j WHERE true
-             ON CONFLICT (day, institution_id, program_id, ifnull(mission_id, ''), facility_id,
-                          region_code, metric, dims)
-             DO UPDATE SET value = {ADD_VALUE}"
-        )))
+                    j.value->>6, j.value->>7, j.value->>8
+             FROM json_each(?1) AS j",
+        )
         .bind(json(&rows))
         .execute(&mut *self.tx)
         .await?;
@@ -363,31 +363,24 @@ impl Statements for Batch {
         if c.regional.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<_> = c
+        let rows: Vec<_> = c
             .regional
             .iter()
             .map(|c| {
+                debug_assert_eq!(c.period, schemas::Period::Day, "Sink::periods");
                 (
                     &c.region_code,
                     c.level.as_str(),
-                    c.period.as_str(),
                     c.period_start,
                     c.metric.as_str(),
                     c.value,
                 )
             })
             .collect();
-        // In the table's key order: upserts into SQLite's B-tree in random
-        // order ran at half the speed (the transform does not sort).
-        rows.sort_unstable();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO regional_metrics AS t
-               (region_code, region_level, period_type, period_start, metric, value, updated_at)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
-                    (j.value->>5) / 100.0, {NOW}
-             FROM json_each(?1) AS j WHERE true
-             ON CONFLICT (region_code, period_type, period_start, metric)
-             DO UPDATE SET value = {ADD_VALUE}, updated_at = excluded.updated_at"
+            "INSERT INTO regional_deltas (region_code, region_level, day, metric, value, updated_at)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, {NOW}
+             FROM json_each(?1) AS j"
         )))
         .bind(json(&rows))
         .execute(&mut *self.tx)
@@ -399,29 +392,18 @@ impl Statements for Batch {
         if c.program.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<_> = c
+        let rows: Vec<_> = c
             .program
             .iter()
             .map(|c| {
-                (
-                    &*c.program_id,
-                    c.period.as_str(),
-                    c.period_start,
-                    c.metric.as_str(),
-                    c.value,
-                )
+                debug_assert_eq!(c.period, schemas::Period::Day, "Sink::periods");
+                (&*c.program_id, c.period_start, c.metric.as_str(), c.value)
             })
             .collect();
-        // In the table's key order: upserts into SQLite's B-tree in random
-        // order ran at half the speed (the transform does not sort).
-        rows.sort_unstable();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO program_metrics AS t
-               (program_id, period_type, period_start, metric, value, updated_at)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, (j.value->>4) / 100.0, {NOW}
-             FROM json_each(?1) AS j WHERE true
-             ON CONFLICT (program_id, period_type, period_start, metric)
-             DO UPDATE SET value = {ADD_VALUE}, updated_at = excluded.updated_at"
+            "INSERT INTO program_deltas (program_id, day, metric, value, updated_at)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, {NOW}
+             FROM json_each(?1) AS j"
         )))
         .bind(json(&rows))
         .execute(&mut *self.tx)

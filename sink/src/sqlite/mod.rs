@@ -5,10 +5,16 @@
 //!
 //! SQLite has one writer at a time: every batch transaction begins
 //! IMMEDIATE (takes the write lock first), so batches of several processes
-//! queue instead of failing half-way. Set-based statements read their rows
-//! from one JSON parameter (`json_each`), as Postgres reads arrays.
+//! queue instead of failing half-way, and so does a compaction. Set-based
+//! statements read their rows from one JSON parameter (`json_each`), as
+//! Postgres reads arrays.
+//!
+//! The roll-ups are views over stored cells and pending deltas, as in
+//! Postgres: a batch appends day-grain deltas, the compaction folds them
+//! (`compact.rs`, migration 0002).
 
 mod batch;
+pub(crate) mod compact;
 pub mod overview;
 
 pub(crate) use batch::Batch;
@@ -112,6 +118,10 @@ impl Db {
 
     pub async fn begin(&self) -> Result<Batch> {
         Ok(Batch::new(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    pub async fn compact(&self) -> Result<Option<crate::Compacted>> {
+        compact::compact(&self.pool).await.map(Some)
     }
 }
 
