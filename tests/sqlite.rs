@@ -241,7 +241,9 @@ const UNFOLD_HALF: [&str; 9] = [
     "CREATE TEMP TABLE half AS SELECT * FROM daily_cells
      WHERE day <= (SELECT day FROM daily_cells ORDER BY day
                    LIMIT 1 OFFSET (SELECT count(*) / 2 FROM daily_cells))",
-    "INSERT INTO daily_deltas SELECT day, institution_id, program_id, mission_id, facility_id,
+    "INSERT INTO daily_deltas (day, institution_id, program_id, mission_id, facility_id,
+       region_code, metric, dims, value)
+     SELECT day, institution_id, program_id, mission_id, facility_id,
        region_code, metric, dims, value + 7 FROM half
      UNION ALL SELECT day, institution_id, program_id, mission_id, facility_id,
        region_code, metric, dims, -7 FROM half",
@@ -342,7 +344,7 @@ async fn sqlite_period_starts_match_the_reference() {
     .await
     .unwrap();
     let rows: Vec<(chrono::NaiveDate, String, chrono::NaiveDate)> =
-        sqlx::query_as("SELECT metric, period_type, period_start FROM regional_deltas_spread")
+        sqlx::query_as("SELECT metric, period_type, period_start FROM regional_pending")
             .fetch_all(&pool)
             .await
             .unwrap();

@@ -23,13 +23,6 @@
 -- divide by 100.0, as the REAL columns held before. A cell whose sum is
 -- zero is hidden, as in Postgres.
 
--- The first day of each period holding a day (ISO weeks start on Monday),
--- as Period::start computes it: five rows per delta, one per period.
-CREATE TABLE periods (
-    period_type TEXT PRIMARY KEY
-) WITHOUT ROWID;
-INSERT INTO periods VALUES ('day'), ('week'), ('month'), ('quarter'), ('year');
-
 -- daily_metrics ---------------------------------------------------------------
 
 -- mission_id is '' where the event names no mission (the key may not hold
@@ -55,7 +48,10 @@ FROM daily_metrics WHERE true
 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8;
 DROP TABLE daily_metrics;
 
+-- AUTOINCREMENT: an id is never reused, so the compaction can delete
+-- exactly the deltas it summed (every later one has a higher id).
 CREATE TABLE daily_deltas (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     day            TEXT NOT NULL,
     institution_id TEXT NOT NULL,
     program_id     TEXT NOT NULL,
@@ -112,8 +108,6 @@ FROM regional_metrics WHERE true
 ORDER BY 1, 3, 4, 5;
 DROP TABLE regional_metrics;
 
--- AUTOINCREMENT: a rowid is never reused, so the compaction can delete
--- exactly the deltas it read (every later one has a higher rowid).
 CREATE TABLE regional_deltas (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     region_code  TEXT NOT NULL,
@@ -124,29 +118,33 @@ CREATE TABLE regional_deltas (
     updated_at   TEXT NOT NULL
 );
 
--- The pending deltas summed per day (deltas of many batches collapse
--- there), then spread to their periods: read by the view and by the fold.
-CREATE VIEW regional_deltas_spread AS
-SELECT d.region_code, d.region_level, p.period_type,
-       CASE p.period_type
-         WHEN 'day' THEN d.day
-         WHEN 'week' THEN date(d.day, '-6 days', 'weekday 1')
-         WHEN 'month' THEN date(d.day, 'start of month')
-         WHEN 'quarter' THEN date(d.day, 'start of month',
-                                  printf('-%d months', (CAST(substr(d.day, 6, 2) AS INTEGER) - 1) % 3))
-         ELSE date(d.day, 'start of year')
-       END AS period_start,
-       d.metric, d.value, d.updated_at
-FROM (SELECT region_code, min(region_level) AS region_level, day, metric, sum(value) AS value,
-             max(updated_at) AS updated_at
-      FROM regional_deltas GROUP BY region_code, day, metric) d
-CROSS JOIN periods p;
-
+-- The pending deltas summed per cell of each period: one GROUP BY per
+-- period, each on the first day of the period holding the delta's day, as
+-- Period::start computes it (ISO weeks start on Monday). Five small sorts
+-- ran 2-3 times faster than one over every delta joined to its five
+-- periods. Read by the view below and by the compaction.
 CREATE VIEW regional_pending AS
-SELECT region_code, min(region_level) AS region_level, period_type, period_start, metric,
-       sum(value) AS value, max(updated_at) AS updated_at
-FROM regional_deltas_spread
-GROUP BY region_code, period_type, period_start, metric;
+SELECT region_code, min(region_level) AS region_level, 'day' AS period_type, day AS period_start,
+       metric, sum(value) AS value, max(updated_at) AS updated_at
+FROM regional_deltas GROUP BY region_code, day, metric
+UNION ALL
+SELECT region_code, min(region_level), 'week', date(day, '-6 days', 'weekday 1') AS start,
+       metric, sum(value), max(updated_at)
+FROM regional_deltas GROUP BY region_code, start, metric
+UNION ALL
+SELECT region_code, min(region_level), 'month', date(day, 'start of month') AS start,
+       metric, sum(value), max(updated_at)
+FROM regional_deltas GROUP BY region_code, start, metric
+UNION ALL
+SELECT region_code, min(region_level), 'quarter',
+       date(day, 'start of month',
+            printf('-%d months', (CAST(substr(day, 6, 2) AS INTEGER) - 1) % 3)) AS start,
+       metric, sum(value), max(updated_at)
+FROM regional_deltas GROUP BY region_code, start, metric
+UNION ALL
+SELECT region_code, min(region_level), 'year', date(day, 'start of year') AS start,
+       metric, sum(value), max(updated_at)
+FROM regional_deltas GROUP BY region_code, start, metric;
 
 CREATE VIEW regional_metrics AS
 SELECT c.region_code, c.region_level, c.period_type, c.period_start, c.metric,
@@ -193,26 +191,29 @@ CREATE TABLE program_deltas (
     updated_at TEXT NOT NULL
 );
 
-CREATE VIEW program_deltas_spread AS
-SELECT d.program_id, p.period_type,
-       CASE p.period_type
-         WHEN 'day' THEN d.day
-         WHEN 'week' THEN date(d.day, '-6 days', 'weekday 1')
-         WHEN 'month' THEN date(d.day, 'start of month')
-         WHEN 'quarter' THEN date(d.day, 'start of month',
-                                  printf('-%d months', (CAST(substr(d.day, 6, 2) AS INTEGER) - 1) % 3))
-         ELSE date(d.day, 'start of year')
-       END AS period_start,
-       d.metric, d.value, d.updated_at
-FROM (SELECT program_id, day, metric, sum(value) AS value, max(updated_at) AS updated_at
-      FROM program_deltas GROUP BY program_id, day, metric) d
-CROSS JOIN periods p;
-
+-- As regional_pending.
 CREATE VIEW program_pending AS
-SELECT program_id, period_type, period_start, metric, sum(value) AS value,
+SELECT program_id, 'day' AS period_type, day AS period_start, metric, sum(value) AS value,
        max(updated_at) AS updated_at
-FROM program_deltas_spread
-GROUP BY program_id, period_type, period_start, metric;
+FROM program_deltas GROUP BY program_id, day, metric
+UNION ALL
+SELECT program_id, 'week', date(day, '-6 days', 'weekday 1') AS start, metric, sum(value),
+       max(updated_at)
+FROM program_deltas GROUP BY program_id, start, metric
+UNION ALL
+SELECT program_id, 'month', date(day, 'start of month') AS start, metric, sum(value),
+       max(updated_at)
+FROM program_deltas GROUP BY program_id, start, metric
+UNION ALL
+SELECT program_id, 'quarter',
+       date(day, 'start of month',
+            printf('-%d months', (CAST(substr(day, 6, 2) AS INTEGER) - 1) % 3)) AS start,
+       metric, sum(value), max(updated_at)
+FROM program_deltas GROUP BY program_id, start, metric
+UNION ALL
+SELECT program_id, 'year', date(day, 'start of year') AS start, metric, sum(value),
+       max(updated_at)
+FROM program_deltas GROUP BY program_id, start, metric;
 
 CREATE VIEW program_metrics AS
 SELECT c.program_id, c.period_type, c.period_start, c.metric,
