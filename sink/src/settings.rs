@@ -41,9 +41,9 @@ pub struct Settings {
     #[serde(default = "default_analyst_role")]
     pub analyst_role: String,
     /// How often to fold the roll-ups' pending deltas into their stored
-    /// cells (Postgres). Readers see every committed batch at once either
-    /// way; folding often keeps their queries short. Under a backlog each
-    /// fold starts as soon as the previous one ends.
+    /// cells (both backends). Readers see every committed batch at once
+    /// either way; folding often keeps their queries short. After a long
+    /// fold the next waits twice as long as it took.
     #[serde(default = "default_compact_interval_ms")]
     pub compact_interval_ms: u64,
 }
