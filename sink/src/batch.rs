@@ -191,7 +191,7 @@ pub(crate) trait Statements {
     async fn write_regional(&mut self, c: &Changes) -> Result<()>;
     async fn write_program_metrics(&mut self, c: &Changes) -> Result<()>;
     async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()>;
-    /// Deletes every row of an analyst table (named without schema).
+    /// Deletes every row of one of our tables (named without schema).
     async fn clear(&mut self, table: &str) -> Result<()>;
     /// After a rebuild's writes: brings the roll-ups to their stored form
     /// (Postgres folds the deltas just written into the cells).
@@ -227,13 +227,20 @@ async fn write<S: Statements>(
     Ok(t)
 }
 
+/// What a rebuild empties: `missions`, and the stored cells and pending
+/// deltas that the analysts' roll-ups are views over, on both backends.
+const DERIVED: [&str; 7] = [
+    "daily_cells",
+    "daily_deltas",
+    "regional_cells",
+    "regional_deltas",
+    "program_cells",
+    "program_deltas",
+    "missions",
+];
+
 async fn clear_derived<S: Statements>(tx: &mut S) -> Result<()> {
-    for table in [
-        "daily_metrics",
-        "regional_metrics",
-        "program_metrics",
-        "missions",
-    ] {
+    for table in DERIVED {
         tx.clear(table).await?;
     }
     Ok(())

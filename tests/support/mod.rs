@@ -674,3 +674,19 @@ pub async fn assert_consistent_sqlite(pool: &sqlx::SqlitePool) {
         assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
     }
 }
+
+/// Each (day, period type, period start) row a database's SQL spread gave
+/// equals the reference `Period::start`; `days` days, five periods each.
+pub fn assert_period_starts(
+    rows: Vec<(chrono::NaiveDate, String, chrono::NaiveDate)>,
+    days: usize,
+) {
+    assert_eq!(rows.len(), days * 5);
+    for (day, period, start) in rows {
+        let p = schemas::Period::ALL
+            .into_iter()
+            .find(|p| p.as_str() == period)
+            .unwrap_or_else(|| panic!("unknown period {period}"));
+        assert_eq!(start, p.start(day), "{period} of {day}");
+    }
+}

@@ -193,18 +193,9 @@ impl Batch {
 
 impl Statements for Batch {
     async fn clear(&mut self, table: &str) -> Result<()> {
-        // The roll-ups are views over cells and pending deltas.
-        let stored: &[&str] = match table {
-            "daily_metrics" => &["daily_cells", "daily_deltas"],
-            "regional_metrics" => &["regional_cells", "regional_deltas"],
-            "program_metrics" => &["program_cells", "program_deltas"],
-            other => &[other],
-        };
-        for t in stored {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{t}")))
-                .execute(&mut *self.tx)
-                .await?;
-        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
