@@ -351,3 +351,111 @@ async fn sqlite_period_starts_match_the_reference() {
     assert_period_starts(rows, 11_385);
     pool.close().await;
 }
+
+/// A file written by a build before the deltas (migration 0001 only) keeps
+/// every total through the upgrade: the roll-ups' rows move into the cells
+/// (REAL values to integer hundredths, no mission to ''), and the views
+/// read them back as they were; deltas then fold onto them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_from_the_first_sqlite_schema_keeps_every_total() {
+    let db = SqliteDb::new();
+    let dir = std::env::temp_dir().join(unique("sqlite-0001"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sink/migrations/sqlite");
+    std::fs::copy(all.join("0001_outreach.sql"), dir.join("0001_outreach.sql")).unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db.path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for sql in [
+        "INSERT INTO daily_metrics VALUES
+           ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 3.0),
+           ('2024-03-05', 'h1', 'p', 'm1', 'f1', '620921', 'expert_days', '{}', 12.5)",
+        "INSERT INTO regional_metrics VALUES
+           ('620921', 'county', 'day', '2024-03-05', 'expert_days', 12.5, '2024-03-05T10:00:00Z'),
+           ('620921', 'county', 'year', '2024-01-01', 'expert_days', 0.07, '2024-03-05T10:00:00Z')",
+        "INSERT INTO program_metrics VALUES
+           ('p', 'month', '2024-03-01', 'surgeries', 3.0, '2024-03-05T10:00:00Z')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    sink.migrate().await.unwrap();
+    let reader = db.pool().await;
+    let daily: Vec<(Option<String>, String, f64)> =
+        sqlx::query_as("SELECT mission_id, metric, value FROM daily_metrics ORDER BY metric")
+            .fetch_all(&reader)
+            .await
+            .unwrap();
+    assert_eq!(
+        daily,
+        [
+            (Some("m1".to_owned()), "expert_days".to_owned(), 12.5),
+            (None, "surgeries".to_owned(), 3.0)
+        ]
+    );
+    let regional: Vec<(String, String, f64, String)> = sqlx::query_as(
+        "SELECT period_type, period_start, value, updated_at FROM regional_metrics
+         ORDER BY period_type",
+    )
+    .fetch_all(&reader)
+    .await
+    .unwrap();
+    assert_eq!(
+        regional,
+        [
+            (
+                "day".into(),
+                "2024-03-05".into(),
+                12.5,
+                "2024-03-05T10:00:00Z".into()
+            ),
+            (
+                "year".into(),
+                "2024-01-01".into(),
+                0.07,
+                "2024-03-05T10:00:00Z".into()
+            ),
+        ]
+    );
+    let program: f64 = sqlx::query_scalar("SELECT value FROM program_metrics")
+        .fetch_one(&reader)
+        .await
+        .unwrap();
+    assert_eq!(program, 3.0);
+
+    // A later day-grain delta of the same county and metric: pending, then
+    // folded, it adds to the day's cell and to the year's.
+    let writer = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO regional_deltas (region_code, region_level, day, metric, value, updated_at)
+         VALUES ('620921', 'county', '2024-03-05', 'expert_days', 150, '2024-03-06T00:00:00Z')",
+    )
+    .execute(&writer)
+    .await
+    .unwrap();
+    writer.close().await;
+    let year = "SELECT value FROM regional_metrics WHERE period_type = 'year'";
+    let pending: f64 = sqlx::query_scalar(year).fetch_one(&reader).await.unwrap();
+    sink.compact().await.unwrap();
+    let folded: f64 = sqlx::query_scalar(year).fetch_one(&reader).await.unwrap();
+    assert_eq!((pending, folded), (1.57, 1.57));
+    let day: f64 =
+        sqlx::query_scalar("SELECT value FROM regional_metrics WHERE period_type = 'day'")
+            .fetch_one(&reader)
+            .await
+            .unwrap();
+    assert_eq!(day, 14.0);
+    sink.close().await;
+}
