@@ -384,24 +384,12 @@ async fn a_pipeline_that_may_not_migrate_refuses_an_old_schema_and_says_what_to_
 /// release (the analyst role reads the tables; a login missing from
 /// analyst_scope sees every institution).
 async fn at_0004(db: &Db) -> sqlx::PgPool {
-    let dir = std::env::temp_dir().join(unique("migrations-0004"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sink/migrations/postgres");
-    for entry in std::fs::read_dir(all).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.as_str() < "0005" {
-            std::fs::copy(&path, dir.join(name)).unwrap();
-        }
-    }
     let pool = db.pool().await;
-    sqlx::migrate::Migrator::new(dir.as_path())
+    migrator_before("postgres", "0005")
         .await
-        .unwrap()
         .run(&pool)
         .await
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     let unmapped =
         "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
     for sql in [

@@ -359,21 +359,15 @@ async fn sqlite_period_starts_match_the_reference() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_from_the_first_sqlite_schema_keeps_every_total() {
     let db = SqliteDb::new();
-    let dir = std::env::temp_dir().join(unique("sqlite-0001"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sink/migrations/sqlite");
-    std::fs::copy(all.join("0001_outreach.sql"), dir.join("0001_outreach.sql")).unwrap();
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&db.path)
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::migrate::Migrator::new(dir.as_path())
+    migrator_before("sqlite", "0002")
         .await
-        .unwrap()
         .run(&pool)
         .await
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     for sql in [
         "INSERT INTO daily_metrics VALUES
            ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 3.0),

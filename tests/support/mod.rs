@@ -690,3 +690,25 @@ pub fn assert_period_starts(
         assert_eq!(start, p.start(day), "{period} of {day}");
     }
 }
+
+/// A migrator with the migrations of `backend` (`postgres`, `sqlite`)
+/// before `first_left_out` only, as an older release shipped them: for
+/// tests of an upgrade.
+pub async fn migrator_before(backend: &str, first_left_out: &str) -> sqlx::migrate::Migrator {
+    let dir = std::env::temp_dir().join(unique("migrations"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sink/migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(all).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < first_left_out {
+            std::fs::copy(&path, dir.join(name)).unwrap();
+        }
+    }
+    // The migrator holds the files' text: the folder can go.
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    migrator
+}

@@ -16,8 +16,9 @@
 -- pending without a cell, not as one GROUP BY over both: SQLite pushes a
 -- filter on the key (`WHERE region_code = ? AND period_type = ?`) into
 -- that form and reaches the cells' primary key (1 ms), where a GROUP BY
--- over both scanned every cell (0.4 s on 1.1 M cells). The summary views over them are untouched: SQLite binds
--- a view's tables by name when it is read.
+-- over both scanned every cell (0.4 s on 1.1 M cells). The summary views
+-- over them are untouched: SQLite binds a view's tables by name when it is
+-- read.
 --
 -- Values are integer hundredths in cells and deltas (exact sums); the views
 -- divide by 100.0, as the REAL columns held before. A cell whose sum is
