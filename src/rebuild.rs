@@ -54,7 +54,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         if facts.is_empty() {
             break;
         }
-        known_regions(&regions, facts.iter().map(|f| f.region_code.as_str()))?;
+        known_regions(&regions, facts.iter().map(|f| &*f.region_code))?;
         let mut cells = Vec::new();
         for f in &facts {
             activity_cells(f, 1, &mut cells);

@@ -23,9 +23,10 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
         let out = t.apply(batch, &prior).unwrap();
         let c = out.changes;
         for f in c.activities_new.into_iter().chain(c.activities_replaced) {
-            prior
-                .activities
-                .insert((f.institution.clone(), f.record_id.clone()), f);
+            prior.activities.insert(
+                (f.institution.to_string(), f.record_id.to_string()),
+                f.into_owned(),
+            );
         }
         for m in c.missions_new.into_iter().chain(c.missions_replaced) {
             if let Some(row) = m.row() {

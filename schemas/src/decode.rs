@@ -648,7 +648,16 @@ fn duplicate<'k>(items: &'k [(Cow<'_, str>, &RawValue)]) -> Option<&'k str> {
 /// A JSON string's text: borrowed when it has no escapes, `None` when the
 /// value is not a string.
 fn text<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
-    serde_json::from_str::<Key<'a>>(raw.get()).ok().map(|k| k.0)
+    // serde_json has already checked the raw value (a string's quotes,
+    // escapes, no control characters): without a backslash its text is
+    // what lies between the quotes, with no second parse.
+    let s = raw.get();
+    if let Some(inner) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
+        && !inner.contains('\\')
+    {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<Key<'a>>(s).ok().map(|k| k.0)
 }
 
 /// `YYYY-MM-DD`, a day that exists, within [`FIRST_DATE`]..=[`LAST_DATE`].
@@ -728,7 +737,8 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 self,
                 mut map: A,
             ) -> std::result::Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
+                // The contract's objects have at most ten members.
+                let mut v = Vec::with_capacity(map.size_hint().unwrap_or(10));
                 while let Some(Key(k)) = map.next_key()? {
                     v.push((k, map.next_value()?));
                 }

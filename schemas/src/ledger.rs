@@ -5,37 +5,60 @@
 //! A fact's contribution to the tables is a pure function of its ledger row,
 //! so the change an event makes is always "new contribution minus old".
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::metric::Metric;
 
-/// The winning revision of one `(institution, record_id)`.
+/// The winning revision of one `(institution, record_id)`. Its text is
+/// borrowed from the event that won when a batch makes it (a batch builds
+/// tens of thousands, and the sink only reads them), and owned when it is
+/// read back from the ledger (`ActivityFact<'static>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivityFact {
-    pub institution: String,
-    pub record_id: String,
+pub struct ActivityFact<'a> {
+    pub institution: Cow<'a, str>,
+    pub record_id: Cow<'a, str>,
     pub revision: i32,
     /// CloudEvents id of the winning event: breaks ties between two events of
     /// the same revision, so the winner never depends on arrival order.
-    pub event_id: String,
-    pub program_id: String,
-    pub mission_id: Option<String>,
-    pub facility_id: String,
-    pub region_code: String,
+    pub event_id: Cow<'a, str>,
+    pub program_id: Cow<'a, str>,
+    pub mission_id: Option<Cow<'a, str>>,
+    pub facility_id: Cow<'a, str>,
+    pub region_code: Cow<'a, str>,
     pub day: NaiveDate,
     pub metric: Metric,
     /// Canonical JSON text of the dims (keys sorted).
-    pub dims: String,
+    pub dims: Cow<'a, str>,
     /// Hundredths of the metric's unit; 0 after a withdrawal.
     pub value: i64,
 }
 
-impl ActivityFact {
+impl ActivityFact<'_> {
     /// Higher wins: revision first, then event id.
     pub fn version(&self) -> (i32, &str) {
         (self.revision, &self.event_id)
+    }
+
+    /// The same fact with its own text, as the ledger holds it.
+    pub fn into_owned(self) -> ActivityFact<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        ActivityFact {
+            institution: own(self.institution),
+            record_id: own(self.record_id),
+            revision: self.revision,
+            event_id: own(self.event_id),
+            program_id: own(self.program_id),
+            mission_id: self.mission_id.map(own),
+            facility_id: own(self.facility_id),
+            region_code: own(self.region_code),
+            day: self.day,
+            metric: self.metric,
+            dims: own(self.dims),
+            value: self.value,
+        }
     }
 }
 
@@ -208,11 +231,12 @@ impl MissionFact {
 
 /// Everything one batch changes, ready for the sink to write in one
 /// transaction. Facts are split by whether the sink saw them in the ledger,
-/// so that it can refuse an insert that races another worker's.
+/// so that it can refuse an insert that races another worker's. `'a` is
+/// the batch's events, which the activity facts borrow from.
 #[derive(Debug, Default)]
-pub struct Changes {
-    pub activities_new: Vec<ActivityFact>,
-    pub activities_replaced: Vec<ActivityFact>,
+pub struct Changes<'a> {
+    pub activities_new: Vec<ActivityFact<'a>>,
+    pub activities_replaced: Vec<ActivityFact<'a>>,
     pub missions_new: Vec<MissionFact>,
     pub missions_replaced: Vec<MissionFact>,
     /// `(program_id, name)`: every program seen, with a name when a dispatch gave one.

@@ -101,12 +101,15 @@ impl Batch {
         &mut self,
         activity_keys: &[Key],
         mission_keys: &[Key],
-    ) -> Result<(HashMap<Key, ActivityFact>, HashMap<Key, MissionFact>)> {
+    ) -> Result<(
+        HashMap<Key, ActivityFact<'static>>,
+        HashMap<Key, MissionFact>,
+    )> {
         let (activities, missions) = each!(self, tx => tx.load(activity_keys, mission_keys).await)?;
         Ok((
             activities
                 .into_iter()
-                .map(|f| ((f.institution.clone(), f.record_id.clone()), f))
+                .map(|f| ((f.institution.to_string(), f.record_id.to_string()), f))
                 .collect(),
             missions
                 .into_iter()
@@ -119,7 +122,7 @@ impl Batch {
     /// Returns how long each group of statements took.
     pub async fn write(
         &mut self,
-        c: &Changes,
+        c: &Changes<'_>,
         quarantine: &[QuarantineRow<'_>],
     ) -> Result<WriteTimings> {
         each!(self, tx => write(tx, c, quarantine).await)
@@ -138,7 +141,7 @@ impl Batch {
     /// For a rebuild: the next `n` activity facts of the ledger (none
     /// once every fact was read). The rebuild reads the ledger in chunks,
     /// so its memory does not grow with the ledger.
-    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
         each!(self, tx => tx.next_activities(n).await)
     }
 
@@ -157,7 +160,7 @@ impl Batch {
 
     /// For a rebuild: adds `c`'s cells (the full contributions of a part of
     /// the ledger) and writes `missions`' rows.
-    pub async fn add_rebuilt(&mut self, c: &Changes, missions: &[MissionFact]) -> Result<()> {
+    pub async fn add_rebuilt(&mut self, c: &Changes<'_>, missions: &[MissionFact]) -> Result<()> {
         each!(self, tx => add_rebuilt(tx, c, missions).await)
     }
 
@@ -180,16 +183,16 @@ impl Batch {
 /// both: [`write`], [`clear_derived`] and [`add_rebuilt`].
 pub(crate) trait Statements {
     /// Inserts new ledger facts (`new`) or replaces stored ones.
-    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()>;
+    async fn write_activities(&mut self, facts: &[ActivityFact<'_>], new: bool) -> Result<()>;
     /// The same for missions, then their rows in the `missions` table.
     async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()>;
     /// Upserts the `missions` rows of facts whose dispatch is known.
     async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()>;
     async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()>;
     /// Adds the batch's deltas to the three roll-up tables.
-    async fn write_daily(&mut self, c: &Changes) -> Result<()>;
-    async fn write_regional(&mut self, c: &Changes) -> Result<()>;
-    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()>;
+    async fn write_daily(&mut self, c: &Changes<'_>) -> Result<()>;
+    async fn write_regional(&mut self, c: &Changes<'_>) -> Result<()>;
+    async fn write_program_metrics(&mut self, c: &Changes<'_>) -> Result<()>;
     async fn write_quarantine(&mut self, rows: &[QuarantineRow<'_>]) -> Result<()>;
     /// Deletes every row of one of our tables (named without schema).
     async fn clear(&mut self, table: &str) -> Result<()>;
@@ -202,7 +205,7 @@ pub(crate) trait Statements {
 /// aggregate moves), then each roll-up table, timing each group.
 async fn write<S: Statements>(
     tx: &mut S,
-    c: &Changes,
+    c: &Changes<'_>,
     quarantine: &[QuarantineRow<'_>],
 ) -> Result<WriteTimings> {
     let mut t = WriteTimings::default();
@@ -248,7 +251,7 @@ async fn clear_derived<S: Statements>(tx: &mut S) -> Result<()> {
 
 async fn add_rebuilt<S: Statements>(
     tx: &mut S,
-    c: &Changes,
+    c: &Changes<'_>,
     missions: &[MissionFact],
 ) -> Result<()> {
     tx.write_mission_rows(missions).await?;

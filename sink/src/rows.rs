@@ -2,6 +2,8 @@
 //! backends: the tables have the same columns, and each backend's driver
 //! decodes its own column types into the same Rust types.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use schemas::{ActivityFact, CompletionFact, DispatchFact, Metric, MissionFact};
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -54,7 +56,7 @@ pub fn select_list(fields: &[&str]) -> String {
         .join(", ")
 }
 
-pub fn activity<R>(r: &R) -> Result<ActivityFact>
+pub fn activity<R>(r: &R) -> Result<ActivityFact<'static>>
 where
     R: Row,
     usize: ColumnIndex<R>,
@@ -64,18 +66,19 @@ where
     for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
 {
     let metric: String = r.try_get(9)?;
+    let text = |i: usize| r.try_get::<String, _>(i).map(Cow::Owned);
     Ok(ActivityFact {
-        institution: r.try_get(0)?,
-        record_id: r.try_get(1)?,
+        institution: text(0)?,
+        record_id: text(1)?,
         revision: r.try_get(2)?,
-        event_id: r.try_get(3)?,
-        program_id: r.try_get(4)?,
-        mission_id: r.try_get(5)?,
-        facility_id: r.try_get(6)?,
-        region_code: r.try_get(7)?,
+        event_id: text(3)?,
+        program_id: text(4)?,
+        mission_id: r.try_get::<Option<String>, _>(5)?.map(Cow::Owned),
+        facility_id: text(6)?,
+        region_code: text(7)?,
         day: r.try_get(8)?,
         metric: Metric::parse(&metric).ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
-        dims: r.try_get(10)?,
+        dims: text(10)?,
         value: r.try_get(11)?,
     })
 }

@@ -24,7 +24,7 @@ pub struct Contribution<'a> {
 }
 
 /// An activity counts its value on its day; a withdrawal (0) counts nothing.
-pub fn activity_cells<'a>(f: &'a ActivityFact, sign: i64, out: &mut Vec<Contribution<'a>>) {
+pub fn activity_cells<'a>(f: &'a ActivityFact<'_>, sign: i64, out: &mut Vec<Contribution<'a>>) {
     if f.value == 0 {
         return;
     }

@@ -32,8 +32,9 @@ pub struct Transform {
 
 /// What a batch does to the tables, and what it refuses on second look.
 #[derive(Debug, Default)]
-pub struct Outcome {
-    pub changes: Changes,
+pub struct Outcome<'e> {
+    /// Its activity facts borrow their text from the batch's events.
+    pub changes: Changes<'e>,
     /// Events of the batch (by index) refused once the ledger was known, such
     /// as a completion whose end is before its mission's start.
     pub rejected: Vec<(usize, schemas::Rejection)>,
@@ -57,11 +58,11 @@ impl Transform {
         })
     }
 
-    pub fn apply<E: std::borrow::Borrow<Event>>(
+    pub fn apply<'e, E: std::borrow::Borrow<Event>>(
         &self,
-        events: &[E],
+        events: &'e [E],
         prior: &Prior,
-    ) -> Result<Outcome> {
+    ) -> Result<Outcome<'e>> {
         let planned = plan(events, prior);
         let (daily, regional, program) = self.rollup.roll_up(&planned.contributions())?;
         let Plan {

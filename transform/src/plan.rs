@@ -26,7 +26,7 @@ pub type FactKey = (String, String);
 /// The ledger rows of the keys a batch touches, as locked by the sink.
 #[derive(Debug, Default, Clone)]
 pub struct Prior {
-    pub activities: HashMap<FactKey, ActivityFact>,
+    pub activities: HashMap<FactKey, ActivityFact<'static>>,
     pub missions: HashMap<FactKey, MissionFact>,
 }
 
@@ -51,18 +51,19 @@ impl Prior {
     }
 }
 
-/// The facts that change, and the old versions they replace (borrowed from
-/// the [`Prior`], index for index with `changes.*_replaced`).
+/// The facts that change (their text borrowed from the batch's events,
+/// `'e`), and the old versions they replace (borrowed from the [`Prior`],
+/// `'p`, index for index with `changes.*_replaced`).
 #[derive(Debug, Default)]
-pub struct Plan<'p> {
-    pub changes: Changes,
-    pub old_activities: Vec<&'p ActivityFact>,
+pub struct Plan<'e, 'p> {
+    pub changes: Changes<'e>,
+    pub old_activities: Vec<&'p ActivityFact<'static>>,
     pub old_missions: Vec<&'p MissionFact>,
     pub rejected: Vec<(usize, Rejection)>,
     pub unchanged: usize,
 }
 
-impl Plan<'_> {
+impl Plan<'_, '_> {
     /// Every signed cell the plan makes: each changed fact's contribution
     /// minus its old version's.
     pub fn contributions(&self) -> Vec<Contribution<'_>> {
@@ -88,7 +89,7 @@ impl Plan<'_> {
     }
 }
 
-pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
+pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan<'e, 'p> {
     let mut p = Plan::default();
     // The batch's winner per key, borrowed from its event: an owned fact
     // is built only for a winner.
@@ -133,12 +134,19 @@ pub fn plan<'p, E: Borrow<Event>>(events: &[E], prior: &'p Prior) -> Plan<'p> {
     let mut changed = 0;
     let mut winners: Vec<_> = activities.into_iter().collect();
     winners.sort_unstable_by_key(|(key, _)| *key);
+    // The prior rows by borrowed key, so that a winner is looked up
+    // without building an owned key.
+    let prior_activities: Map<(&str, &str), &ActivityFact<'static>> = prior
+        .activities
+        .values()
+        .map(|f| ((&*f.institution, &*f.record_id), f))
+        .collect();
     // Most winners are new facts: room for them up front, instead of
-    // growing a vector of 200-byte facts by copies.
+    // growing a vector of facts by copies.
     p.changes.activities_new.reserve(winners.len());
-    for (_, (e, a)) in winners {
-        let mut new = activity_fact(e, a);
-        match prior_of(&prior.activities, &mut new.institution, &mut new.record_id) {
+    for (key, (e, a)) in winners {
+        let new = activity_fact(e, a);
+        match prior_activities.get(&key).copied() {
             Some(old) if old.version() >= new.version() => {}
             Some(old) => {
                 p.old_activities.push(old);
@@ -235,19 +243,20 @@ fn keep_newest<K: Hash + Eq, C: Copy, V: Ord>(
     }
 }
 
-fn activity_fact(e: &Event, a: &Activity) -> ActivityFact {
+/// The fact an event makes, its text borrowed from the event: no copy.
+fn activity_fact<'e>(e: &'e Event, a: &'e Activity) -> ActivityFact<'e> {
     ActivityFact {
-        institution: e.institution.as_str().to_owned(),
-        record_id: a.record_id.as_str().to_owned(),
+        institution: e.institution.as_str().into(),
+        record_id: a.record_id.as_str().into(),
         revision: a.revision,
-        event_id: e.id.clone(),
-        program_id: a.program_id.as_str().to_owned(),
-        mission_id: a.mission_id.as_deref().map(str::to_owned),
-        facility_id: a.facility_id.as_str().to_owned(),
-        region_code: a.region_code.clone(),
+        event_id: e.id.as_str().into(),
+        program_id: a.program_id.as_str().into(),
+        mission_id: a.mission_id.as_deref().map(Into::into),
+        facility_id: a.facility_id.as_str().into(),
+        region_code: a.region_code.as_str().into(),
         day: a.occurred_on,
         metric: a.metric,
-        dims: a.dims.as_json().to_owned(),
+        dims: a.dims.as_json().into(),
         value: a.value.hundredths(),
     }
 }
@@ -266,22 +275,6 @@ fn dispatch_fact(e: &Event, d: &Dispatch) -> DispatchFact {
         start_date: d.start_date,
         planned_end_date: d.planned_end_date,
     }
-}
-
-/// The prior row of `(institution, id)`, looked up without allocating a
-/// key: the fact's own two strings are lent to the key and given back.
-fn prior_of<'p, V>(
-    map: &'p HashMap<FactKey, V>,
-    institution: &mut String,
-    id: &mut String,
-) -> Option<&'p V> {
-    if map.is_empty() {
-        return None;
-    }
-    let key = (std::mem::take(institution), std::mem::take(id));
-    let found = map.get(&key);
-    (*institution, *id) = key;
-    found
 }
 
 type DispatchVersion<'e> = (chrono::DateTime<chrono::Utc>, &'e str);

@@ -180,9 +180,10 @@ fn fold(t: &Transform, batches: &[Vec<Event>]) -> HashMap<Cell, i64> {
         let out = t.apply(batch, &prior).unwrap();
         let c = out.changes;
         for f in c.activities_new.into_iter().chain(c.activities_replaced) {
-            prior
-                .activities
-                .insert((f.institution.clone(), f.record_id.clone()), f);
+            prior.activities.insert(
+                (f.institution.to_string(), f.record_id.to_string()),
+                f.into_owned(),
+            );
         }
         for m in c.missions_new.into_iter().chain(c.missions_replaced) {
             prior
@@ -256,16 +257,12 @@ fn order_and_batching_do_not_change_the_result() {
 #[test]
 fn a_completion_that_cannot_fit_its_mission_is_refused() {
     let t = Transform::new(&Regions::shipped()).unwrap();
-    let out = t
-        .apply(
-            &[
-                dispatch("d1", "m1", "2024-03-10", 2),
-                completion("c1", "m1", "2024-03-01"),
-                completion("c2", "m1", "2040-03-01"),
-            ],
-            &Prior::default(),
-        )
-        .unwrap();
+    let events = [
+        dispatch("d1", "m1", "2024-03-10", 2),
+        completion("c1", "m1", "2024-03-01"),
+        completion("c2", "m1", "2040-03-01"),
+    ];
+    let out = t.apply(&events, &Prior::default()).unwrap();
     let codes: Vec<_> = out
         .rejected
         .iter()
@@ -280,7 +277,8 @@ fn a_completion_that_cannot_fit_its_mission_is_refused() {
     );
     // Alone, before any dispatch, the same completion is kept for later.
     let nothing = Prior::default();
-    let p = plan(&[completion("c1", "m1", "2024-03-01")], &nothing);
+    let alone = [completion("c1", "m1", "2024-03-01")];
+    let p = plan(&alone, &nothing);
     assert!(p.rejected.is_empty() && p.contributions().is_empty());
     assert_eq!(p.changes.missions_new.len(), 1);
 }

@@ -77,7 +77,7 @@ impl Batch {
         &mut self,
         activity_keys: &[Key],
         mission_keys: &[Key],
-    ) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+    ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
         let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let (inst, rec): (Vec<&str>, Vec<&str>) = activity_keys
             .iter()
@@ -137,7 +137,7 @@ impl Batch {
     /// The next `n` activity facts, through a cursor ordered by region
     /// and day: each chunk then covers few regions and days, so its
     /// roll-up collapses well and the rebuild appends few deltas.
-    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
         let list = select_list(&ACTIVITY_FIELDS);
         let rows = self
             .fetch(
@@ -199,7 +199,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()> {
+    async fn write_activities(&mut self, facts: &[ActivityFact<'_>], new: bool) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
@@ -239,7 +239,9 @@ impl Statements for Batch {
             })
             .and_then(|done| check_count(done, facts.len()));
         }
-        let col = |f: fn(&ActivityFact) -> &str| facts.iter().map(f).collect::<Vec<&str>>();
+        let col = |f: for<'f> fn(&'f ActivityFact<'_>) -> &'f str| {
+            facts.iter().map(f).collect::<Vec<&str>>()
+        };
         let sql = "UPDATE outreach.activity_facts f SET revision = u.revision, event_id = u.event_id,
                program_id = u.program_id, mission_id = u.mission_id, facility_id = u.facility_id,
                region_code = u.region_code, day = u.day, metric = u.metric, dims = u.dims, value = u.value
@@ -473,7 +475,7 @@ impl Statements for Batch {
     /// The three roll-ups: each batch appends its signed deltas with COPY
     /// (no upsert, no row lock: workers never wait for each other here);
     /// compaction folds them into the cells later (`compact.rs`).
-    async fn write_daily(&mut self, c: &Changes) -> Result<()> {
+    async fn write_daily(&mut self, c: &Changes<'_>) -> Result<()> {
         copy_in(
             &mut self.tx,
             "COPY outreach.daily_deltas (day, institution_id, program_id, mission_id, facility_id,
@@ -498,7 +500,7 @@ impl Statements for Batch {
     /// Only the day's regional and program deltas are written: the views
     /// and the compaction spread them to the other periods (migration 0004),
     /// which are the sums of their days.
-    async fn write_regional(&mut self, c: &Changes) -> Result<()> {
+    async fn write_regional(&mut self, c: &Changes<'_>) -> Result<()> {
         copy_in(
             &mut self.tx,
             "COPY outreach.regional_deltas (region_code, region_level, day, metric, value)
@@ -516,7 +518,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
+    async fn write_program_metrics(&mut self, c: &Changes<'_>) -> Result<()> {
         copy_in(
             &mut self.tx,
             "COPY outreach.program_deltas (program_id, day, metric, value) FROM STDIN",

@@ -65,7 +65,7 @@ impl Batch {
         &mut self,
         activity_keys: &[Key],
         mission_keys: &[Key],
-    ) -> Result<(Vec<ActivityFact>, Vec<MissionFact>)> {
+    ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
         let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {activity} FROM json_each(?1) AS k
@@ -89,7 +89,7 @@ impl Batch {
     /// The next `n` activity facts in key order (keyset: each chunk starts
     /// past the last key read, through the primary key's index; the first
     /// past `("", "")`, below every identifier).
-    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact>> {
+    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
         let list = select_list(&ACTIVITY_FIELDS);
         let (inst, rec) = self.after_activity.clone().unwrap_or_default();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -102,9 +102,10 @@ impl Batch {
         .bind(n as i64)
         .fetch_all(&mut *self.tx)
         .await?;
-        let facts: Vec<ActivityFact> = rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        let facts: Vec<ActivityFact<'static>> =
+            rows.iter().map(rows::activity).collect::<Result<_>>()?;
         if let Some(f) = facts.last() {
-            self.after_activity = Some((f.institution.clone(), f.record_id.clone()));
+            self.after_activity = Some((f.institution.to_string(), f.record_id.to_string()));
         }
         Ok(facts)
     }
@@ -149,7 +150,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_activities(&mut self, facts: &[ActivityFact], new: bool) -> Result<()> {
+    async fn write_activities(&mut self, facts: &[ActivityFact<'_>], new: bool) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
@@ -316,7 +317,7 @@ impl Statements for Batch {
 
     /// Appends the batch's deltas (migration 0002): a table without an
     /// index fills pages at its end only; the compaction folds them.
-    async fn write_daily(&mut self, c: &Changes) -> Result<()> {
+    async fn write_daily(&mut self, c: &Changes<'_>) -> Result<()> {
         if c.daily.is_empty() {
             return Ok(());
         }
@@ -350,7 +351,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_regional(&mut self, c: &Changes) -> Result<()> {
+    async fn write_regional(&mut self, c: &Changes<'_>) -> Result<()> {
         if c.regional.is_empty() {
             return Ok(());
         }
@@ -379,7 +380,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_program_metrics(&mut self, c: &Changes) -> Result<()> {
+    async fn write_program_metrics(&mut self, c: &Changes<'_>) -> Result<()> {
         if c.program.is_empty() {
             return Ok(());
         }
