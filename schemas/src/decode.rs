@@ -93,26 +93,37 @@ impl Decoder {
                     "binary-mode message has an empty value: `data` is required",
                 );
             }
-            (attrs, utf8(value, "value")?)
+            (attrs, Data::Text(utf8(value, "value")?))
         } else {
             if value.is_empty() {
                 return reject(E::EmptyMessage, "message value is empty");
             }
             let text = utf8(value, "value")?;
-            let mut fields = Fields::parse(text, "event")?;
+            let envelope =
+                serde_json::from_str::<Envelope<'_>>(text).map_err(|e| json_error(&e, "event"))?;
+            let mut fields = Fields::new(envelope.members, "event")?;
             let attrs = Attrs::from_fields(&mut fields)?;
-            let data = match fields.take("data") {
-                Some(raw) if raw.get() != "null" => raw.get(),
-                _ => return reject(E::MissingData, "the event has no `data` object"),
-            };
             // Every other member is an extension attribute: accepted, ignored.
-            (attrs, data)
+            match envelope.data {
+                None => return reject(E::MissingData, "the event has no `data` object"),
+                Some(data) => (attrs, data),
+            }
         };
         let head = attrs.validate()?;
+        let f = match data {
+            Data::Text(text) => Fields::parse(text, "data")?,
+            Data::Members(items) => Fields::new(items, "data")?,
+            Data::Other(kind) => {
+                return reject(
+                    E::NotAnObject,
+                    format!("data: invalid type: {kind}, expected {NOT_AN_OBJECT}"),
+                );
+            }
+        };
         let body = match head.type_ {
-            DISPATCHED => Body::Dispatched(self.dispatch(data)?),
-            COMPLETED => Body::Completed(completion(data)?),
-            _ => Body::Activity(self.activity(data)?),
+            DISPATCHED => Body::Dispatched(self.dispatch(f)?),
+            COMPLETED => Body::Completed(completion(f)?),
+            _ => Body::Activity(self.activity(f)?),
         };
         Ok(Event {
             id: head.id,
@@ -122,8 +133,7 @@ impl Decoder {
         })
     }
 
-    fn dispatch(&self, data: &str) -> Result<Dispatch> {
-        let mut f = Fields::parse(data, "data")?;
+    fn dispatch(&self, mut f: Fields<'_>) -> Result<Dispatch> {
         f.only(&Dispatch::FIELDS)?;
         let start_date = f.date("start_date")?;
         let planned_end_date = f.opt_date("planned_end_date")?;
@@ -185,8 +195,7 @@ impl Decoder {
         Ok(d)
     }
 
-    fn activity(&self, data: &str) -> Result<Activity> {
-        let mut f = Fields::parse(data, "data")?;
+    fn activity(&self, mut f: Fields<'_>) -> Result<Activity> {
         f.only(&Activity::FIELDS)?;
         let metric_name = f.string("metric")?;
         let metric = Metric::parse_activity(&metric_name).ok_or_else(|| {
@@ -276,8 +285,7 @@ impl Decoder {
     }
 }
 
-fn completion(data: &str) -> Result<Completion> {
-    let mut f = Fields::parse(data, "data")?;
+fn completion(mut f: Fields<'_>) -> Result<Completion> {
     f.only(&Completion::FIELDS)?;
     let c = Completion {
         mission_id: f.id("mission_id")?,
@@ -514,6 +522,10 @@ impl<'a> Fields<'a> {
         let items = serde_json::from_str::<Members<'a>>(text)
             .map_err(|e| json_error(&e, what))?
             .0;
+        Fields::new(items, what)
+    }
+
+    fn new(items: Vec<(Cow<'a, str>, &'a RawValue)>, what: &'static str) -> Result<Fields<'a>> {
         if let Some(key) = duplicate(&items) {
             return reject(
                 E::DuplicateKey,
@@ -735,17 +747,130 @@ impl<'de> Deserialize<'de> for Members<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> std::result::Result<Self::Value, A::Error> {
-                // The contract's objects have at most ten members.
-                let mut v = Vec::with_capacity(map.size_hint().unwrap_or(10));
-                while let Some(Key(k)) = map.next_key()? {
-                    v.push((k, map.next_value()?));
-                }
-                Ok(Members(v))
+                members(map).map(Members)
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// The members of the object `map` is reading, values unparsed.
+fn members<'de, A: MapAccess<'de>>(
+    mut map: A,
+) -> std::result::Result<Vec<(Cow<'de, str>, &'de RawValue)>, A::Error> {
+    // The contract's objects have at most ten members.
+    let mut v = Vec::with_capacity(map.size_hint().unwrap_or(10));
+    while let Some(Key(k)) = map.next_key()? {
+        v.push((k, map.next_value()?));
+    }
+    Ok(v)
+}
+
+/// A CloudEvent in structured mode, read in one pass: the envelope's
+/// members with their values left unparsed, and `data` read as members
+/// too (not scanned once to skip it and again to read it). `data` keeps
+/// its place among the members, as `null`, so that a second one is a
+/// duplicate key like any other.
+struct Envelope<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// `None` when absent or `null`.
+    data: Option<Data<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(NOT_AN_OBJECT)
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(8);
+                let mut data = None;
+                while let Some(Key(k)) = map.next_key()? {
+                    if k == "data" {
+                        data = match map.next_value()? {
+                            DataValue::Null => None,
+                            DataValue::Object(items) => Some(Data::Members(items)),
+                            DataValue::Other(kind) => Some(Data::Other(kind)),
+                        };
+                        members.push((k, RawValue::NULL));
+                    } else {
+                        members.push((k, map.next_value()?));
+                    }
+                }
+                Ok(Envelope { members, data })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// An event's `data`: the text of a binary-mode message's value, or, in
+/// structured mode, the members of the object (values unparsed) or the
+/// kind of value it was instead.
+enum Data<'a> {
+    Text(&'a str),
+    Members(Vec<(Cow<'a, str>, &'a RawValue)>),
+    Other(&'static str),
+}
+
+/// The value of a structured-mode `data` member.
+enum DataValue<'a> {
+    Object(Vec<(Cow<'a, str>, &'a RawValue)>),
+    Null,
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for DataValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DataValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                members(map).map(DataValue::Object)
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Null)
+            }
+            // An array's elements are skipped as raw values: no recursion,
+            // so deep nesting costs no stack here either.
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<&RawValue>()?.is_some() {}
+                Ok(DataValue::Other("array"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Other("string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Other("boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Other("number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Other("number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+                Ok(DataValue::Other("number"))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

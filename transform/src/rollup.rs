@@ -52,19 +52,39 @@ const KEYS: [&str; 8] = [
 /// A cell without a mission.
 const NO_MISSION: u32 = u32::MAX;
 
+/// The interned text columns of the daily cells.
+#[derive(Default)]
+struct Names<'a> {
+    institutions: Interner<'a>,
+    missions: Interner<'a>,
+    facilities: Interner<'a>,
+    dims: Interner<'a>,
+}
+
 /// Strings of one batch ↔ dense ids.
 #[derive(Default)]
 struct Interner<'a> {
     ids: HashMap<&'a str, u32, RandomState>,
     strings: Vec<&'a str>,
+    /// The last string asked for: cells come in runs of one institution
+    /// (facts in key order) and of the same dims (mostly `{}`), where one
+    /// comparison is cheaper than a hash and a probe.
+    last: Option<(&'a str, u32)>,
 }
 
 impl<'a> Interner<'a> {
     fn id(&mut self, s: &'a str) -> u32 {
-        *self.ids.entry(s).or_insert_with(|| {
+        if let Some((last, id)) = self.last
+            && last == s
+        {
+            return id;
+        }
+        let id = *self.ids.entry(s).or_insert_with(|| {
             self.strings.push(s);
             (self.strings.len() - 1) as u32
-        })
+        });
+        self.last = Some((s, id));
+        id
     }
 }
 
@@ -110,7 +130,9 @@ impl Rollup {
         if cells.is_empty() {
             return Ok(Default::default());
         }
-        let mut names = Interner::default();
+        // One interner per column, so that each one's last string is
+        // worth comparing with.
+        let mut names = Names::default();
         // Programs apart: their ids go into the roll-up's packed key.
         let mut programs = Interner::default();
         // Regions outside the table get ids past its end.
@@ -129,16 +151,16 @@ impl Rollup {
         let mut value = Vec::with_capacity(n);
         for c in cells {
             day.push(days(c.day));
-            inst.push(names.id(c.institution));
+            inst.push(names.institutions.id(c.institution));
             prog.push(programs.id(c.program_id));
-            mission.push(c.mission_id.map_or(NO_MISSION, |m| names.id(m)));
-            fac.push(names.id(c.facility_id));
+            mission.push(c.mission_id.map_or(NO_MISSION, |m| names.missions.id(m)));
+            fac.push(names.facilities.id(c.facility_id));
             region.push(match self.index.get(c.region_code) {
                 Some(i) => *i,
                 None => self.codes.len() as u32 + unknown.id(c.region_code),
             });
             metric.push(c.metric as u32);
-            dims.push(names.id(c.dims));
+            dims.push(names.dims.id(c.dims));
             value.push(c.value);
         }
         let frame = DataFrame::new(
@@ -219,19 +241,28 @@ impl Rollup {
     fn daily_cells(
         &self,
         df: &DataFrame,
-        names: &Interner<'_>,
+        names: &Names<'_>,
         programs: &[Arc<str>],
         unknown_regions: &[&str],
     ) -> Result<Vec<Cell>> {
         // Each distinct string once per batch; cells share it.
-        let names: Vec<Arc<str>> = names.strings.iter().map(|s| Arc::from(*s)).collect();
+        let shared = |i: &Interner<'_>| -> Vec<Arc<str>> {
+            i.strings.iter().map(|s| Arc::from(*s)).collect()
+        };
+        let (institutions, missions, facilities, dims_texts) = (
+            shared(&names.institutions),
+            shared(&names.missions),
+            shared(&names.facilities),
+            shared(&names.dims),
+        );
         let unknown_regions: Vec<Arc<str>> =
             unknown_regions.iter().map(|s| Arc::from(*s)).collect();
         let region_code = |id: u32| match self.codes.get(id as usize) {
             Some(code) => code.clone(),
             None => unknown_regions[id as usize - self.codes.len()].clone(),
         };
-        let name = |id: Option<u32>| names[id.unwrap_or_default() as usize].clone();
+        let name =
+            |names: &[Arc<str>], id: Option<u32>| names[id.unwrap_or_default() as usize].clone();
         let (mut day, mut inst, mut prog, mut mission, mut fac, mut region, mut metric, mut dims) = (
             ints(df, "day")?,
             u32s(df, "institution")?,
@@ -247,17 +278,17 @@ impl Rollup {
         for value in values {
             out.push(Cell {
                 day: date(day.next().flatten()),
-                institution: name(inst.next().flatten()),
+                institution: name(&institutions, inst.next().flatten()),
                 program_id: programs[prog.next().flatten().unwrap_or_default() as usize].clone(),
                 mission_id: mission
                     .next()
                     .flatten()
                     .filter(|m| *m != NO_MISSION)
-                    .map(|m| name(Some(m))),
-                facility_id: name(fac.next().flatten()),
+                    .map(|m| name(&missions, Some(m))),
+                facility_id: name(&facilities, fac.next().flatten()),
                 region_code: region_code(region.next().flatten().unwrap_or_default()),
                 metric: Metric::ALL[metric.next().flatten().unwrap_or_default() as usize],
-                dims: name(dims.next().flatten()),
+                dims: name(&dims_texts, dims.next().flatten()),
                 value,
             });
         }
