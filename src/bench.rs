@@ -658,7 +658,7 @@ impl Run {
             "messages": f("messages"), "batches": f("batches"), "quarantined": f("quarantined"),
             "busy_ms": f("busy_ms"), "decode_ms": f("decode_ms"), "transform_ms": f("transform_ms"),
             "database_ms": f("database_ms"),
-            "database_split_ms": {"load": f("load_ms"), "ledger": f("ledger_ms"), "daily": f("daily_ms"), "regional": f("regional_ms"), "program_and_quarantine": f("program_ms")},
+            "database_split_ms": {"begin": f("begin_ms"), "load": f("load_ms"), "ledger": f("ledger_ms"), "daily": f("daily_ms"), "regional": f("regional_ms"), "program_and_quarantine": f("program_ms")},
             "compactions": f("compactions"), "compacted_deltas": f("compacted_deltas"),
             "compaction_ms": f("compaction_ms"), "settled_ms": f("settled_ms"),
             "freshness_p50_ms": f("freshness_p50_ms"),

@@ -30,6 +30,9 @@ pub struct Report {
     pub database: Duration,
     /// The database time of the writes, per table group.
     pub writes: sink::WriteTimings,
+    /// Opening the batch's transaction: on SQLite, waiting for the write
+    /// lock, which a fold's write phase holds while it runs.
+    pub begin: Duration,
     /// Claiming offsets and loading the ledger rows.
     pub load: Duration,
     /// From the first batch's first message to the last commit.
@@ -77,6 +80,7 @@ impl Report {
             decode_ms = self.ingest.decode_ns / 1_000_000,
             transform_ms = self.transform.as_millis() as u64,
             database_ms = self.database.as_millis() as u64,
+            begin_ms = self.begin.as_millis() as u64,
             load_ms = self.load.as_millis() as u64,
             ledger_ms = self.writes.ledger.as_millis() as u64,
             daily_ms = self.writes.daily.as_millis() as u64,
@@ -502,6 +506,8 @@ async fn apply(
 ) -> Result<Applied, ApplyError> {
     let started = Instant::now();
     let mut tx = sink.begin().await?;
+    timing.begin += started.elapsed();
+    let loading = Instant::now();
     let ranges: Vec<OffsetRange> = batch
         .ranges
         .iter()
@@ -516,7 +522,7 @@ async fn apply(
     let events: Vec<&Event> = batch.accepted.iter().map(|a| &a.event).collect();
     let (activity_keys, mission_keys) = Prior::keys(&events);
     let (activities, missions) = tx.load(&activity_keys, &mission_keys).await?;
-    timing.load += started.elapsed();
+    timing.load += loading.elapsed();
     let before_transform = Instant::now();
     let outcome = transform.apply(
         &events,
