@@ -123,3 +123,44 @@ fn deep_nesting_in_an_ignored_extension_costs_no_stack() {
     .decode(&d);
     assert!(e.is_ok(), "{e:?}");
 }
+
+/// Escapes in keys and string values, `data` before or after the
+/// attributes, whitespace between tokens: the one-pass reading of a
+/// structured event gives the same event as the plain text.
+#[test]
+fn escapes_member_order_and_whitespace_do_not_change_the_event() {
+    let d = decoder();
+    let decode = |text: &str| {
+        support::Record {
+            topic: ACTIVITIES.into(),
+            key: Some(b"k".to_vec()),
+            value: Some(text.as_bytes().to_vec()),
+            headers: vec![],
+            partition: None,
+        }
+        .decode(&d)
+        .unwrap_or_else(|r| panic!("{text}: {r}"))
+    };
+    let envelope = r#""specversion":"1.0","id":"e-1","source":"urn:outreach:institution:h1","type":"org.outreach.mission.completed.v1","time":"2024-01-01T00:00:00Z""#;
+    let data = r#""data":{"mission_id":"m-1","end_date":"2024-01-01"}"#;
+    let plain = decode(&format!("{{{envelope},{data}}}"));
+    for text in [
+        format!("{{{data},{envelope}}}"),
+        format!(" {{ {data} , {envelope} }} "),
+        format!(
+            "{{{envelope},{}}}",
+            data.replace(r#""data""#, r#""d\u0061ta""#)
+        ),
+        format!(
+            "{{{},{data}}}",
+            envelope.replace(r#""e-1""#, r#""e\u002d1""#)
+        ),
+        format!(
+            "{{{envelope},{}}}",
+            data.replace(r#""m-1""#, r#""m\u002d1""#)
+                .replace(r#""end_date""#, r#""end\u005fdate""#)
+        ),
+    ] {
+        assert_eq!(decode(&text), plain, "{text}");
+    }
+}

@@ -98,27 +98,12 @@ impl Decoder {
             if value.is_empty() {
                 return reject(E::EmptyMessage, "message value is empty");
             }
-            let text = utf8(value, "value")?;
-            let envelope =
-                serde_json::from_str::<Envelope<'_>>(text).map_err(|e| json_error(&e, "event"))?;
-            let mut fields = Fields::new(envelope.members, "event")?;
-            let attrs = Attrs::from_fields(&mut fields)?;
-            // Every other member is an extension attribute: accepted, ignored.
-            match envelope.data {
-                None => return reject(E::MissingData, "the event has no `data` object"),
-                Some(data) => (attrs, data),
-            }
+            structured(utf8(value, "value")?)?
         };
         let head = attrs.validate()?;
         let f = match data {
             Data::Text(text) => Fields::parse(text, "data")?,
             Data::Members(items) => Fields::new(items, "data")?,
-            Data::Other(kind) => {
-                return reject(
-                    E::NotAnObject,
-                    format!("data: invalid type: {kind}, expected {NOT_AN_OBJECT}"),
-                );
-            }
         };
         let body = match head.type_ {
             DISPATCHED => Body::Dispatched(self.dispatch(f)?),
@@ -334,6 +319,48 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
         pairs.push((key, value));
     }
     Ok(Dims::from_pairs(pairs))
+}
+
+/// A structured-mode event's attributes and `data`, read in one pass when
+/// the event parses that way and its `data` is an object (or absent).
+/// Anything else is read again with every value skipped raw, the way that
+/// reports the envelope's own problems first, before any in `data`.
+fn structured(text: &str) -> Result<(Attrs<'_>, Data<'_>)> {
+    let (members, data) = match serde_json::from_str::<Envelope<'_>>(text) {
+        Ok(Envelope {
+            members,
+            data: Some(DataValue::Object(items)),
+        }) => (members, Some(Data::Members(items))),
+        Ok(Envelope {
+            members,
+            data: None | Some(DataValue::Null),
+        }) => (members, None),
+        // Not JSON, a value in `data` that a full parse refuses (a number
+        // out of range, a lone surrogate) or a `data` that is no object:
+        // rare, and reported as it always was.
+        Ok(Envelope {
+            data: Some(DataValue::Other),
+            ..
+        })
+        | Err(_) => return structured_raw(text),
+    };
+    let mut fields = Fields::new(members, "event")?;
+    let attrs = Attrs::from_fields(&mut fields)?;
+    // Every other member is an extension attribute: accepted, ignored.
+    match data {
+        Some(data) => Ok((attrs, data)),
+        None => reject(E::MissingData, "the event has no `data` object"),
+    }
+}
+
+/// [`structured`], every member's value skipped raw, `data` parsed later.
+fn structured_raw(text: &str) -> Result<(Attrs<'_>, Data<'_>)> {
+    let mut fields = Fields::parse(text, "event")?;
+    let attrs = Attrs::from_fields(&mut fields)?;
+    match fields.take("data") {
+        Some(raw) if raw.get() != "null" => Ok((attrs, Data::Text(raw.get()))),
+        _ => reject(E::MissingData, "the event has no `data` object"),
+    }
 }
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
@@ -775,8 +802,7 @@ fn members<'de, A: MapAccess<'de>>(
 /// duplicate key like any other.
 struct Envelope<'a> {
     members: Vec<(Cow<'a, str>, &'a RawValue)>,
-    /// `None` when absent or `null`.
-    data: Option<Data<'a>>,
+    data: Option<DataValue<'a>>,
 }
 
 impl<'de> Deserialize<'de> for Envelope<'de> {
@@ -795,11 +821,7 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
                 let mut data = None;
                 while let Some(Key(k)) = map.next_key()? {
                     if k == "data" {
-                        data = match map.next_value()? {
-                            DataValue::Null => None,
-                            DataValue::Object(items) => Some(Data::Members(items)),
-                            DataValue::Other(kind) => Some(Data::Other(kind)),
-                        };
+                        data = Some(map.next_value()?);
                         members.push((k, RawValue::NULL));
                     } else {
                         members.push((k, map.next_value()?));
@@ -812,20 +834,20 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
     }
 }
 
-/// An event's `data`: the text of a binary-mode message's value, or, in
-/// structured mode, the members of the object (values unparsed) or the
-/// kind of value it was instead.
+/// An event's `data`: its text (binary mode's value, or a structured
+/// event's `data` member read raw), or the members of the object read in
+/// the envelope's pass (values unparsed).
 enum Data<'a> {
     Text(&'a str),
     Members(Vec<(Cow<'a, str>, &'a RawValue)>),
-    Other(&'static str),
 }
 
-/// The value of a structured-mode `data` member.
+/// The value of a structured-mode `data` member, read in one pass.
 enum DataValue<'a> {
     Object(Vec<(Cow<'a, str>, &'a RawValue)>),
     Null,
-    Other(&'static str),
+    /// Not an object: left to the raw reading (see [`structured`]).
+    Other,
 }
 
 impl<'de> Deserialize<'de> for DataValue<'de> {
@@ -852,22 +874,22 @@ impl<'de> Deserialize<'de> for DataValue<'de> {
                 mut seq: A,
             ) -> std::result::Result<Self::Value, A::Error> {
                 while seq.next_element::<&RawValue>()?.is_some() {}
-                Ok(DataValue::Other("array"))
+                Ok(DataValue::Other)
             }
             fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
-                Ok(DataValue::Other("string"))
+                Ok(DataValue::Other)
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
-                Ok(DataValue::Other("boolean"))
+                Ok(DataValue::Other)
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
-                Ok(DataValue::Other("number"))
+                Ok(DataValue::Other)
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
-                Ok(DataValue::Other("number"))
+                Ok(DataValue::Other)
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
-                Ok(DataValue::Other("number"))
+                Ok(DataValue::Other)
             }
         }
         d.deserialize_any(V)

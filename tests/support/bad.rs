@@ -131,6 +131,41 @@ pub fn cases() -> Vec<BadCase> {
         case("missing data", envelope_without("data"), "missing_data"),
         case("null data", envelope_with("data", Value::Null), "missing_data"),
         case("data not an object", envelope_with("data", json!([1])), "not_an_object"),
+        case("data a string", envelope_with("data", json!("x")), "not_an_object"),
+        case("data a number", envelope_with("data", json!(5)), "not_an_object"),
+        case("data true", envelope_with("data", json!(true)), "not_an_object"),
+        // Decode reads an envelope and its data in one pass; where that
+        // pass fails, the envelope's own problems still come first.
+        case(
+            "bad specversion, data a number out of range",
+            raw(ACTIVITIES, br#"{"specversion":"0.3","id":"a","source":"urn:outreach:institution:h1","type":"org.outreach.activity.recorded.v1","time":"2024-01-01T00:00:00Z","data":1e400}"#),
+            "bad_specversion",
+        ),
+        case(
+            "data a number out of range",
+            raw(ACTIVITIES, br#"{"specversion":"1.0","id":"a","source":"urn:outreach:institution:h1","type":"org.outreach.activity.recorded.v1","time":"2024-01-01T00:00:00Z","data":-1e400}"#),
+            "malformed_json",
+        ),
+        case(
+            "bad time, a lone surrogate in data",
+            raw(ACTIVITIES, br#"{"data":"\uD800","specversion":"1.0","id":"a","source":"urn:outreach:institution:h1","type":"org.outreach.activity.recorded.v1","time":"yesterday"}"#),
+            "bad_time",
+        ),
+        case(
+            "unknown type, a lone surrogate in a data key",
+            raw(ACTIVITIES, br#"{"specversion":"1.0","id":"a","source":"urn:outreach:institution:h1","type":"x","time":"2024-01-01T00:00:00Z","data":{"\uDC00":1}}"#),
+            "unknown_type",
+        ),
+        case(
+            "data twice, an object then null",
+            raw(ACTIVITIES, br#"{"specversion":"1.0","id":"a","source":"urn:outreach:institution:h1","type":"org.outreach.mission.completed.v1","time":"2024-01-01T00:00:00Z","data":{"mission_id":"m","end_date":"2024-01-01"},"data":null}"#),
+            "duplicate_key",
+        ),
+        case(
+            "data twice, null then an object with an escaped key",
+            raw(ACTIVITIES, br#"{"specversion":"1.0","id":"a","source":"urn:outreach:institution:h1","type":"org.outreach.mission.completed.v1","time":"2024-01-01T00:00:00Z","data":null,"d\u0061ta":{"mission_id":"m","end_date":"2024-01-01"}}"#),
+            "duplicate_key",
+        ),
         case("unknown data field (a typo)", data("facilty_id", json!("x")), "unknown_field"),
         case("missing record_id", activity_record(&without(good_activity(), "record_id")), "missing_field"),
         case("record_id with a space", data("record_id", json!("rec 1")), "invalid_identifier"),
