@@ -435,6 +435,61 @@ mod tests {
         }
     }
 
+    /// Each text column has its own ids, and a column's last-string cache
+    /// must not hand one string's id to another: strings alternate here,
+    /// and the same text appears in two columns.
+    #[test]
+    fn cells_keep_their_own_strings_column_by_column() {
+        let regions = schemas::Regions::shipped();
+        let county = regions
+            .iter()
+            .find(|r| r.level == Level::County)
+            .map(|r| r.code.clone())
+            .unwrap();
+        let day: NaiveDate = "2024-03-01".parse().unwrap();
+        let cell = |institution, facility, dims, mission, value| Contribution {
+            day,
+            institution,
+            program_id: "p",
+            mission_id: mission,
+            facility_id: facility,
+            region_code: &county,
+            metric: Metric::ALL[0],
+            dims,
+            value,
+        };
+        let cells = [
+            cell("a", "b", "{}", None, 1),
+            cell("b", "a", "{}", Some("a"), 10),
+            cell("a", "b", r#"{"k":"v"}"#, None, 100),
+            cell("a", "b", "{}", None, 1000),
+            cell("b", "a", "{}", Some("a"), 10_000),
+        ];
+        let (daily, _, _) = Rollup::new(&regions).unwrap().roll_up(&cells).unwrap();
+        let mut got: Vec<_> = daily
+            .iter()
+            .map(|c| {
+                (
+                    c.institution.to_string(),
+                    c.facility_id.to_string(),
+                    c.dims.to_string(),
+                    c.mission_id.as_deref().map(str::to_owned),
+                    c.value,
+                )
+            })
+            .collect();
+        got.sort();
+        let own = |s: &str| s.to_owned();
+        assert_eq!(
+            got,
+            [
+                (own("a"), own("b"), own(r#"{"k":"v"}"#), None, 100),
+                (own("a"), own("b"), own("{}"), None, 1001),
+                (own("b"), own("a"), own("{}"), Some(own("a")), 10_010),
+            ]
+        );
+    }
+
     #[test]
     fn metric_ids_are_positions_in_the_catalogue() {
         for (i, m) in Metric::ALL.into_iter().enumerate() {
