@@ -132,8 +132,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     }
 
     let mut changed = 0;
-    let mut winners: Vec<_> = activities.into_iter().collect();
-    winners.sort_unstable_by_key(|(key, _)| *key);
+    let winners = in_key_order(activities.into_iter().collect());
     // The prior rows by borrowed key, so that a winner is looked up
     // without building an owned key.
     let prior_activities: Map<(&str, &str), &ActivityFact<'static>> = prior
@@ -223,6 +222,39 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     p
 }
 
+/// `items` sorted by key, as the `(&str, &str)` keys compare, mostly on
+/// integers: each string's first 16 bytes, big-endian and zero-padded,
+/// order like the string (an identifier holds no NUL, so a string that
+/// ends compares lower, as it does in full); the strings themselves are
+/// compared only where those tie and one is longer. Sorting a batch's
+/// winners on the strings was a third of the plan's time.
+fn in_key_order<'k, V>(items: Vec<((&'k str, &'k str), V)>) -> Vec<((&'k str, &'k str), V)> {
+    fn prefix(s: &str) -> u128 {
+        let mut b = [0u8; 16];
+        let n = s.len().min(16);
+        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+        u128::from_be_bytes(b)
+    }
+    fn rest(a: &str, b: &str) -> std::cmp::Ordering {
+        if a.len() <= 16 && b.len() <= 16 {
+            std::cmp::Ordering::Equal
+        } else {
+            a.cmp(b)
+        }
+    }
+    let mut keyed: Vec<_> = items
+        .into_iter()
+        .map(|(k, v)| ((prefix(k.0), prefix(k.1)), k, v))
+        .collect();
+    keyed.sort_unstable_by(|(pa, a, _), (pb, b, _)| {
+        (pa.0.cmp(&pb.0))
+            .then_with(|| rest(a.0, b.0))
+            .then(pa.1.cmp(&pb.1))
+            .then_with(|| rest(a.1, b.1))
+    });
+    keyed.into_iter().map(|(_, k, v)| (k, v)).collect()
+}
+
 /// Keeps the candidate with the highest version per key (the first of
 /// equal ones, so a redelivery changes nothing).
 fn keep_newest<K: Hash + Eq, C: Copy, V: Ord>(
@@ -303,5 +335,54 @@ fn completion_problem(d: &DispatchFact, c: &CompletionFact) -> Option<Rejection>
         ))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_key_order;
+
+    /// The integer-prefix order equals the strings' own order, for
+    /// identifiers of every length around the 16-byte prefix.
+    #[test]
+    fn key_order_is_the_strings_order() {
+        let alphabet = b"abz09.-_:";
+        let mut x: u64 = 7;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let strings: Vec<String> = (0..400)
+            .map(|_| {
+                let len = 1 + next(40) as usize;
+                let common = next(3) as usize * 8; // shared prefixes of 0, 8 or 16 bytes
+                (0..len)
+                    .map(|i| {
+                        if i < common {
+                            'a'
+                        } else {
+                            alphabet[next(9) as usize] as char
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<(&str, &str)> = (0..2000)
+            .map(|_| {
+                (
+                    strings[next(20) as usize].as_str(),
+                    strings[next(400) as usize].as_str(),
+                )
+            })
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort();
+        let got: Vec<_> = in_key_order(keys.into_iter().map(|k| (k, ())).collect())
+            .into_iter()
+            .map(|(k, ())| k)
+            .collect();
+        assert_eq!(got, expected);
     }
 }
