@@ -326,15 +326,16 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
 /// Anything else is read again with every value skipped raw, the way that
 /// reports the envelope's own problems first, before any in `data`.
 fn structured(text: &str) -> Result<(Attrs<'_>, Data<'_>)> {
-    let (members, data) = match serde_json::from_str::<Envelope<'_>>(text) {
+    let attrs = |members| Attrs::from_fields(&mut Fields::new(members, "event")?);
+    let (attrs, data) = match serde_json::from_str::<Envelope<'_>>(text) {
         Ok(Envelope {
             members,
             data: Some(DataValue::Object(items)),
-        }) => (members, Some(Data::Members(items))),
+        }) => (attrs(members)?, Some(Data::Members(items))),
         Ok(Envelope {
             members,
             data: None | Some(DataValue::Null),
-        }) => (members, None),
+        }) => (attrs(members)?, None),
         // Not JSON, a value in `data` that a full parse refuses (a number
         // out of range, a lone surrogate) or a `data` that is no object:
         // rare, and reported as it always was.
@@ -342,24 +343,20 @@ fn structured(text: &str) -> Result<(Attrs<'_>, Data<'_>)> {
             data: Some(DataValue::Other),
             ..
         })
-        | Err(_) => return structured_raw(text),
+        | Err(_) => {
+            let mut fields = Fields::parse(text, "event")?;
+            let attrs = Attrs::from_fields(&mut fields)?;
+            let data = fields
+                .take("data")
+                .filter(|raw| raw.get() != "null")
+                .map(|raw| Data::Text(raw.get()));
+            (attrs, data)
+        }
     };
-    let mut fields = Fields::new(members, "event")?;
-    let attrs = Attrs::from_fields(&mut fields)?;
     // Every other member is an extension attribute: accepted, ignored.
     match data {
         Some(data) => Ok((attrs, data)),
         None => reject(E::MissingData, "the event has no `data` object"),
-    }
-}
-
-/// [`structured`], every member's value skipped raw, `data` parsed later.
-fn structured_raw(text: &str) -> Result<(Attrs<'_>, Data<'_>)> {
-    let mut fields = Fields::parse(text, "event")?;
-    let attrs = Attrs::from_fields(&mut fields)?;
-    match fields.take("data") {
-        Some(raw) if raw.get() != "null" => Ok((attrs, Data::Text(raw.get()))),
-        _ => reject(E::MissingData, "the event has no `data` object"),
     }
 }
 
