@@ -86,6 +86,11 @@ impl<'a> Interner<'a> {
         self.last = Some((s, id));
         id
     }
+
+    /// Each string once, shared by the batch's cells, by id.
+    fn shared(&self) -> Vec<Arc<str>> {
+        self.strings.iter().map(|s| Arc::from(*s)).collect()
+    }
 }
 
 impl Rollup {
@@ -185,9 +190,9 @@ impl Rollup {
             .collect()?;
 
         let (regional, program) = self.per_period(&daily)?;
-        let programs: Vec<Arc<str>> = programs.strings.iter().map(|s| Arc::from(*s)).collect();
+        let programs = programs.shared();
         Ok((
-            self.daily_cells(&daily, &names, &programs, &unknown.strings)?,
+            self.daily_cells(&daily, &names, &programs, &unknown)?,
             self.regional_cells(&regional)?,
             program_cells(&program, &programs)?,
         ))
@@ -243,20 +248,16 @@ impl Rollup {
         df: &DataFrame,
         names: &Names<'_>,
         programs: &[Arc<str>],
-        unknown_regions: &[&str],
+        unknown_regions: &Interner<'_>,
     ) -> Result<Vec<Cell>> {
         // Each distinct string once per batch; cells share it.
-        let shared = |i: &Interner<'_>| -> Vec<Arc<str>> {
-            i.strings.iter().map(|s| Arc::from(*s)).collect()
-        };
         let (institutions, missions, facilities, dims_texts) = (
-            shared(&names.institutions),
-            shared(&names.missions),
-            shared(&names.facilities),
-            shared(&names.dims),
+            names.institutions.shared(),
+            names.missions.shared(),
+            names.facilities.shared(),
+            names.dims.shared(),
         );
-        let unknown_regions: Vec<Arc<str>> =
-            unknown_regions.iter().map(|s| Arc::from(*s)).collect();
+        let unknown_regions = unknown_regions.shared();
         let region_code = |id: u32| match self.codes.get(id as usize) {
             Some(code) => code.clone(),
             None => unknown_regions[id as usize - self.codes.len()].clone(),
