@@ -403,7 +403,7 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
     // The fold the deltas wait for (Postgres), measured apart: a running
     // pipeline does it beside the batches, on the database's other core.
     let t = Instant::now();
-    let folded = sink.compact().await?.unwrap_or_default();
+    let folded = sink.compact(sink::Share::Alone).await?.unwrap_or_default();
     let compaction = t.elapsed();
     let n = messages.len() as f64;
     let per_s = |d: Duration| (n / d.as_secs_f64()).round();

@@ -266,7 +266,7 @@ async fn compact_every(
             _ = &mut stop => return done,
         }
         let t = Instant::now();
-        let result = sink.compact().await;
+        let result = sink.compact(sink::Share::Beside).await;
         last = t.elapsed();
         match result {
             Ok(Some(c)) => {
@@ -301,7 +301,7 @@ async fn settle(sink: &Sink) -> anyhow::Result<sink::Compacted> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut delay = Duration::from_millis(50);
     loop {
-        match sink.compact().await {
+        match sink.compact(sink::Share::Alone).await {
             Ok(Some(done)) => return Ok(done),
             Ok(None) if Instant::now() < deadline => {}
             Ok(None) => anyhow::bail!("another worker held the compaction lock for 10 minutes"),

@@ -197,7 +197,11 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
         .await
         .unwrap();
-    let done = sink.compact().await.unwrap().expect("no other compaction");
+    let done = sink
+        .compact(sink::Share::Alone)
+        .await
+        .unwrap()
+        .expect("no other compaction");
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
     for (_, deltas, _) in STORAGE {
         assert_eq!(count(&pool, deltas).await, 0, "{deltas} is folded again");

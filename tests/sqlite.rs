@@ -313,7 +313,11 @@ async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
     let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
         .await
         .unwrap();
-    let done = sink.compact().await.unwrap().expect("SQLite always folds");
+    let done = sink
+        .compact(sink::Share::Alone)
+        .await
+        .unwrap()
+        .expect("SQLite always folds");
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
     sink.close().await;
     assert_eq!(pending(&reader).await, 0, "folded again");
@@ -442,7 +446,7 @@ async fn an_upgrade_from_the_first_sqlite_schema_keeps_every_total() {
     writer.close().await;
     let year = "SELECT value FROM regional_metrics WHERE period_type = 'year'";
     let pending: f64 = sqlx::query_scalar(year).fetch_one(&reader).await.unwrap();
-    sink.compact().await.unwrap();
+    sink.compact(sink::Share::Beside).await.unwrap();
     let folded: f64 = sqlx::query_scalar(year).fetch_one(&reader).await.unwrap();
     assert_eq!((pending, folded), (1.57, 1.57));
     let day: f64 =

@@ -32,6 +32,18 @@ use schemas::Regions;
 
 const SQLITE_HAS_NO_LOGINS: &str = "analyst logins and their scope are Postgres' (database.url = postgres://…): a SQLite file has no logins, and whoever can read the file reads every row";
 
+/// How much of the database a compaction may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// Beside running batches: one connection, so one core of the
+    /// database's (two lanes at once made batches 0.75× as fast under a
+    /// backlog, docs/performance.md).
+    Beside,
+    /// Nothing else waits for the database (the fold after a drain):
+    /// Postgres folds the regions in two lanes at once, on two connections.
+    Alone,
+}
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Sink {
@@ -133,12 +145,13 @@ impl Sink {
     }
 
     /// Folds the deltas batches appended into the stored roll-up cells, in
-    /// a transaction of its own. `None`: another worker is compacting now
-    /// (Postgres; on SQLite a compaction waits for the write lock instead).
-    /// Readers see the same totals before and after.
-    pub async fn compact(&self) -> Result<Option<Compacted>> {
+    /// a transaction of its own (Postgres, [`Share::Alone`]: two at once).
+    /// `None`: another worker is compacting now (Postgres; on SQLite a
+    /// compaction waits for the write lock instead). Readers see the same
+    /// totals before and after.
+    pub async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
         match &self.db {
-            Db::Postgres(db) => db.compact().await,
+            Db::Postgres(db) => db.compact(share).await,
             Db::Sqlite(db) => db.compact().await,
         }
     }

@@ -192,8 +192,8 @@ impl Db {
         .await?)
     }
 
-    pub async fn compact(&self) -> Result<Option<compact::Compacted>> {
-        compact::compact(&self.pool).await
+    pub async fn compact(&self, share: crate::Share) -> Result<Option<compact::Compacted>> {
+        compact::compact(&self.pool, share).await
     }
 
     pub async fn begin(&self) -> Result<Batch> {
