@@ -156,41 +156,7 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     assert!(folded.cells() > 1_000, "a real workload");
     support::workload::assert_matches(&pool, &w).await;
 
-    for (cells, deltas, columns) in STORAGE {
-        let all = columns.join(", ");
-        exec(&pool, unfold_half(cells, deltas, columns)).await;
-        // A tenth of the cells that stay get a pair of deltas that cancel.
-        exec(
-            &pool,
-            format!(
-                "INSERT INTO outreach.{deltas} ({all})
-                 ({plus}) UNION ALL ({minus})",
-                plus = some_cells_as_deltas(cells, columns, "5"),
-                minus = some_cells_as_deltas(cells, columns, "-5"),
-            ),
-        )
-        .await;
-        // A key with no cell whose deltas sum to zero: it must not appear.
-        exec(
-            &pool,
-            format!(
-                "INSERT INTO outreach.{deltas} ({all})
-                 SELECT {ghost} FROM outreach.{deltas} LIMIT 1",
-                ghost = with(columns, &[("metric", "'ghost_metric'")]),
-            ),
-        )
-        .await;
-        exec(
-            &pool,
-            format!(
-                "INSERT INTO outreach.{deltas} ({all})
-                 SELECT {neg} FROM outreach.{deltas} WHERE metric = 'ghost_metric'",
-                neg = with_value(columns, "-value"),
-            ),
-        )
-        .await;
-        assert!(count(&pool, deltas).await > 0, "{deltas} now pending");
-    }
+    unfold(&pool).await;
     model::assert_same(&model::load(&pool).await, &folded, "unfolded");
     assert_consistent(&pool).await;
 
@@ -210,6 +176,67 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     assert_consistent(&pool).await;
     support::workload::assert_matches(&pool, &w).await;
     sink.close().await;
+
+    // One connection in the pool: no second lane, the first folds it all.
+    unfold(&pool).await;
+    let mut one = sink::Settings::new(&db.url);
+    one.max_connections = 1;
+    let sink = sink::Sink::connect(&one).await.unwrap();
+    let done = sink
+        .compact(sink::Share::Alone)
+        .await
+        .unwrap()
+        .expect("no other compaction");
+    assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
+    for (_, deltas, _) in STORAGE {
+        assert_eq!(
+            count(&pool, deltas).await,
+            0,
+            "{deltas} is folded in one lane"
+        );
+    }
+    model::assert_same(&model::load(&pool).await, &folded, "folded in one lane");
+    sink.close().await;
+}
+
+/// Moves half of each table's cells back to deltas, and adds deltas that
+/// cancel out (on cells that stay, and on a key with no cell).
+async fn unfold(pool: &sqlx::PgPool) {
+    for (cells, deltas, columns) in STORAGE {
+        let all = columns.join(", ");
+        exec(pool, unfold_half(cells, deltas, columns)).await;
+        // A tenth of the cells that stay get a pair of deltas that cancel.
+        exec(
+            pool,
+            format!(
+                "INSERT INTO outreach.{deltas} ({all})
+                 ({plus}) UNION ALL ({minus})",
+                plus = some_cells_as_deltas(cells, columns, "5"),
+                minus = some_cells_as_deltas(cells, columns, "-5"),
+            ),
+        )
+        .await;
+        // A key with no cell whose deltas sum to zero: it must not appear.
+        exec(
+            pool,
+            format!(
+                "INSERT INTO outreach.{deltas} ({all})
+                 SELECT {ghost} FROM outreach.{deltas} LIMIT 1",
+                ghost = with(columns, &[("metric", "'ghost_metric'")]),
+            ),
+        )
+        .await;
+        exec(
+            pool,
+            format!(
+                "INSERT INTO outreach.{deltas} ({all})
+                 SELECT {neg} FROM outreach.{deltas} WHERE metric = 'ghost_metric'",
+                neg = with_value(columns, "-value"),
+            ),
+        )
+        .await;
+        assert!(count(pool, deltas).await > 0, "{deltas} now pending");
+    }
 }
 
 /// The SQL that spreads day deltas to periods agrees with the reference

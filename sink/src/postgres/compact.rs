@@ -19,7 +19,7 @@
 //! Batches only append, so they never wait for a compaction, nor it for
 //! them; rows a batch commits while a compaction runs are left for the next.
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 
 use crate::{Result, Share};
 
@@ -245,7 +245,10 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
             .await?
         }
     };
-    let Some(boundary) = boundary else {
+    // A second connection only if one is free now (`database.max_connections`
+    // may be 1, and a batch may hold one): never wait for it.
+    let second_conn = boundary.as_ref().and_then(|_| pool.try_acquire());
+    let (Some(boundary), Some(mut second_conn)) = (boundary, second_conn) else {
         let done = fold(&mut tx).await?;
         tx.commit().await?;
         return Ok(Some(done));
@@ -259,7 +262,7 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
         Ok::<_, crate::Error>(done)
     };
     let second = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = second_conn.begin().await?;
         if !lane_locks(&mut tx, false).await? {
             // A rebuild waits for the first lane: it folds everything.
             return Ok(Compacted::default());
