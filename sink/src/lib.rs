@@ -39,8 +39,10 @@ pub enum Share {
     /// database's (two lanes at once made batches 0.75× as fast under a
     /// backlog, docs/performance.md).
     Beside,
-    /// Nothing else waits for the database (the fold after a drain):
-    /// Postgres folds the regions in two lanes at once, on two connections.
+    /// Nothing else waits for the database (the fold after a drain): the
+    /// regions are folded in two lanes at once, on two connections where
+    /// one is free (Postgres: two transactions; SQLite: the sorts of the
+    /// first phases side by side, the writes in turn).
     Alone,
 }
 
@@ -145,14 +147,14 @@ impl Sink {
     }
 
     /// Folds the deltas batches appended into the stored roll-up cells, in
-    /// a transaction of its own (Postgres, [`Share::Alone`]: two at once).
+    /// a transaction of its own ([`Share::Alone`]: two lanes at once).
     /// `None`: another worker is compacting now (Postgres; on SQLite a
     /// compaction waits for the write lock instead). Readers see the same
     /// totals before and after.
     pub async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
         match &self.db {
             Db::Postgres(db) => db.compact(share).await,
-            Db::Sqlite(db) => db.compact().await,
+            Db::Sqlite(db) => db.compact(share).await,
         }
     }
 

@@ -23,7 +23,7 @@
 
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use crate::{Compacted, Result};
+use crate::{Compacted, Result, Share};
 
 /// A table of deltas, the view that sums them per cell, and the upsert
 /// that adds those sums (from `source`) to the cells.
@@ -35,6 +35,8 @@ struct Table {
     /// `{source}` is the pending view, or the TEMP table a first phase
     /// filled from it.
     upsert: &'static str,
+    /// Keyed by `region_code`, so foldable in region ranges.
+    regional: bool,
 }
 
 /// The pending views' rows come out of SQLite's sort-based GROUP BY in key
@@ -46,6 +48,7 @@ const TABLES: [Table; 3] = [
         deltas: "daily_deltas",
         pending: "daily_pending",
         temp: "fold_daily",
+        regional: true,
         upsert: "INSERT INTO daily_cells AS c
                    (day, institution_id, program_id, mission_id, facility_id, region_code,
                     metric, dims, value)
@@ -56,6 +59,7 @@ const TABLES: [Table; 3] = [
         deltas: "regional_deltas",
         pending: "regional_pending",
         temp: "fold_regional",
+        regional: true,
         upsert: "INSERT INTO regional_cells AS c
                    (region_code, region_level, period_type, period_start, metric, value,
                     updated_at)
@@ -67,6 +71,7 @@ const TABLES: [Table; 3] = [
         deltas: "program_deltas",
         pending: "program_pending",
         temp: "fold_program",
+        regional: false,
         upsert: "INSERT INTO program_cells AS c
                    (program_id, period_type, period_start, metric, value, updated_at)
                  SELECT * FROM {source} WHERE value <> 0
@@ -82,54 +87,150 @@ impl Table {
 }
 
 /// One compaction, in two phases per table (see the module's comment).
-pub(crate) async fn compact(pool: &SqlitePool) -> Result<Compacted> {
+/// [`Share::Alone`]: the regions below the median region code (and the
+/// programs) on this connection, the rest on a second one at the same time,
+/// so that the first phases' sorts run on two cores; the second phases
+/// take the write lock in turn.
+pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted> {
     let mut conn = pool.acquire().await?;
-    let mut done = Compacted::default();
-    for t in &TABLES {
-        // Built from the constants above only.
-        let drop_temp = format!("DROP TABLE IF EXISTS temp.{}", t.temp);
-        sqlx::query(sqlx::AssertSqlSafe(drop_temp.clone()))
-            .execute(&mut *conn)
-            .await?;
-        let mut read = conn.begin().await?;
-        let (last, n): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT ifnull(max(id), 0), count(*) FROM {}",
-            t.deltas
-        )))
-        .fetch_one(&mut *read)
-        .await?;
-        if n > 0 {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE TEMP TABLE {} AS SELECT * FROM {}",
-                t.temp, t.pending
-            )))
-            .execute(&mut *read)
-            .await?;
+    let boundary: Option<String> = match share {
+        Share::Beside => None,
+        Share::Alone => {
+            sqlx::query_scalar(
+                "SELECT region_code FROM regions ORDER BY region_code
+                 LIMIT 1 OFFSET (SELECT count(*) / 2 FROM regions)",
+            )
+            .fetch_optional(&mut *conn)
+            .await?
         }
-        read.commit().await?;
-        if n == 0 {
-            continue;
+    };
+    // Never wait for a second connection (`database.max_connections` may
+    // be 1).
+    let second = boundary.as_ref().and_then(|_| pool.try_acquire());
+    let (Some(boundary), Some(mut second)) = (boundary, second) else {
+        let mut done = Compacted::default();
+        for t in &TABLES {
+            done += fold_range(&mut conn, t, Range::All).await?;
         }
-        let mut write = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {} WHERE id <= ?1",
-            t.deltas
-        )))
-        .bind(last)
-        .fetch_one(&mut *write)
-        .await?;
-        if still == n {
-            done += add(&mut write, t, &format!("temp.{}", t.temp), Some(last)).await?;
-            write.commit().await?;
-        } else {
-            // Another process folded some of them; the next fold starts
-            // afresh.
-            write.rollback().await?;
+        return Ok(done);
+    };
+    let first = async {
+        let mut done = Compacted::default();
+        for t in &TABLES {
+            let range = if t.regional {
+                Range::Below(&boundary)
+            } else {
+                Range::All
+            };
+            done += fold_range(&mut conn, t, range).await?;
         }
-        sqlx::query(sqlx::AssertSqlSafe(drop_temp))
-            .execute(&mut *conn)
-            .await?;
+        Ok::<_, crate::Error>(done)
+    };
+    let second = async {
+        let mut done = Compacted::default();
+        for t in TABLES.iter().filter(|t| t.regional) {
+            done += fold_range(&mut second, t, Range::From(&boundary)).await?;
+        }
+        Ok::<_, crate::Error>(done)
+    };
+    // Each range commits on its own, exact: the other's failure loses it
+    // nothing.
+    let (first, second) = futures_util::future::join(first, second).await;
+    let mut done = first?;
+    done += second?;
+    Ok(done)
+}
+
+/// The deltas one fold takes: every one, or those of the regions below or
+/// from a boundary code. Every delta has one region code, so two ranges
+/// never share a delta or a cell.
+#[derive(Debug, Clone, Copy)]
+enum Range<'a> {
+    All,
+    Below(&'a str),
+    From(&'a str),
+}
+
+impl Range<'_> {
+    /// The SQL condition, its boundary as parameter `?{n}` (NULL for
+    /// every delta, so that each statement binds the same parameters).
+    fn condition(&self, n: usize) -> String {
+        match self {
+            Range::All => format!("?{n} IS NULL"),
+            Range::Below(_) => format!("region_code < ?{n}"),
+            Range::From(_) => format!("region_code >= ?{n}"),
+        }
     }
+
+    fn boundary(&self) -> Option<&str> {
+        match *self {
+            Range::All => None,
+            Range::Below(b) | Range::From(b) => Some(b),
+        }
+    }
+}
+
+/// Both phases for the deltas of `range` in one table.
+async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) -> Result<Compacted> {
+    // Built from the constants above only.
+    let drop_temp = format!("DROP TABLE IF EXISTS temp.{}", t.temp);
+    sqlx::query(sqlx::AssertSqlSafe(drop_temp.clone()))
+        .execute(&mut *conn)
+        .await?;
+    let mut read = conn.begin().await?;
+    let (last, n): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT ifnull(max(id), 0), count(*) FROM {} WHERE {}",
+        t.deltas,
+        range.condition(1)
+    )))
+    .bind(range.boundary())
+    .fetch_one(&mut *read)
+    .await?;
+    if n > 0 {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TEMP TABLE {} AS SELECT * FROM {} WHERE {}",
+            t.temp,
+            t.pending,
+            range.condition(1)
+        )))
+        .bind(range.boundary())
+        .execute(&mut *read)
+        .await?;
+    }
+    read.commit().await?;
+    if n == 0 {
+        return Ok(Compacted::default());
+    }
+    let mut write = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {} WHERE id <= ?1 AND {}",
+        t.deltas,
+        range.condition(2)
+    )))
+    .bind(last)
+    .bind(range.boundary())
+    .fetch_one(&mut *write)
+    .await?;
+    let done = if still == n {
+        let done = add(
+            &mut write,
+            t,
+            &format!("temp.{}", t.temp),
+            Some(last),
+            range,
+        )
+        .await?;
+        write.commit().await?;
+        done
+    } else {
+        // Another process folded some of them; the next fold starts
+        // afresh.
+        write.rollback().await?;
+        Compacted::default()
+    };
+    sqlx::query(sqlx::AssertSqlSafe(drop_temp))
+        .execute(&mut *conn)
+        .await?;
     Ok(done)
 }
 
@@ -138,28 +239,31 @@ pub(crate) async fn compact(pool: &SqlitePool) -> Result<Compacted> {
 pub(crate) async fn fold(conn: &mut SqliteConnection) -> Result<Compacted> {
     let mut done = Compacted::default();
     for t in &TABLES {
-        done += add(conn, t, t.pending, None).await?;
+        done += add(conn, t, t.pending, None, Range::All).await?;
     }
     Ok(done)
 }
 
-/// Adds the sums in `source` to the cells and deletes the deltas they came
-/// from (those up to id `last`, or all).
+/// Adds the sums in `source` to the cells and deletes the deltas of `range`
+/// they came from (those up to id `last`, or all).
 async fn add(
     conn: &mut SqliteConnection,
     t: &Table,
     source: &str,
     last: Option<i64>,
+    range: Range<'_>,
 ) -> Result<Compacted> {
     let cells = sqlx::query(sqlx::AssertSqlSafe(t.upsert_from(source)))
         .execute(&mut *conn)
         .await?
         .rows_affected();
     let deltas = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {} WHERE id <= ?1",
-        t.deltas
+        "DELETE FROM {} WHERE id <= ?1 AND {}",
+        t.deltas,
+        range.condition(2)
     )))
     .bind(last.unwrap_or(i64::MAX))
+    .bind(range.boundary())
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -120,8 +120,8 @@ impl Db {
         Ok(Batch::new(self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 
-    pub async fn compact(&self) -> Result<Option<crate::Compacted>> {
-        compact::compact(&self.pool).await.map(Some)
+    pub async fn compact(&self, share: crate::Share) -> Result<Option<crate::Compacted>> {
+        compact::compact(&self.pool, share).await.map(Some)
     }
 }
 
