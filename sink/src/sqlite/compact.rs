@@ -20,6 +20,13 @@
 //! deletion commit together or not at all. Readers see the cells plus the
 //! pending deltas in one snapshot: the same totals before, during and
 //! after a fold.
+//!
+//! After a drain ([`Share::Alone`]) the regions below the median region
+//! code and those from it fold in two lanes, on two connections: every
+//! step above (count, sort, check, delete) is restricted to the lane's
+//! range, and a delta or a cell has one region code, so each lane is exact
+//! on its own. The sorts run side by side (each connection has its own
+//! thread); the second phases take the write lock in turn.
 
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
