@@ -160,28 +160,24 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     model::assert_same(&model::load(&pool).await, &folded, "unfolded");
     assert_consistent(&pool).await;
 
-    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
-        .await
-        .unwrap();
-    let done = sink
-        .compact(sink::Share::Alone)
-        .await
-        .unwrap()
-        .expect("no other compaction");
-    assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
-    for (_, deltas, _) in STORAGE {
-        assert_eq!(count(&pool, deltas).await, 0, "{deltas} is folded again");
-    }
+    // A pool of four: two lanes.
+    fold_after_a_drain(&db.url, 4, &pool).await;
     model::assert_same(&model::load(&pool).await, &folded, "folded again");
     assert_consistent(&pool).await;
     support::workload::assert_matches(&pool, &w).await;
-    sink.close().await;
 
     // One connection in the pool: no second lane, the first folds it all.
     unfold(&pool).await;
-    let mut one = sink::Settings::new(&db.url);
-    one.max_connections = 1;
-    let sink = sink::Sink::connect(&one).await.unwrap();
+    fold_after_a_drain(&db.url, 1, &pool).await;
+    model::assert_same(&model::load(&pool).await, &folded, "folded in one lane");
+}
+
+/// The fold after a drain, through a pool of `connections`: every delta
+/// folded.
+async fn fold_after_a_drain(url: &str, connections: u32, pool: &sqlx::PgPool) {
+    let mut settings = sink::Settings::new(url);
+    settings.max_connections = connections;
+    let sink = sink::Sink::connect(&settings).await.unwrap();
     let done = sink
         .compact(sink::Share::Alone)
         .await
@@ -190,12 +186,11 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
     for (_, deltas, _) in STORAGE {
         assert_eq!(
-            count(&pool, deltas).await,
+            count(pool, deltas).await,
             0,
-            "{deltas} is folded in one lane"
+            "{deltas} folded ({connections} connections)"
         );
     }
-    model::assert_same(&model::load(&pool).await, &folded, "folded in one lane");
     sink.close().await;
 }
 
