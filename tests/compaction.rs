@@ -184,6 +184,8 @@ async fn fold_after_a_drain(url: &str, connections: u32, pool: &sqlx::PgPool) {
         .unwrap()
         .expect("no other compaction");
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
+    let lanes = if connections > 1 { 2 } else { 1 };
+    assert_eq!(done.lanes, lanes, "{connections} connections");
     for (_, deltas, _) in STORAGE {
         assert_eq!(
             count(pool, deltas).await,

@@ -319,6 +319,7 @@ async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
         .unwrap()
         .expect("SQLite always folds");
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
+    assert_eq!(done.lanes, 2, "a pool of four folds in two lanes");
     sink.close().await;
     assert_eq!(pending(&reader).await, 0, "folded again");
     model::assert_same(&model::load_sqlite(&reader).await, &folded, "folded again");

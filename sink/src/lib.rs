@@ -41,9 +41,26 @@ pub enum Share {
     Beside,
     /// Nothing else waits for the database (the fold after a drain): the
     /// regions are folded in two lanes at once, on two connections where
-    /// one is free (Postgres: two transactions; SQLite: the sorts of the
-    /// first phases side by side, the writes in turn).
+    /// the pool has a second (Postgres: two transactions; SQLite: the sorts
+    /// of the first phases side by side, the writes in turn).
     Alone,
+}
+
+/// A second connection for a compaction's second lane: one that is idle,
+/// or a new one where the pool has room; none rather than a wait for a
+/// busy one (`database.max_connections` may be 1).
+pub(crate) async fn second_connection<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Option<sqlx::pool::PoolConnection<DB>> {
+    if pool.options().get_max_connections() < 2 {
+        return None;
+    }
+    // Checked out with the pool's usual health checks; a pool at its
+    // limit answers within the timeout only if a connection comes back.
+    tokio::time::timeout(std::time::Duration::from_millis(500), pool.acquire())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// A pool of connections to the database.
@@ -148,8 +165,9 @@ impl Sink {
 
     /// Folds the deltas batches appended into the stored roll-up cells, in
     /// a transaction of its own ([`Share::Alone`]: two lanes at once).
-    /// `None`: another worker is compacting now (Postgres; on SQLite a
-    /// compaction waits for the write lock instead). Readers see the same
+    /// `None`: another worker is compacting now, or a rebuild holds the
+    /// cells (Postgres; on SQLite a compaction waits for the write lock
+    /// instead). Readers see the same
     /// totals before and after.
     pub async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
         match &self.db {

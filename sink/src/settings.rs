@@ -20,7 +20,7 @@ pub struct Settings {
     pub url: String,
     /// Connections in the pool: one per in-flight batch plus the offset
     /// look-ups and the compaction (two for the fold after a drain, where
-    /// free) is plenty.
+    /// the pool has room) is plenty.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     #[serde(default = "default_connect_timeout_secs")]

@@ -37,12 +37,15 @@ pub struct Compacted {
     pub deltas: u64,
     /// Cells inserted or updated.
     pub cells: u64,
+    /// Lanes that folded at once (of several compactions, the most).
+    pub lanes: u32,
 }
 
 impl std::ops::AddAssign for Compacted {
     fn add_assign(&mut self, o: Compacted) {
         self.deltas += o.deltas;
         self.cells += o.cells;
+        self.lanes = self.lanes.max(o.lanes);
     }
 }
 
@@ -208,6 +211,7 @@ impl Table {
         Ok(Compacted {
             deltas: deltas as u64,
             cells: cells as u64,
+            lanes: 1,
         })
     }
 }
@@ -245,9 +249,10 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
             .await?
         }
     };
-    // A second connection only if one is free now (`database.max_connections`
-    // may be 1, and a batch may hold one): never wait for it.
-    let second_conn = boundary.as_ref().and_then(|_| pool.try_acquire());
+    let second_conn = match boundary {
+        Some(_) => crate::second_connection(pool).await,
+        None => None,
+    };
     let (Some(boundary), Some(mut second_conn)) = (boundary, second_conn) else {
         let done = fold(&mut tx).await?;
         tx.commit().await?;
@@ -280,6 +285,7 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     let mut done = first?;
     tx.commit().await?;
     done += second?;
+    done.lanes = 2;
     Ok(Some(done))
 }
 

@@ -111,9 +111,10 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
             .await?
         }
     };
-    // Never wait for a second connection (`database.max_connections` may
-    // be 1).
-    let second = boundary.as_ref().and_then(|_| pool.try_acquire());
+    let second = match boundary {
+        Some(_) => crate::second_connection(pool).await,
+        None => None,
+    };
     let (Some(boundary), Some(mut second)) = (boundary, second) else {
         let mut done = Compacted::default();
         for t in &TABLES {
@@ -145,6 +146,7 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
     let (first, second) = futures_util::future::join(first, second).await;
     let mut done = first?;
     done += second?;
+    done.lanes = 2;
     Ok(done)
 }
 
@@ -274,5 +276,9 @@ async fn add(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    Ok(Compacted { deltas, cells })
+    Ok(Compacted {
+        deltas,
+        cells,
+        lanes: 1,
+    })
 }
