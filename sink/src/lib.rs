@@ -46,21 +46,26 @@ pub enum Share {
     Alone,
 }
 
-/// A second connection for a compaction's second lane: one that is idle,
-/// or a new one where the pool has room; none rather than a wait for a
-/// busy one (`database.max_connections` may be 1).
-pub(crate) async fn second_connection<DB: sqlx::Database>(
+/// A compaction's second lane, for both backends: the boundary region code
+/// (`None` where a one-lane fold asked for none, or the region table is
+/// empty) and a second connection, one that is idle or a new one where the
+/// pool has room. `None` rather than a wait for a busy connection
+/// (`database.max_connections` may be 1): the first lane then folds it all.
+pub(crate) async fn second_lane<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
-) -> Option<sqlx::pool::PoolConnection<DB>> {
+    boundary: Option<String>,
+) -> Option<(String, sqlx::pool::PoolConnection<DB>)> {
+    let boundary = boundary?;
     if pool.options().get_max_connections() < 2 {
         return None;
     }
     // Checked out with the pool's usual health checks; a pool at its
     // limit answers within the timeout only if a connection comes back.
-    tokio::time::timeout(std::time::Duration::from_millis(500), pool.acquire())
+    let conn = tokio::time::timeout(std::time::Duration::from_millis(500), pool.acquire())
         .await
         .ok()?
-        .ok()
+        .ok()?;
+    Some((boundary, conn))
 }
 
 /// A pool of connections to the database.
@@ -167,8 +172,7 @@ impl Sink {
     /// a transaction of its own ([`Share::Alone`]: two lanes at once).
     /// `None`: another worker is compacting now, or a rebuild holds the
     /// cells (Postgres; on SQLite a compaction waits for the write lock
-    /// instead). Readers see the same
-    /// totals before and after.
+    /// instead). Readers see the same totals before and after.
     pub async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
         match &self.db {
             Db::Postgres(db) => db.compact(share).await,

@@ -70,20 +70,21 @@ struct Table {
 }
 
 /// The deltas one fold statement takes: every one, or those of the regions
-/// below or from a boundary code (bound as `$1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Range {
+/// below or from a boundary code.
+#[derive(Debug, Clone, Copy)]
+enum Range<'a> {
     All,
-    Below,
-    From,
+    Below(&'a str),
+    From(&'a str),
 }
 
-impl Range {
+impl Range<'_> {
+    /// The DELETE's condition, its boundary bound as `$1`.
     fn predicate(self) -> &'static str {
         match self {
             Range::All => "",
-            Range::Below => " WHERE region_code < $1",
-            Range::From => " WHERE region_code >= $1",
+            Range::Below(_) => " WHERE region_code < $1",
+            Range::From(_) => " WHERE region_code >= $1",
         }
     }
 }
@@ -159,7 +160,7 @@ impl Table {
     /// One statement: take every visible delta of `range` out, sum them per
     /// key, add the sums to the cells in key order (so concurrent writers
     /// of the cells, if any, lock rows in the same order).
-    fn fold_sql(&self, range: Range) -> String {
+    fn fold_sql(&self, range: Range<'_>) -> String {
         let key = self.key.join(", ");
         let delta_key = self.delta_key.join(", ");
         let extra_cols: String = self
@@ -194,18 +195,13 @@ impl Table {
         )
     }
 
-    /// Folds the deltas of `range` (`boundary` is its `$1`).
-    async fn fold(
-        &self,
-        conn: &mut PgConnection,
-        range: Range,
-        boundary: &str,
-    ) -> Result<Compacted> {
+    /// Folds the deltas of `range`.
+    async fn fold(&self, conn: &mut PgConnection, range: Range<'_>) -> Result<Compacted> {
         // Built from the constants above only.
         let sql = self.fold_sql(range);
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        if range != Range::All {
-            q = q.bind(boundary);
+        if let Range::Below(b) | Range::From(b) = range {
+            q = q.bind(b);
         }
         let (deltas, cells): (i64, i64) = q.fetch_one(&mut *conn).await?;
         Ok(Compacted {
@@ -221,7 +217,7 @@ impl Table {
 pub(crate) async fn fold(conn: &mut PgConnection) -> Result<Compacted> {
     let mut done = Compacted::default();
     for t in &TABLES {
-        done += t.fold(conn, Range::All, "").await?;
+        done += t.fold(conn, Range::All).await?;
     }
     Ok(done)
 }
@@ -249,11 +245,7 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
             .await?
         }
     };
-    let second_conn = match boundary {
-        Some(_) => crate::second_connection(pool).await,
-        None => None,
-    };
-    let (Some(boundary), Some(mut second_conn)) = (boundary, second_conn) else {
+    let Some((boundary, mut second_conn)) = crate::second_lane(pool, boundary).await else {
         let done = fold(&mut tx).await?;
         tx.commit().await?;
         return Ok(Some(done));
@@ -261,8 +253,12 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     let first = async {
         let mut done = Compacted::default();
         for t in &TABLES {
-            let range = if t.regional { Range::Below } else { Range::All };
-            done += t.fold(&mut tx, range, &boundary).await?;
+            let range = if t.regional {
+                Range::Below(&boundary)
+            } else {
+                Range::All
+            };
+            done += t.fold(&mut tx, range).await?;
         }
         Ok::<_, crate::Error>(done)
     };
@@ -274,7 +270,7 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
         }
         let mut done = Compacted::default();
         for t in TABLES.iter().filter(|t| t.regional) {
-            done += t.fold(&mut tx, Range::From, &boundary).await?;
+            done += t.fold(&mut tx, Range::From(&boundary)).await?;
         }
         tx.commit().await?;
         Ok::<_, crate::Error>(done)
@@ -325,8 +321,8 @@ mod tests {
     #[test]
     fn the_lanes_take_disjoint_regions() {
         for t in TABLES.iter().filter(|t| t.regional) {
-            let below = t.fold_sql(Range::Below);
-            let from = t.fold_sql(Range::From);
+            let below = t.fold_sql(Range::Below("b"));
+            let from = t.fold_sql(Range::From("b"));
             let whole = t.fold_sql(Range::All);
             let deltas = format!("DELETE FROM outreach.{}", t.deltas);
             assert!(below.contains(&format!("{deltas} WHERE region_code < $1 RETURNING")));

@@ -111,11 +111,7 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
             .await?
         }
     };
-    let second = match boundary {
-        Some(_) => crate::second_connection(pool).await,
-        None => None,
-    };
-    let (Some(boundary), Some(mut second)) = (boundary, second) else {
+    let Some((boundary, mut second)) = crate::second_lane(pool, boundary).await else {
         let mut done = Compacted::default();
         for t in &TABLES {
             done += fold_range(&mut conn, t, Range::All).await?;
