@@ -16,6 +16,7 @@ pub mod alternative;
 mod batch;
 mod error;
 pub mod inspect;
+mod lanes;
 mod postgres;
 mod rows;
 mod settings;
@@ -23,6 +24,7 @@ mod sqlite;
 
 pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
 pub use error::{ConnectFailure, Error, Result};
+pub use lanes::Share;
 pub use postgres::compact::Compacted;
 pub use postgres::roles;
 pub use settings::{Backend, Settings};
@@ -31,42 +33,6 @@ pub use sqlite::overview::Section;
 use schemas::Regions;
 
 const SQLITE_HAS_NO_LOGINS: &str = "analyst logins and their scope are Postgres' (database.url = postgres://…): a SQLite file has no logins, and whoever can read the file reads every row";
-
-/// How much of the database a compaction may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Share {
-    /// Beside running batches: one connection, so one core of the
-    /// database's (two lanes at once made batches 0.75× as fast under a
-    /// backlog, docs/performance.md).
-    Beside,
-    /// Nothing else waits for the database (the fold after a drain): the
-    /// regions are folded in two lanes at once, on two connections where
-    /// the pool has a second (Postgres: two transactions; SQLite: the sorts
-    /// of the first phases side by side, the writes in turn).
-    Alone,
-}
-
-/// A compaction's second lane, for both backends: the boundary region code
-/// (`None` where a one-lane fold asked for none, or the region table is
-/// empty) and a second connection, one that is idle or a new one where the
-/// pool has room. `None` rather than a wait for a busy connection
-/// (`database.max_connections` may be 1): the first lane then folds it all.
-pub(crate) async fn second_lane<DB: sqlx::Database>(
-    pool: &sqlx::Pool<DB>,
-    boundary: Option<String>,
-) -> Option<(String, sqlx::pool::PoolConnection<DB>)> {
-    let boundary = boundary?;
-    if pool.options().get_max_connections() < 2 {
-        return None;
-    }
-    // Checked out with the pool's usual health checks; a pool at its
-    // limit answers within the timeout only if a connection comes back.
-    let conn = tokio::time::timeout(std::time::Duration::from_millis(500), pool.acquire())
-        .await
-        .ok()?
-        .ok()?;
-    Some((boundary, conn))
-}
 
 /// A pool of connections to the database.
 #[derive(Clone)]

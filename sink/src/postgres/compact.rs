@@ -21,6 +21,7 @@
 
 use sqlx::{Connection, PgConnection};
 
+use crate::lanes::Range;
 use crate::{Result, Share};
 
 /// Held by whoever writes the cells: shared by each lane of a compaction,
@@ -69,24 +70,12 @@ struct Table {
     regional: bool,
 }
 
-/// The deltas one fold statement takes: every one, or those of the regions
-/// below or from a boundary code.
-#[derive(Debug, Clone, Copy)]
-enum Range<'a> {
-    All,
-    Below(&'a str),
-    From(&'a str),
-}
-
-impl Range<'_> {
-    /// The DELETE's condition, its boundary bound as `$1`.
-    fn predicate(self) -> &'static str {
-        match self {
-            Range::All => "",
-            Range::Below(_) => " WHERE region_code < $1",
-            Range::From(_) => " WHERE region_code >= $1",
-        }
-    }
+/// The DELETE's condition for `range`, its boundary bound as `$1`.
+fn predicate(range: Range<'_>) -> String {
+    range
+        .operator()
+        .map(|op| format!(" WHERE region_code {op} $1"))
+        .unwrap_or_default()
 }
 
 /// The key of `daily_metrics`, the same in its cells and deltas.
@@ -191,7 +180,7 @@ impl Table {
             cells = self.cells,
             from = self.from,
             conflict = self.conflict,
-            range = range.predicate(),
+            range = predicate(range),
         )
     }
 
@@ -200,7 +189,7 @@ impl Table {
         // Built from the constants above only.
         let sql = self.fold_sql(range);
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        if let Range::Below(b) | Range::From(b) = range {
+        if let Some(b) = range.boundary() {
             q = q.bind(b);
         }
         let (deltas, cells): (i64, i64) = q.fetch_one(&mut *conn).await?;
@@ -245,7 +234,7 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
             .await?
         }
     };
-    let Some((boundary, mut second_conn)) = crate::second_lane(pool, boundary).await else {
+    let Some((boundary, mut second_conn)) = crate::lanes::second_lane(pool, boundary).await else {
         let done = fold(&mut tx).await?;
         tx.commit().await?;
         return Ok(Some(done));

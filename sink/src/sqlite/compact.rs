@@ -30,6 +30,7 @@
 
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
+use crate::lanes::Range;
 use crate::{Compacted, Result, Share};
 
 /// A table of deltas, the view that sums them per cell, and the upsert
@@ -111,7 +112,7 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
             .await?
         }
     };
-    let Some((boundary, mut second)) = crate::second_lane(pool, boundary).await else {
+    let Some((boundary, mut second)) = crate::lanes::second_lane(pool, boundary).await else {
         let mut done = Compacted::default();
         for t in &TABLES {
             done += fold_range(&mut conn, t, Range::All).await?;
@@ -146,32 +147,12 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
     Ok(done)
 }
 
-/// The deltas one fold takes: every one, or those of the regions below or
-/// from a boundary code. Every delta has one region code, so two ranges
-/// never share a delta or a cell.
-#[derive(Debug, Clone, Copy)]
-enum Range<'a> {
-    All,
-    Below(&'a str),
-    From(&'a str),
-}
-
-impl Range<'_> {
-    /// The SQL condition, its boundary as parameter `?{n}` (NULL for
-    /// every delta, so that each statement binds the same parameters).
-    fn condition(&self, n: usize) -> String {
-        match self {
-            Range::All => format!("?{n} IS NULL"),
-            Range::Below(_) => format!("region_code < ?{n}"),
-            Range::From(_) => format!("region_code >= ?{n}"),
-        }
-    }
-
-    fn boundary(&self) -> Option<&str> {
-        match *self {
-            Range::All => None,
-            Range::Below(b) | Range::From(b) => Some(b),
-        }
+/// The SQL condition for `range`, its boundary as parameter `?{n}` (NULL
+/// for every delta, so that each statement binds the same parameters).
+fn condition(range: Range<'_>, n: usize) -> String {
+    match range.operator() {
+        None => format!("?{n} IS NULL"),
+        Some(op) => format!("region_code {op} ?{n}"),
     }
 }
 
@@ -186,7 +167,7 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
     let (last, n): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT ifnull(max(id), 0), count(*) FROM {} WHERE {}",
         t.deltas,
-        range.condition(1)
+        condition(range, 1)
     )))
     .bind(range.boundary())
     .fetch_one(&mut *read)
@@ -196,7 +177,7 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
             "CREATE TEMP TABLE {} AS SELECT * FROM {} WHERE {}",
             t.temp,
             t.pending,
-            range.condition(1)
+            condition(range, 1)
         )))
         .bind(range.boundary())
         .execute(&mut *read)
@@ -210,7 +191,7 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
     let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {} WHERE id <= ?1 AND {}",
         t.deltas,
-        range.condition(2)
+        condition(range, 2)
     )))
     .bind(last)
     .bind(range.boundary())
@@ -265,7 +246,7 @@ async fn add(
     let deltas = sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {} WHERE id <= ?1 AND {}",
         t.deltas,
-        range.condition(2)
+        condition(range, 2)
     )))
     .bind(last.unwrap_or(i64::MAX))
     .bind(range.boundary())
