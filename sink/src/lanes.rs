@@ -49,7 +49,17 @@ pub(crate) enum Range<'a> {
     From(&'a str),
 }
 
-impl Range<'_> {
+impl<'a> Range<'a> {
+    /// The first lane's part of a table: its regions below the boundary, or
+    /// all of it where the table has no region code (programs).
+    pub(crate) fn first_lane(regional: bool, boundary: &'a str) -> Range<'a> {
+        if regional {
+            Range::Below(boundary)
+        } else {
+            Range::All
+        }
+    }
+
     /// `region_code {operator} boundary`, or `None` for every delta.
     pub(crate) fn operator(&self) -> Option<&'static str> {
         match self {

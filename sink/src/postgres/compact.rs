@@ -242,12 +242,9 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     let first = async {
         let mut done = Compacted::default();
         for t in &TABLES {
-            let range = if t.regional {
-                Range::Below(&boundary)
-            } else {
-                Range::All
-            };
-            done += t.fold(&mut tx, range).await?;
+            done += t
+                .fold(&mut tx, Range::first_lane(t.regional, &boundary))
+                .await?;
         }
         Ok::<_, crate::Error>(done)
     };

@@ -122,12 +122,7 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
     let first = async {
         let mut done = Compacted::default();
         for t in &TABLES {
-            let range = if t.regional {
-                Range::Below(&boundary)
-            } else {
-                Range::All
-            };
-            done += fold_range(&mut conn, t, range).await?;
+            done += fold_range(&mut conn, t, Range::first_lane(t.regional, &boundary)).await?;
         }
         Ok::<_, crate::Error>(done)
     };
