@@ -1,5 +1,5 @@
-//! The command line: `demo`, `run`, `migrate`, `rebuild`, `check-config`,
-//! `validate`, `publish`, `bench`, `grant-analyst`, `revoke-analyst`.
+//! The command line: `demo`, `run`, `migrate`, `rebuild`, `report`,
+//! `check-config`, `validate`, `publish`, `bench`, `grant-analyst`, `revoke-analyst`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +65,11 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Write the programs' figures, monthly charts, regions, outcome
+    /// indicators and a data-quality panel as one self-contained HTML file
+    /// (no network needed to view it; prints to PDF from a browser). Reads
+    /// the analyst tables of database.url, Postgres or SQLite.
+    Report(crate::report::ReportArgs),
     /// Measure the pipeline: generate events, publish them, run the release
     /// pipeline from an empty database until caught up, verify the tables,
     /// and report events/s, the raw read rate, time per stage, peak memory
@@ -139,6 +144,7 @@ pub async fn main() -> ExitCode {
         }),
         Command::Demo(args) => crate::demo::run(&settings, &args).await.map(|_| ()),
         Command::Migrate => migrate(&settings).await,
+        Command::Report(args) => crate::report::run(&settings, &args).await.map(|_| ()),
         Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
             println!(
                 "rebuilt from {} activity facts and {} missions, read in {} chunks: {} roll-up rows written",

@@ -3,7 +3,8 @@
 //! the bundled sample year (`examples/sample-events.jsonl`: seven programs,
 //! with redelivered duplicates, corrections, a withdrawal and bad lines),
 //! the real pipeline until it has caught up, and a SQLite file as the
-//! database; then the roll-ups, printed as tables.
+//! database; then the roll-ups, printed as tables, and the HTML report
+//! (`outreach report`) beside the database file.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,8 @@ pub struct DemoArgs {
 pub struct Demo {
     pub database: PathBuf,
     pub report: crate::pipeline::Report,
+    /// The HTML report written beside the database.
+    pub html: PathBuf,
 }
 
 pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
@@ -86,7 +89,10 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     );
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
+    let html = database.with_extension("html");
+    let written = ::report::write(&sink, &::report::Filter::default(), &html, chrono::Utc::now()).await;
     sink.close().await;
+    written?;
     let shown = args.database.display();
     println!(
         "\nThe analyst tables are in {} (SQLite). Query them, e.g.:\n  \
@@ -96,8 +102,16 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
          Keep the pipeline on it with OUTREACH__DATABASE__URL=sqlite://{shown} outreach run",
         database.display()
     );
+    println!(
+        "\nThe report (figures, charts, indicators; `outreach report --help` for more):\n  {}",
+        html.display()
+    );
     drop(broker);
-    Ok(Demo { database, report })
+    Ok(Demo {
+        database,
+        report,
+        html,
+    })
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

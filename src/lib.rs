@@ -11,5 +11,6 @@ pub mod files;
 pub mod http;
 pub mod pipeline;
 pub mod rebuild;
+pub mod report;
 pub mod settings;
 pub mod telemetry;

@@ -18,6 +18,7 @@ mod error;
 pub mod inspect;
 mod lanes;
 mod postgres;
+pub mod report;
 mod rows;
 mod settings;
 mod sqlite;

@@ -1,0 +1,88 @@
+//! The monthly trend charts: one small bar chart per metric (small
+//! multiples, each on its own scale, so surgeries are not flattened by
+//! outpatients), drawn as SVG by plotters. Only month labels and numbers
+//! are drawn: no user text reaches the SVG.
+
+use chrono::NaiveDate;
+use plotters::prelude::*;
+
+use crate::Error;
+
+const SIZE: (u32, u32) = (440, 190);
+const BAR: RGBColor = RGBColor(43, 108, 176);
+
+/// A bar per month; values in hundredths.
+pub fn monthly_bars(title: &str, months: &[(NaiveDate, i64)]) -> Result<String, Error> {
+    let mut svg = String::new();
+    draw(&mut svg, title, months).map_err(|e| Error::Chart(e.to_string()))?;
+    Ok(svg)
+}
+
+fn draw(
+    svg: &mut String,
+    title: &str,
+    months: &[(NaiveDate, i64)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = months.len().max(1);
+    let top = months.iter().map(|(_, v)| *v).max().unwrap_or(0).max(100) as f64 / 100.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 15))
+        .margin(6)
+        .x_label_area_size(22)
+        .y_label_area_size(46)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top * 1.08)?;
+    let label = |x: &f64| {
+        let i = x.floor();
+        match months.get(i as usize) {
+            Some((m, _)) if (x - i).abs() < 1e-9 => m.format("%Y-%m").to_string(),
+            _ => String::new(),
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.min(6))
+        .x_label_formatter(&label)
+        .y_labels(4)
+        .y_label_formatter(&|v| thousands(*v))
+        .label_style(("sans-serif", 11))
+        .draw()?;
+    chart.draw_series(months.iter().enumerate().map(|(i, (_, v))| {
+        let x = i as f64;
+        Rectangle::new(
+            [(x + 0.12, 0.0), (x + 0.88, *v as f64 / 100.0)],
+            BAR.filled(),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+/// An axis value: whole, with thousands separators.
+fn thousands(v: f64) -> String {
+    crate::page::group_digits(v.round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_is_an_svg_with_a_bar_per_month() {
+        let d = |m| NaiveDate::from_ymd_opt(2023, m, 1).unwrap();
+        let svg = monthly_bars("Surgeries", &[(d(1), 300), (d(2), 0), (d(3), 12_000)]).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("viewBox"), "scales with the page: {svg}");
+        assert!(svg.contains("Surgeries"));
+        assert!(svg.contains("2023-01"));
+        // One filled rectangle per month (plus the background).
+        assert!(svg.matches("<rect").count() >= 4, "{svg}");
+    }
+
+    #[test]
+    fn an_empty_series_still_draws() {
+        assert!(monthly_bars("Nothing", &[]).unwrap().contains("</svg>"));
+    }
+}

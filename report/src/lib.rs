@@ -1,0 +1,83 @@
+//! `outreach report`: the analyst tables as one self-contained HTML file
+//! (CSS and SVG charts inline, no network fetch), for the people who read
+//! outreach reports rather than SQL: per program, the headline figures as
+//! sentences and as a table, the monthly trend, the regions that received
+//! the work, the outcome indicators with their numerators and
+//! denominators, and a data-quality panel.
+//!
+//! Three steps, one module each: the sink reads the rows
+//! ([`sink::Sink::report_rows`], both backends), [`figures`] sums them
+//! (pure, unit-tested), [`page`] renders them (askama template
+//! `templates/report.html`, escaped by default; charts from [`charts`]).
+
+mod charts;
+pub mod figures;
+mod page;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sink::Sink;
+use sink::report::ReportQuery;
+
+pub use figures::{Figures, Filter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "region {0} is not in the regions table: give a code of the shipped table or of regions.extra_file (e.g. 620000 for Gansu, CN for China)"
+    )]
+    UnknownRegion(String),
+    #[error(transparent)]
+    Sink(#[from] sink::Error),
+    #[error("drawing a chart: {0}")]
+    Chart(String),
+    #[error("rendering the report: {0}")]
+    Render(#[from] askama::Error),
+    #[error("writing {}: {source}; choose another file with --out", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What [`write`] produced.
+#[derive(Debug)]
+pub struct Written {
+    pub path: PathBuf,
+    pub programs: usize,
+    pub bytes: usize,
+}
+
+/// Reads the analyst tables under `filter` and writes the report to `out`
+/// (through a temporary file beside it, so a reader never sees half a
+/// report). `now` is printed as the generation time.
+pub async fn write(
+    sink: &Sink,
+    filter: &Filter,
+    out: &Path,
+    now: DateTime<Utc>,
+) -> Result<Written, Error> {
+    let query = ReportQuery {
+        programs: filter.programs.clone(),
+        from: filter.from,
+        to: filter.to,
+    };
+    let rows = sink.report_rows(&query).await?;
+    let figures = Figures::compute(&rows, filter)?;
+    let html = page::render(&figures, now)?;
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let failed = |source| Error::Write {
+        path: out.to_owned(),
+        source,
+    };
+    std::fs::write(&tmp, &html).map_err(failed)?;
+    std::fs::rename(&tmp, out).map_err(failed)?;
+    Ok(Written {
+        path: out.to_owned(),
+        programs: figures.programs.len(),
+        bytes: html.len(),
+    })
+}

@@ -1,0 +1,256 @@
+//! What `outreach report` reads: the analyst tables summed for a period
+//! and a set of programs, on either backend. Only reads, through the same
+//! views analysts query (`daily_metrics`, `program_metrics`, `regions`,
+//! `programs`, `quarantine`), so a report shows what its login may see
+//! (Postgres' analyst scope applies).
+//!
+//! Values come back in hundredths (`i64`): sums stay exact, and the report
+//! formats them. The report crate does the rest (regions, indicators,
+//! charts) in memory: at most programs × regions × months × metrics rows.
+
+use chrono::NaiveDate;
+
+use crate::{Db, Result, Sink};
+
+/// Which rows a report covers. Empty `programs`: every program.
+#[derive(Debug, Clone, Default)]
+pub struct ReportQuery {
+    pub programs: Vec<String>,
+    /// First and last day of the period, inclusive; `None`: unbounded.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// `daily_metrics` summed per program, region, month, metric and (for
+/// surgeries) the visiting team's role.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub program_id: String,
+    pub region_code: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub metric: String,
+    /// `dims.role` of `surgeries` (`performed`, `supervised`, `assisted`);
+    /// `None` for other metrics and for surgeries without one.
+    pub role: Option<String>,
+    pub hundredths: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RegionRow {
+    pub region_code: String,
+    pub name: String,
+    pub level: String,
+    pub parent_code: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProgramRow {
+    pub program_id: String,
+    pub name: Option<String>,
+}
+
+/// Quarantined messages received in the period, per error code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QuarantineCount {
+    pub error_code: String,
+    pub messages: i64,
+    /// One of the reasons given (the first in text order).
+    pub example: String,
+}
+
+/// How many `program_metrics` day cells last changed `days` after their day.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct LatenessCount {
+    pub days: i64,
+    pub cells: i64,
+}
+
+/// Everything a report is made of.
+#[derive(Debug, Clone)]
+pub struct ReportRows {
+    /// `"postgres"` or `"sqlite"`: how the report names its tables.
+    pub backend: &'static str,
+    pub activity: Vec<ActivityRow>,
+    /// The first and last day with figures under the filter.
+    pub days: Option<(NaiveDate, NaiveDate)>,
+    pub regions: Vec<RegionRow>,
+    pub programs: Vec<ProgramRow>,
+    pub quarantine: Vec<QuarantineCount>,
+    pub lateness: Vec<LatenessCount>,
+}
+
+const PG_ACTIVITY: &str = "
+SELECT program_id, region_code, to_char(day, 'YYYY-MM') AS month, metric,
+       CASE WHEN metric = 'surgeries' THEN dims->>'role' END AS role,
+       (sum(value) * 100)::bigint AS hundredths
+FROM outreach.daily_metrics
+WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
+  AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3)
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5";
+
+const PG_DAYS: &str = "
+SELECT min(day), max(day) FROM outreach.daily_metrics
+WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
+  AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3)";
+
+const PG_QUARANTINE: &str = "
+SELECT error_code, count(*) AS messages, min(error_detail) AS example
+FROM outreach.quarantine
+WHERE ($1::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date >= $1)
+  AND ($2::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date <= $2)
+GROUP BY error_code ORDER BY error_code";
+
+const PG_LATENESS: &str = "
+SELECT ((updated_at AT TIME ZONE 'UTC')::date - period_start)::bigint AS days,
+       count(*) AS cells
+FROM outreach.program_metrics
+WHERE period_type = 'day'
+  AND (cardinality($1::text[]) = 0 OR program_id = ANY($1))
+  AND ($2::date IS NULL OR period_start >= $2) AND ($3::date IS NULL OR period_start <= $3)
+GROUP BY 1 ORDER BY 1";
+
+const SQLITE_ACTIVITY: &str = "
+SELECT program_id, region_code, substr(day, 1, 7) AS month, metric,
+       CASE WHEN metric = 'surgeries' THEN json_extract(dims, '$.role') END AS role,
+       CAST(round(sum(value) * 100) AS INTEGER) AS hundredths
+FROM daily_metrics
+WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day <= ?3)
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5";
+
+const SQLITE_DAYS: &str = "
+SELECT min(day), max(day) FROM daily_metrics
+WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day <= ?3)";
+
+const SQLITE_QUARANTINE: &str = "
+SELECT error_code, count(*) AS messages, min(error_detail) AS example
+FROM quarantine
+WHERE (?1 IS NULL OR substr(received_at, 1, 10) >= ?1)
+  AND (?2 IS NULL OR substr(received_at, 1, 10) <= ?2)
+GROUP BY error_code ORDER BY error_code";
+
+const SQLITE_LATENESS: &str = "
+SELECT CAST(julianday(substr(updated_at, 1, 10)) - julianday(period_start) AS INTEGER) AS days,
+       count(*) AS cells
+FROM program_metrics
+WHERE period_type = 'day'
+  AND (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR period_start >= ?2) AND (?3 IS NULL OR period_start <= ?3)
+GROUP BY 1 ORDER BY 1";
+
+const PG_REGIONS: &str =
+    "SELECT region_code, name, level, parent_code FROM outreach.regions ORDER BY region_code";
+const SQLITE_REGIONS: &str =
+    "SELECT region_code, name, level, parent_code FROM regions ORDER BY region_code";
+const PG_PROGRAMS: &str = "SELECT program_id, name FROM outreach.programs ORDER BY program_id";
+const SQLITE_PROGRAMS: &str = "SELECT program_id, name FROM programs ORDER BY program_id";
+
+impl Sink {
+    /// The rows of a report over `query`, read in one snapshot where the
+    /// backend gives one (a repeatable-read transaction on Postgres, a read
+    /// transaction on SQLite): every figure of a report agrees with the
+    /// others even while batches commit.
+    pub async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
+        match &self.db {
+            Db::Postgres(db) => {
+                let mut tx = db.pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                let programs = &query.programs;
+                let activity = sqlx::query_as(PG_ACTIVITY)
+                    .bind(programs)
+                    .bind(query.from)
+                    .bind(query.to)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let days: (Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(PG_DAYS)
+                    .bind(programs)
+                    .bind(query.from)
+                    .bind(query.to)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let quarantine = sqlx::query_as(PG_QUARANTINE)
+                    .bind(query.from)
+                    .bind(query.to)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let lateness = sqlx::query_as(PG_LATENESS)
+                    .bind(programs)
+                    .bind(query.from)
+                    .bind(query.to)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let regions = sqlx::query_as(PG_REGIONS).fetch_all(&mut *tx).await?;
+                let programs = sqlx::query_as(PG_PROGRAMS).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(ReportRows {
+                    backend: "postgres",
+                    activity,
+                    days: days.0.zip(days.1),
+                    regions,
+                    programs,
+                    quarantine,
+                    lateness,
+                })
+            }
+            Db::Sqlite(db) => {
+                let mut conn = db.pool.acquire().await?;
+                // A read transaction: one snapshot of the file (WAL) for
+                // every statement below.
+                sqlx::query("BEGIN").execute(&mut *conn).await?;
+                let rows = sqlite_rows(&mut conn, query).await;
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                rows
+            }
+        }
+    }
+}
+
+async fn sqlite_rows(
+    conn: &mut sqlx::SqliteConnection,
+    query: &ReportQuery,
+) -> Result<ReportRows> {
+    let programs = serde_json::to_string(&query.programs).expect("strings serialize");
+    let from = query.from.map(|d| d.to_string());
+    let to = query.to.map(|d| d.to_string());
+    let activity = sqlx::query_as(SQLITE_ACTIVITY)
+        .bind(&programs)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(&mut *conn)
+        .await?;
+    let days: (Option<String>, Option<String>) = sqlx::query_as(SQLITE_DAYS)
+        .bind(&programs)
+        .bind(&from)
+        .bind(&to)
+        .fetch_one(&mut *conn)
+        .await?;
+    let quarantine = sqlx::query_as(SQLITE_QUARANTINE)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(&mut *conn)
+        .await?;
+    let lateness = sqlx::query_as(SQLITE_LATENESS)
+        .bind(&programs)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(&mut *conn)
+        .await?;
+    let regions = sqlx::query_as(SQLITE_REGIONS).fetch_all(&mut *conn).await?;
+    let programs = sqlx::query_as(SQLITE_PROGRAMS).fetch_all(&mut *conn).await?;
+    let date = |s: Option<String>| s.and_then(|s| s.parse::<NaiveDate>().ok());
+    Ok(ReportRows {
+        backend: "sqlite",
+        activity,
+        days: date(days.0).zip(date(days.1)),
+        regions,
+        programs,
+        quarantine,
+        lateness,
+    })
+}
