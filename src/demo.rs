@@ -90,7 +90,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
     let html = database.with_extension("html");
-    let written = ::report::write(&sink, &::report::Filter::default(), &html, chrono::Utc::now()).await;
+    let written = ::report::write(
+        &sink,
+        &::report::Filter::default(),
+        &html,
+        chrono::Utc::now(),
+    )
+    .await;
     sink.close().await;
     written?;
     let shown = args.database.display();

