@@ -107,6 +107,11 @@ impl Indicator {
 }
 
 impl ProgramFigures {
+    /// The program's name, else its id.
+    pub fn title(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
     pub fn outpatients_per_expert_day(&self) -> Indicator {
         self.ratio(Metric::OutpatientVisits, Metric::ExpertDays)
     }
@@ -237,10 +242,10 @@ impl Figures {
         let mut ids: Vec<String> = filter.programs.clone();
         if ids.is_empty() {
             ids = activity.iter().map(|r| r.program_id.clone()).collect();
-            ids.sort();
-            ids.dedup();
         }
-        let programs = ids
+        ids.sort();
+        ids.dedup();
+        let mut programs: Vec<ProgramFigures> = ids
             .into_iter()
             .map(|id| {
                 let name = rows
@@ -256,6 +261,8 @@ impl Figures {
                 program(id, name, &rows, &months, &tree)
             })
             .collect();
+        // As a reader looks for them: by name (the id where there is none).
+        programs.sort_by(|a, b| (a.title(), &a.id).cmp(&(b.title(), &b.id)));
         let (lateness, early_cells) = lateness(&rows.lateness);
         Ok(Figures {
             backend: rows.backend,

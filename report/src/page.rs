@@ -184,7 +184,7 @@ fn program_view(p: &ProgramFigures) -> Result<ProgramView<'_>, Error> {
     ];
     Ok(ProgramView {
         p,
-        title: p.name.clone().unwrap_or_else(|| p.id.clone()),
+        title: p.title().to_owned(),
         charts,
         months,
         regions_left_out: p.regions.len().saturating_sub(MAX_REGION_ROWS),
@@ -313,7 +313,7 @@ pub fn group_digits(n: i64) -> String {
         out.push('-');
     }
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(d);
