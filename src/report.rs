@@ -51,6 +51,14 @@ impl ReportArgs {
 /// Writes the report; prints where.
 pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<::report::Written> {
     let filter = args.filter()?;
+    if let Some(file) = settings.database.sqlite_file()?
+        && !file.exists()
+    {
+        anyhow::bail!(
+            "{} (database.url) does not exist: point database.url at the pipeline's SQLite file (outreach demo writes outreach-demo.db)",
+            file.display()
+        );
+    }
     let sink = crate::pipeline::connect(&settings.database).await?;
     // A database the pipeline never wrote to has no analyst tables: say
     // so, rather than "no such table".

@@ -149,6 +149,24 @@ impl Sql {
         rows.into_iter().collect()
     }
 
+    /// `program_metrics`' day cells: what the lateness panel counts.
+    async fn day_cells(&self) -> i64 {
+        match self {
+            Sql::Postgres(pool) => sqlx::query_scalar(
+                "SELECT count(*) FROM outreach.program_metrics WHERE period_type = 'day'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+            Sql::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM program_metrics WHERE period_type = 'day'")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
     async fn programs_with_figures(&self) -> Vec<String> {
         let sql = match self {
             Sql::Postgres(_) => "SELECT DISTINCT program_id FROM outreach.daily_metrics ORDER BY 1",
@@ -255,6 +273,17 @@ async fn check(html: &str, sql: &Sql, asked: &Asked) -> usize {
             })
             .collect();
         assert_eq!(printed, sql.quarantined().await);
+    }
+    if asked.programs.is_empty() && asked.from.is_none() && asked.to.is_none() {
+        let late: i64 = doc
+            .select(&select("td[data-lateness]"))
+            .map(|e| e.text().collect::<String>().parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(
+            late,
+            sql.day_cells().await,
+            "every day cell is in one lateness bucket"
+        );
     }
     assert!(
         doc.select(&select("script")).next().is_none(),
@@ -586,4 +615,48 @@ fn group(n: i64) -> String {
         out.push(d);
     }
     out
+}
+
+#[test]
+fn a_missing_file_or_a_reversed_period_is_one_line_saying_what_to_do() {
+    let dir = scratch("outreach-report-errors");
+    let missing = dir.join("none.db");
+    for (args, part) in [
+        (vec!["report".to_owned()], "(database.url) does not exist"),
+        (
+            vec![
+                "report".into(),
+                "--from".into(),
+                "2024-01-01".into(),
+                "--to".into(),
+                "2023-01-01".into(),
+            ],
+            "--from 2024-01-01 is after --to 2023-01-01",
+        ),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OUTREACH") || k == "RUST_LOG" {
+                c.env_remove(k);
+            }
+        }
+        let o = c
+            .env(
+                "OUTREACH__DATABASE__URL",
+                format!("sqlite://{}", missing.display()),
+            )
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(part), "{part:?} not in {stderr}");
+        assert!(!missing.exists(), "a report never creates a database file");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

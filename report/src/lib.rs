@@ -34,10 +34,10 @@ pub enum Error {
     Chart(String),
     #[error("rendering the report: {0}")]
     Render(#[from] askama::Error),
-    #[error("writing {}: {source}; choose another file with --out", path.display())]
+    #[error("writing {}: {cause}; choose another file with --out", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -69,9 +69,9 @@ pub async fn write(
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let failed = |source| Error::Write {
+    let failed = |cause| Error::Write {
         path: out.to_owned(),
-        source,
+        cause,
     };
     std::fs::write(&tmp, &html).map_err(failed)?;
     std::fs::rename(&tmp, out).map_err(failed)?;

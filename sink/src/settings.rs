@@ -100,6 +100,15 @@ impl Settings {
         }
     }
 
+    /// The SQLite file `url` names (`None` for Postgres), for commands
+    /// that only read and must not create an empty one.
+    pub fn sqlite_file(&self) -> Result<Option<std::path::PathBuf>> {
+        Ok(match self.backend()? {
+            Backend::Sqlite(o) => Some(o.get_filename().to_owned()),
+            Backend::Postgres(_) => None,
+        })
+    }
+
     pub fn postgres_options(&self) -> Result<PgConnectOptions> {
         if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
             return Err(Error::Url(format!(
