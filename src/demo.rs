@@ -89,7 +89,12 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     );
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
-    let html = database.with_extension("html");
+    // Beside the database, never over it (`--database x.html`).
+    let html = if database.extension().is_some_and(|e| e == "html") {
+        database.with_extension("report.html")
+    } else {
+        database.with_extension("html")
+    };
     let written = ::report::write(
         &sink,
         &::report::Filter::default(),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use scraper::{ElementRef, Html, Selector};
+use sqlx::Connection;
 use support::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
@@ -167,15 +168,72 @@ impl Sql {
         }
     }
 
-    async fn programs_with_figures(&self) -> Vec<String> {
-        let sql = match self {
-            Sql::Postgres(_) => "SELECT DISTINCT program_id FROM outreach.daily_metrics ORDER BY 1",
-            Sql::Sqlite(_) => "SELECT DISTINCT program_id FROM daily_metrics ORDER BY 1",
+    /// The programs with figures in the asked period and regions.
+    async fn programs_with_figures(&self, asked: &Asked) -> Vec<String> {
+        let scope = Scope {
+            program: String::new(),
+            metric: String::new(),
+            region: None,
+            month: None,
+            roles: None,
         };
-        match self {
-            Sql::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-            Sql::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
-        }
+        // PG_SUM / SQLITE_SUM without the program and metric conditions.
+        let programs = |sql: &str| {
+            sql.replace("program_id = $1 AND metric = $2", "$1::text = $2")
+                .replace("program_id = ?1 AND metric = ?2", "?1 = ?2")
+                .replace(
+                    "SELECT (coalesce(sum(value), 0) * 100)::bigint",
+                    "SELECT DISTINCT program_id",
+                )
+                .replace(
+                    "SELECT CAST(round(coalesce(sum(value), 0) * 100) AS INTEGER)",
+                    "SELECT DISTINCT program_id",
+                )
+                + " ORDER BY 1"
+        };
+        let mut got: Vec<String> = match self {
+            Sql::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(programs(PG_SUM)))
+                .bind(&scope.program)
+                .bind(&scope.metric)
+                .bind(
+                    asked
+                        .from
+                        .as_ref()
+                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
+                )
+                .bind(
+                    asked
+                        .to
+                        .as_ref()
+                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
+                )
+                .bind(&asked.regions)
+                .bind(&scope.region)
+                .bind(&scope.month)
+                .bind(&scope.roles)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Sql::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(programs(SQLITE_SUM)))
+                .bind(&scope.program)
+                .bind(&scope.metric)
+                .bind(&asked.from)
+                .bind(&asked.to)
+                .bind(serde_json::to_string(&asked.regions).unwrap())
+                .bind(&scope.region)
+                .bind(&scope.month)
+                .bind(
+                    scope
+                        .roles
+                        .as_ref()
+                        .map(|r| serde_json::to_string(r).unwrap()),
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        };
+        got.sort();
+        got
     }
 }
 
@@ -257,9 +315,9 @@ async fn check(html: &str, sql: &Sql, asked: &Asked) -> usize {
         .map(|e| e.value().attr("data-program").unwrap().to_owned())
         .collect();
     sections.sort();
-    if asked.programs.is_empty() && asked.regions.is_empty() && asked.from.is_none() {
-        assert_eq!(sections, sql.programs_with_figures().await);
-    } else if !asked.programs.is_empty() {
+    if asked.programs.is_empty() {
+        assert_eq!(sections, sql.programs_with_figures(asked).await);
+    } else {
         let mut want = asked.programs.clone();
         want.sort();
         assert_eq!(sections, want);
@@ -292,13 +350,19 @@ async fn check(html: &str, sql: &Sql, asked: &Asked) -> usize {
     checked
 }
 
-fn outreach(database_url: &str, args: &[String]) -> Output {
+/// The binary, with nothing from the environment pointing it elsewhere.
+fn outreach_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
     for (k, _) in std::env::vars() {
         if k.starts_with("OUTREACH") || k == "RUST_LOG" {
             c.env_remove(k);
         }
     }
+    c
+}
+
+fn outreach(database_url: &str, args: &[String]) -> Output {
+    let mut c = outreach_bin();
     c.env("OUTREACH__DATABASE__URL", database_url).args(args);
     let o = c.output().unwrap();
     assert!(
@@ -351,12 +415,7 @@ fn filters() -> Vec<Asked> {
 
 fn demo(dir: &Path, files: &[PathBuf], env: &[(&str, &str)]) -> (PathBuf, PathBuf, String) {
     let database = dir.join("demo.db");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OUTREACH") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
+    let mut c = outreach_bin();
     c.envs(env.iter().copied())
         .args(["demo", "--database"])
         .arg(&database)
@@ -420,6 +479,61 @@ async fn postgres_reports_print_the_sql_sums() {
     for (i, asked) in filters().iter().enumerate() {
         let n = report_and_check(&db.url, &sql, asked, &dir.join(format!("r{i}.html"))).await;
         assert!(n > 0, "{i}: no figure printed");
+    }
+
+    // As analyst logins, which the report reads as: one granted every
+    // institution, one granted a single institution (its figures only, and
+    // not the quarantine). The test's SQL runs as the same login.
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let all = unique("report_all").to_lowercase();
+    let one = unique("report_one").to_lowercase();
+    for name in [&all, &one] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE ROLE {name} LOGIN IN ROLE outreach_analyst"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    outreach(
+        &db.url,
+        &["grant-analyst".into(), all.clone(), "--all".into()],
+    );
+    outreach(
+        &db.url,
+        &[
+            "grant-analyst".into(),
+            one.clone(),
+            "--institution".into(),
+            "shanghai-general".into(),
+        ],
+    );
+    let mut figures = Vec::new();
+    for (name, sees_quarantine) in [(&all, true), (&one, false)] {
+        let (scheme, rest) = db.url.split_once("://").unwrap();
+        let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+        let url = format!("{scheme}://{name}@{host}");
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let out = dir.join(format!("{name}.html"));
+        let n = report_and_check(&url, &Sql::Postgres(pool.clone()), &Asked::default(), &out).await;
+        pool.close().await;
+        let html = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            !html.contains("This login does not see the quarantine"),
+            sees_quarantine,
+            "{name}"
+        );
+        figures.push(n);
+    }
+    assert!(
+        figures[1] < figures[0],
+        "one institution's report is smaller: {figures:?}"
+    );
+    for name in [&all, &one] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -634,12 +748,7 @@ fn a_missing_file_or_a_reversed_period_is_one_line_saying_what_to_do() {
             "--from 2024-01-01 is after --to 2023-01-01",
         ),
     ] {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_outreach"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OUTREACH") || k == "RUST_LOG" {
-                c.env_remove(k);
-            }
-        }
+        let mut c = outreach_bin();
         let o = c
             .env(
                 "OUTREACH__DATABASE__URL",

@@ -171,9 +171,11 @@ pub struct Figures {
     /// Regions of the filter, with their names.
     pub regions: Vec<(String, String)>,
     pub quarantine: Vec<QuarantineCount>,
+    /// Whether the login sees the quarantine (see `sink::report`).
+    pub sees_quarantine: bool,
     pub lateness: Vec<LatenessBucket>,
-    /// Day cells updated before their day (events dated in the future of
-    /// their arrival, in UTC).
+    /// Day cells last changed more than a day before their day: events
+    /// dated in the future when they arrived.
     pub early_cells: i64,
 }
 
@@ -271,6 +273,7 @@ impl Figures {
             programs,
             regions,
             quarantine: rows.quarantine.clone(),
+            sees_quarantine: rows.sees_quarantine,
             lateness,
             early_cells,
         })
@@ -361,13 +364,17 @@ fn lateness(counts: &[LatenessCount]) -> (Vec<LatenessBucket>, i64) {
         .collect();
     let mut early = 0;
     for c in counts {
-        if c.days < 0 {
+        // `days` compares the UTC date of the change with the local date
+        // of the work: a change early in the morning east of Greenwich
+        // reads as the day before. A day either way is the same day.
+        let days = if c.days == -1 { 0 } else { c.days };
+        if days < 0 {
             early += c.cells;
             continue;
         }
         let i = LATENESS
             .iter()
-            .position(|(_, up_to)| c.days <= *up_to)
+            .position(|(_, up_to)| days <= *up_to)
             .expect("the last bucket takes every day count");
         buckets[i].cells += c.cells;
     }
@@ -444,8 +451,10 @@ mod tests {
                 name: Some("Program P".into()),
             }],
             quarantine: vec![],
+            sees_quarantine: true,
             lateness: vec![
-                LatenessCount { days: -1, cells: 2 },
+                LatenessCount { days: -2, cells: 2 },
+                LatenessCount { days: -1, cells: 1 },
                 LatenessCount { days: 0, cells: 3 },
                 LatenessCount { days: 7, cells: 4 },
                 LatenessCount { days: 8, cells: 5 },
@@ -593,7 +602,7 @@ mod tests {
     fn lateness_falls_in_buckets_and_early_cells_apart() {
         let f = Figures::compute(&sample(), &Filter::default()).unwrap();
         let cells: Vec<i64> = f.lateness.iter().map(|b| b.cells).collect();
-        assert_eq!(cells, [3, 4, 5, 0, 0, 6]);
+        assert_eq!(cells, [4, 4, 5, 0, 0, 6]);
         assert_eq!(f.early_cells, 2);
     }
 

@@ -337,10 +337,10 @@ fn long_date(d: NaiveDate) -> String {
 fn command(f: &Figures) -> String {
     let mut c = String::from("outreach report");
     for p in &f.filter.programs {
-        c.push_str(&format!(" --program {p}"));
+        c.push_str(&format!(" --program {}", shell_word(p)));
     }
     for r in &f.filter.regions {
-        c.push_str(&format!(" --region {r}"));
+        c.push_str(&format!(" --region {}", shell_word(r)));
     }
     if let Some(d) = f.filter.from {
         c.push_str(&format!(" --from {d}"));
@@ -349,6 +349,16 @@ fn command(f: &Figures) -> String {
         c.push_str(&format!(" --to {d}"));
     }
     c
+}
+
+/// A value as one shell word: as it is where that is safe, else quoted.
+fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._:-/".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// SQL that gives the program totals again, over the same rows.
@@ -377,7 +387,7 @@ fn sql(f: &Figures) -> String {
         format!("\nWHERE {}", conditions.join("\n  AND "))
     };
     format!(
-        "SELECT program_id, metric, sum(value) AS total\nFROM {schema}daily_metrics{filter}\nGROUP BY program_id, metric\nORDER BY program_id, metric;"
+        "SELECT program_id, metric, round(sum(value), 2) AS total\nFROM {schema}daily_metrics{filter}\nGROUP BY program_id, metric\nORDER BY program_id, metric;"
     )
 }
 
@@ -422,6 +432,7 @@ mod tests {
             programs: vec![],
             regions: vec![],
             quarantine: vec![],
+            sees_quarantine: true,
             lateness: vec![],
             early_cells: 0,
         };
@@ -432,10 +443,12 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("program_id IN ('a''b')"), "{sql}");
+        assert!(sql.contains("\n  AND region_code IN (\n"), "{sql}");
         assert!(sql.contains("WHERE region_code IN ('620000')"), "{sql}");
+        assert!(sql.contains("round(sum(value), 2)"), "{sql}");
         assert_eq!(
             command(&f),
-            "outreach report --program a'b --region 620000 --from 2023-01-01 --to 2023-02-01"
+            r"outreach report --program 'a'\''b' --region 620000 --from 2023-01-01 --to 2023-02-01"
         );
     }
 }

@@ -48,6 +48,11 @@ pub enum Error {
         "the schema is at migration {applied} but this build needs {latest}, and database.migrate is false: run `outreach migrate` as the schema owner first"
     )]
     NotMigrated { applied: i64, latest: i64 },
+    /// A reader (`outreach report`) found no analyst tables.
+    #[error(
+        "the database has no analyst tables (no daily_metrics): point database.url at the pipeline's database, or run `outreach migrate` on it first"
+    )]
+    NoAnalystTables,
     /// `grant-analyst` / `revoke-analyst` name a login the cluster lacks.
     #[error(
         "there is no login role \"{0}\" in this Postgres cluster: create it first (psql -c \"CREATE ROLE {0} LOGIN PASSWORD '…'\"), then grant it"

@@ -77,6 +77,10 @@ pub struct ReportRows {
     pub regions: Vec<RegionRow>,
     pub programs: Vec<ProgramRow>,
     pub quarantine: Vec<QuarantineCount>,
+    /// Whether this login sees the quarantine (Postgres: an analyst
+    /// granted every institution, or the owner; SQLite: whoever reads the
+    /// file). Where it does not, `quarantine` is empty whatever it holds.
+    pub sees_quarantine: bool,
     pub lateness: Vec<LatenessCount>,
 }
 
@@ -161,6 +165,19 @@ impl Sink {
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .execute(&mut *tx)
                     .await?;
+                // to_regclass: readable by any login, where the migrations
+                // table is the owner's and the writer's only.
+                let migrated: bool =
+                    sqlx::query_scalar("SELECT to_regclass('outreach.daily_metrics') IS NOT NULL")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if !migrated {
+                    return Err(crate::Error::NoAnalystTables);
+                }
+                let sees_quarantine: bool =
+                    sqlx::query_scalar("SELECT outreach.analyst_sees_all()")
+                        .fetch_one(&mut *tx)
+                        .await?;
                 let programs = &query.programs;
                 let activity = sqlx::query_as(PG_ACTIVITY)
                     .bind(programs)
@@ -195,6 +212,7 @@ impl Sink {
                     regions,
                     programs,
                     quarantine,
+                    sees_quarantine,
                     lateness,
                 })
             }
@@ -212,6 +230,14 @@ impl Sink {
 }
 
 async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> Result<ReportRows> {
+    let migrated: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'daily_metrics')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !migrated {
+        return Err(crate::Error::NoAnalystTables);
+    }
     let programs = serde_json::to_string(&query.programs).expect("strings serialize");
     let from = query.from.map(|d| d.to_string());
     let to = query.to.map(|d| d.to_string());
@@ -250,6 +276,7 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         regions,
         programs,
         quarantine,
+        sees_quarantine: true,
         lateness,
     })
 }
