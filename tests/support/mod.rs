@@ -3,7 +3,14 @@
 //! to the contract, and the pipeline, in-process or as the real binary.
 #![allow(dead_code)]
 
+// The validator's test support lives with the validator (schemas/tests),
+// so that testing it builds no broker client nor database driver; the
+// end-to-end tests share it.
+#[path = "../../schemas/tests/support/bad.rs"]
 pub mod bad;
+#[path = "../../schemas/tests/support/common.rs"]
+mod common;
+#[path = "../../schemas/tests/support/events.rs"]
 pub mod events;
 pub mod faults;
 pub mod history;
@@ -25,13 +32,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use outreach::settings::Settings;
 
-/// Property-test cases: `PROPTEST_CASES` when set (to run more, or fewer), else `default`.
-pub fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[allow(unused_imports)] // each test binary uses a part of it
+pub use common::{Record, cases};
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -173,34 +175,6 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// One Kafka record to send.
-#[derive(Debug, Clone, Default)]
-pub struct Record {
-    pub topic: String,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    pub partition: Option<i32>,
-}
-
-impl Record {
-    /// This record as the pipeline's validator sees it.
-    pub fn decode(&self, d: &schemas::Decoder) -> Result<schemas::Event, schemas::Rejection> {
-        let headers: Vec<schemas::Header<'_>> = self
-            .headers
-            .iter()
-            .map(|(k, v)| schemas::Header {
-                key: k,
-                value: v.as_deref(),
-            })
-            .collect();
-        d.decode(&schemas::Message {
-            headers: &headers,
-            value: self.value.as_deref(),
-        })
     }
 }
 

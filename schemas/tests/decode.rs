@@ -36,7 +36,7 @@ fn every_bad_case_is_refused_with_its_code() {
 #[test]
 fn the_contract_examples_decode_in_both_modes() {
     let d = decoder();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/contract/examples");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/contract/examples");
     for f in [
         "mission-dispatched.json",
         "mission-completed.json",

@@ -2,9 +2,9 @@
 //! headers, valid events with random byte edits, and valid events whose
 //! fields are replaced by arbitrary JSON must never panic, and every refusal
 //! must carry a short reason. Inputs worth keeping live in
-//! `tests/fixtures/fuzz/` as `<expected error_code or "accepted">.<name>.json`
+//! `schemas/tests/fixtures/fuzz/` as `<expected error_code or "accepted">.<name>.json`
 //! and are replayed as regression tests; proptest records the seeds of any
-//! failure in `tests/fuzz.proptest-regressions`.
+//! failure in `schemas/tests/fuzz.proptest-regressions`.
 //!
 //! (cargo-fuzz needs a nightly toolchain, which this project's machines do
 //! not have; proptest's generators stand in for it.)
