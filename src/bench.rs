@@ -350,55 +350,16 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
     let transform = transform::Transform::for_periods(&regions, sink.periods())?;
     let (mut load, mut plan_rollup, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut rows, mut next) = (0usize, None);
-    let received_at = chrono::Utc::now();
-    let batch = settings.ingest.batch_max_messages.max(1);
-    for (n, chunk) in decoded.chunks(batch).enumerate() {
-        let first = n * batch;
-        let events: Vec<&schemas::Event> = chunk.iter().filter_map(|d| d.as_ref().ok()).collect();
-        let quarantine: Vec<sink::QuarantineRow> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| Some((i, d.as_ref().err()?)))
-            .map(|(i, r)| sink::QuarantineRow {
-                received_at,
-                topic: "bench.stages",
-                partition: 0,
-                offset: (first + i) as i64,
-                key: Some(&messages[first + i].1),
-                payload: &messages[first + i].2,
-                error_code: r.code.as_str(),
-                error_detail: &r.detail,
-            })
-            .collect();
-        let t = Instant::now();
-        let mut tx = sink.begin().await?;
-        let end = (first + chunk.len()) as i64;
-        tx.claim(&[sink::OffsetRange {
-            topic: "bench.stages".into(),
-            partition: 0,
-            expected: next,
-            next: end,
-        }])
-        .await?;
-        next = Some(end);
-        let (ak, mk) = transform::Prior::keys(&events);
-        let (activities, missions) = tx.load(&ak, &mk).await?;
-        load += t.elapsed();
-        let t = Instant::now();
-        let out = transform.apply(
-            &events,
-            &transform::Prior {
-                activities,
-                missions,
-            },
-        )?;
-        plan_rollup += t.elapsed();
-        let c = &out.changes;
-        rows += c.daily.len() + c.regional.len() + c.program.len();
-        let t = Instant::now();
-        tx.write(c, &quarantine).await?;
-        tx.commit().await?;
-        write += t.elapsed();
+    let size = settings.ingest.batch_max_messages.max(1);
+    let mut decoded = decoded.into_iter().enumerate().peekable();
+    while decoded.peek().is_some() {
+        let batch = stage_batch(&mut decoded, &messages, size, &mut next);
+        let done = crate::batch::apply(&sink, &transform, None, &batch).await?;
+        let t = done.timings;
+        load += t.begin + t.load;
+        plan_rollup += t.transform;
+        write += t.database - t.begin - t.load;
+        rows += done.cells;
     }
     // The fold the deltas wait for (Postgres), measured apart: a running
     // pipeline does it beside the batches, on the database's other core.
@@ -422,7 +383,7 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
     let mut report = json!({
         "mode": "stages",
         "messages": messages.len(),
-        "batch_max_messages": batch,
+        "batch_max_messages": settings.ingest.batch_max_messages.max(1),
         "decode": { "seconds": decode.as_secs_f64(), "messages_per_second": per_s(decode), "share_percent": share(decode) },
         "transform": { "seconds": plan_rollup.as_secs_f64(), "messages_per_second": per_s(plan_rollup), "share_percent": share(plan_rollup) },
         "database": {
@@ -443,6 +404,54 @@ async fn stages(settings: &Settings, args: &BenchArgs, tag: &str) -> anyhow::Res
         sink::inspect::drop_database(&settings.database, tag).await?;
     }
     Ok(report)
+}
+
+/// The next `size` decoded messages as the batch the consumer would cut
+/// from one partition (`bench.stages`/0) whose stored offset is `next`.
+fn stage_batch(
+    decoded: &mut impl Iterator<Item = (usize, Result<schemas::Event, schemas::Rejection>)>,
+    messages: &[(bool, Vec<u8>, Vec<u8>)],
+    size: usize,
+    next: &mut Option<i64>,
+) -> ingest::Batch {
+    let topic: std::sync::Arc<str> = std::sync::Arc::from("bench.stages");
+    let (mut accepted, mut rejected, mut last) = (Vec::new(), Vec::new(), 0);
+    for (offset, d) in decoded.take(size) {
+        let (_, key, payload) = &messages[offset];
+        let position = ingest::Position {
+            topic: topic.clone(),
+            partition: 0,
+            offset: offset as i64,
+            timestamp_ms: None,
+        };
+        let raw = || ingest::Raw {
+            key: Some(key.clone()),
+            payload: payload.clone(),
+            headers: Vec::new(),
+        };
+        match d {
+            Ok(event) => accepted.push(ingest::Accepted {
+                raw: matches!(event.body, schemas::Body::Completed(_)).then(raw),
+                event,
+                position,
+            }),
+            Err(rejection) => rejected.push(ingest::Rejected::later(position, raw(), rejection)),
+        }
+        last = offset as i64;
+    }
+    let range = schemas::OffsetRange {
+        topic,
+        partition: 0,
+        expected: *next,
+        next: last + 1,
+    };
+    *next = Some(last + 1);
+    ingest::Batch {
+        accepted,
+        rejected,
+        ranges: vec![range],
+        started: Instant::now(),
+    }
 }
 
 async fn throughput(

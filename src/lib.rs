@@ -3,6 +3,7 @@
 
 pub mod allocator;
 pub mod analysts;
+pub mod batch;
 pub mod bench;
 pub mod check_config;
 pub mod cli;

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ingest::{Ack, Batch, DeadLetters, Mode, OffsetLookup, Rejected};
-use schemas::{Decoder, Event};
-use sink::{OffsetRange, QuarantineRow, Sink};
+use ingest::{Ack, Batch, DeadLetters, Mode, OffsetLookup};
+use schemas::Decoder;
+use sink::Sink;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use transform::{Prior, Transform};
+use transform::Transform;
 
+use crate::batch::{Applied, ApplyError, Timings, apply};
 use crate::settings::Settings;
 
 /// What a run did, for the last log line, the benchmark and tests.
@@ -67,6 +68,15 @@ impl Compaction {
 }
 
 impl Report {
+    /// A committed batch's timings, added up.
+    pub fn add(&mut self, t: &Timings) {
+        self.begin += t.begin;
+        self.load += t.load;
+        self.transform += t.transform;
+        self.database += t.database;
+        self.writes += t.writes;
+    }
+
     fn log(&self) {
         info!(
             messages = self.ingest.messages,
@@ -395,8 +405,9 @@ async fn apply_all(
         report.first = Some(first);
         let mut delay = Duration::from_millis(100);
         loop {
-            match apply(&sink, &transform, &mut dead_letters, &batch, &mut report).await {
+            match apply(&sink, &transform, Some(&mut dead_letters), &batch).await {
                 Ok(done) => {
+                    report.add(&done.timings);
                     report.batches += 1;
                     report.busy = first.elapsed();
                     health
@@ -454,36 +465,6 @@ async fn apply_all(
     Ok(report)
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ApplyError {
-    #[error(transparent)]
-    Sink(#[from] sink::Error),
-    #[error(transparent)]
-    Transform(#[from] transform::Error),
-    #[error(transparent)]
-    DeadLetter(#[from] ingest::Error),
-}
-
-impl ApplyError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            ApplyError::Sink(e) => e.is_retryable(),
-            ApplyError::DeadLetter(_) => true,
-            ApplyError::Transform(_) => false,
-        }
-    }
-}
-
-struct Applied {
-    accepted: u64,
-    unchanged: u64,
-    quarantined: u64,
-    cells: usize,
-    /// Quarantined messages per error code, for the metrics.
-    codes: Vec<&'static str>,
-    transaction: Duration,
-}
-
 /// Counters and latencies of one committed batch.
 fn record_metrics(batch: &Batch, done: &Applied) {
     metrics::counter!("outreach_batches_total").increment(1);
@@ -495,85 +476,4 @@ fn record_metrics(batch: &Batch, done: &Applied) {
     metrics::histogram!("outreach_batch_seconds").record(batch.started.elapsed().as_secs_f64());
     metrics::histogram!("outreach_transaction_seconds").record(done.transaction.as_secs_f64());
     metrics::histogram!("outreach_batch_messages").record(batch.len() as f64);
-}
-
-async fn apply(
-    sink: &Sink,
-    transform: &Transform,
-    dead_letters: &mut DeadLetters,
-    batch: &Batch,
-    timing: &mut Report,
-) -> Result<Applied, ApplyError> {
-    let started = Instant::now();
-    let mut tx = sink.begin().await?;
-    timing.begin += started.elapsed();
-    let loading = Instant::now();
-    let ranges: Vec<OffsetRange> = batch
-        .ranges
-        .iter()
-        .map(|r| OffsetRange {
-            topic: r.topic.to_string(),
-            partition: r.partition,
-            expected: r.expected,
-            next: r.next,
-        })
-        .collect();
-    tx.claim(&ranges).await?;
-    let events: Vec<&Event> = batch.accepted.iter().map(|a| &a.event).collect();
-    let (activity_keys, mission_keys) = Prior::keys(&events);
-    let (activities, missions) = tx.load(&activity_keys, &mission_keys).await?;
-    timing.load += loading.elapsed();
-    let before_transform = Instant::now();
-    let outcome = transform.apply(
-        &events,
-        &Prior {
-            activities,
-            missions,
-        },
-    )?;
-    let transformed = before_transform.elapsed();
-    timing.transform += transformed;
-
-    let late: Vec<Rejected> = outcome
-        .rejected
-        .into_iter()
-        .map(|(i, rejection)| {
-            let a = &batch.accepted[i];
-            let raw = a
-                .raw
-                .clone()
-                .expect("only completions are refused late, and they keep their bytes");
-            Rejected::later(a.position.clone(), raw, rejection)
-        })
-        .collect();
-    let refused: Vec<&Rejected> = batch.rejected.iter().chain(&late).collect();
-    if !refused.is_empty() {
-        dead_letters.send_all(&refused).await?;
-    }
-    let quarantine: Vec<QuarantineRow> = refused
-        .iter()
-        .map(|r| QuarantineRow {
-            received_at: r.received_at,
-            topic: &r.position.topic,
-            partition: r.position.partition,
-            offset: r.position.offset,
-            key: r.key.as_deref(),
-            payload: &r.payload,
-            error_code: r.rejection.code.as_str(),
-            error_detail: &r.rejection.detail,
-        })
-        .collect();
-    let c = &outcome.changes;
-    let cells = c.daily.len() + c.regional.len() + c.program.len();
-    timing.writes += tx.write(c, &quarantine).await?;
-    tx.commit().await?;
-    timing.database += started.elapsed() - transformed;
-    Ok(Applied {
-        codes: quarantine.iter().map(|q| q.error_code).collect(),
-        transaction: started.elapsed(),
-        accepted: (batch.accepted.len() - late.len()) as u64,
-        unchanged: outcome.unchanged as u64,
-        quarantined: quarantine.len() as u64,
-        cells,
-    })
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use schemas::{Event, Rejection};
+use schemas::{Event, OffsetRange, Rejection};
 
 /// Where a message came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,22 +60,11 @@ impl Rejected {
     }
 }
 
-/// The offsets a batch covers in one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionRange {
-    pub topic: Arc<str>,
-    pub partition: i32,
-    /// The stored offset the batch moves from (`None`: no row yet).
-    pub expected: Option<i64>,
-    /// The stored offset it moves to: its last message's offset plus one.
-    pub next: i64,
-}
-
 #[derive(Debug)]
 pub struct Batch {
     pub accepted: Vec<Accepted>,
     pub rejected: Vec<Rejected>,
-    pub ranges: Vec<PartitionRange>,
+    pub ranges: Vec<OffsetRange>,
     /// When the first message of the batch was read.
     pub started: Instant,
 }
@@ -95,7 +84,7 @@ impl Batch {
 pub(crate) struct Builder {
     accepted: Vec<Accepted>,
     rejected: Vec<Rejected>,
-    ranges: BTreeMap<(Arc<str>, i32), PartitionRange>,
+    ranges: BTreeMap<(Arc<str>, i32), OffsetRange>,
     started: Option<Instant>,
     /// The messages' size as they came from the broker.
     bytes: usize,
@@ -124,7 +113,7 @@ impl Builder {
         self.started.get_or_insert_with(Instant::now);
         self.ranges
             .entry((topic.clone(), partition))
-            .or_insert_with(|| PartitionRange {
+            .or_insert_with(|| OffsetRange {
                 topic: topic.clone(),
                 partition,
                 expected,

@@ -18,11 +18,12 @@ mod publish;
 mod settings;
 pub mod tools;
 
-pub use batch::{Accepted, Batch, PartitionRange, Position, Raw, Rejected};
+pub use batch::{Accepted, Batch, Position, Raw, Rejected};
 pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
 pub use embedded::EmbeddedBroker;
 pub use publish::Publisher;
+pub use schemas::OffsetRange;
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

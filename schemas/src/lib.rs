@@ -10,6 +10,7 @@ pub mod event;
 pub mod ledger;
 pub mod metric;
 pub mod number;
+pub mod offsets;
 pub mod regions;
 pub mod rejection;
 
@@ -21,6 +22,7 @@ pub use ledger::{
 };
 pub use metric::{Metric, Specialty};
 pub use number::Amount;
+pub use offsets::OffsetRange;
 pub use regions::{Level, Region, Regions};
 pub use rejection::{ErrorCode, Rejection};
 

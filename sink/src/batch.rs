@@ -5,20 +5,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use schemas::{ActivityFact, Changes, MissionFact};
+use schemas::{ActivityFact, Changes, MissionFact, OffsetRange};
 
 use crate::{Result, postgres, sqlite};
-
-/// The offsets a batch covers in one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetRange {
-    pub topic: String,
-    pub partition: i32,
-    /// The stored next offset this worker believes in (`None`: no row yet).
-    pub expected: Option<i64>,
-    /// Last offset of the batch in this partition, plus one.
-    pub next: i64,
-}
 
 /// A refused message, kept whole; borrowed from the batch, so a large
 /// payload is not copied again on its way to the database.

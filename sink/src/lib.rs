@@ -23,11 +23,12 @@ mod rows;
 mod settings;
 mod sqlite;
 
-pub use batch::{Batch, OffsetRange, QuarantineRow, WriteTimings};
+pub use batch::{Batch, QuarantineRow, WriteTimings};
 pub use error::{ConnectFailure, Error, Result};
 pub use lanes::Share;
 pub use postgres::compact::Compacted;
 pub use postgres::roles;
+pub use schemas::OffsetRange;
 pub use settings::{Backend, Settings};
 pub use sqlite::overview::Section;
 

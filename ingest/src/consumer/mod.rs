@@ -23,10 +23,11 @@ use schemas::Decoder;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::batch::{Batch, Builder, PartitionRange};
+use crate::batch::{Batch, Builder};
 use crate::{IngestSettings, KafkaSettings, OffsetLookup, Result};
 use context::{Context, Rebalance};
 use partitions::{Key, Partitions};
+use schemas::OffsetRange;
 
 /// How long to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub enum Ack {
     /// Committed: the database now resumes these partitions at `next`.
-    Committed(Vec<PartitionRange>),
+    Committed(Vec<OffsetRange>),
     /// Refused by the compare-and-set on a stored offset: another worker
     /// wrote one of its partitions. Everything not committed is re-read from
     /// the stored offsets.

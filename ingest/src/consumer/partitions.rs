@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::batch::PartitionRange;
+use schemas::OffsetRange;
 
 pub(super) type Key = (Arc<str>, i32);
 
@@ -159,7 +159,7 @@ impl Partitions {
     }
 
     /// A batch was cut: the next one moves from where it ends.
-    pub fn cut(&mut self, ranges: &[PartitionRange]) {
+    pub fn cut(&mut self, ranges: &[OffsetRange]) {
         for r in ranges {
             if let Some(p) = self.parts.get_mut(&(r.topic.clone(), r.partition)) {
                 p.stored = Some(r.next);
@@ -324,7 +324,7 @@ mod tests {
     fn a_fence_moves_reading_back_to_the_stored_offset() {
         let mut parts = assigned(Some(Some(0)));
         steps(&mut parts, &[0, 1, 2, 3]);
-        let cut = |next| PartitionRange {
+        let cut = |next| OffsetRange {
             topic: Arc::from("t"),
             partition: 0,
             expected: None,

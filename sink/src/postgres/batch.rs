@@ -12,7 +12,9 @@ use sqlx::{Postgres, Transaction};
 
 use super::compact;
 use super::copy::copy_in;
-use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
+use schemas::OffsetRange;
+
+use crate::batch::{Key, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
 
@@ -49,7 +51,7 @@ impl Batch {
                     "UPDATE outreach.consumer_offsets SET next_offset = $3, updated_at = now()
                      WHERE topic = $1 AND partition = $2 AND next_offset = $4",
                 )
-                .bind(&r.topic)
+                .bind(&*r.topic)
                 .bind(r.partition)
                 .bind(r.next)
                 .bind(expected),
@@ -57,13 +59,13 @@ impl Batch {
                     "INSERT INTO outreach.consumer_offsets (topic, partition, next_offset)
                      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
-                .bind(&r.topic)
+                .bind(&*r.topic)
                 .bind(r.partition)
                 .bind(r.next),
             };
             if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
                 return Err(Error::Fenced {
-                    topic: r.topic.clone(),
+                    topic: r.topic.to_string(),
                     partition: r.partition,
                     expected: r.expected,
                 });

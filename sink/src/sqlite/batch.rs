@@ -8,7 +8,9 @@ use schemas::{ActivityFact, Changes, MissionFact};
 use sqlx::{Sqlite, Transaction};
 
 use super::{compact, json};
-use crate::batch::{Key, OffsetRange, QuarantineRow, Statements, check_count};
+use schemas::OffsetRange;
+
+use crate::batch::{Key, QuarantineRow, Statements, check_count};
 use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
 use crate::{Error, Result};
 
@@ -38,7 +40,7 @@ impl Batch {
                     "UPDATE consumer_offsets SET next_offset = ?3, updated_at = {NOW}
                      WHERE topic = ?1 AND partition = ?2 AND next_offset = ?4"
                 )))
-                .bind(&r.topic)
+                .bind(&*r.topic)
                 .bind(r.partition)
                 .bind(r.next)
                 .bind(expected),
@@ -46,13 +48,13 @@ impl Batch {
                     "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
                      VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT DO NOTHING"
                 )))
-                .bind(&r.topic)
+                .bind(&*r.topic)
                 .bind(r.partition)
                 .bind(r.next),
             };
             if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
                 return Err(Error::Fenced {
-                    topic: r.topic.clone(),
+                    topic: r.topic.to_string(),
                     partition: r.partition,
                     expected: r.expected,
                 });
