@@ -45,6 +45,10 @@ pub enum Command {
         /// whichever member holds it. For backfills and tests.
         #[arg(long)]
         until_caught_up: bool,
+        /// When it stops, write the run's figures (messages, batches, time
+        /// per stage, freshness, compactions) to FILE as JSON.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Create or upgrade the `outreach` schema (and the writer and analyst
     /// roles), then exit.
@@ -188,15 +192,22 @@ pub async fn main() -> ExitCode {
             login,
             institutions,
         } => crate::analysts::revoke(&settings, &login, &institutions).await,
-        Command::Run { until_caught_up } => {
+        Command::Run {
+            until_caught_up,
+            report,
+        } => {
             let mode = if until_caught_up {
                 Mode::UntilCaughtUp
             } else {
                 Mode::Follow
             };
-            crate::pipeline::run(&settings, mode, shutdown_signal())
-                .await
-                .map(|_| ())
+            match crate::pipeline::run(&settings, mode, shutdown_signal()).await {
+                Ok(done) => match report {
+                    Some(path) => write_figures(&path, &done),
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            }
         }
     };
     match result {
@@ -212,6 +223,13 @@ pub async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `run --report FILE`: the run's figures, as JSON.
+fn write_figures(path: &std::path::Path, done: &crate::pipeline::Report) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(&done.figures())?;
+    std::fs::write(path, json)
+        .map_err(|e| anyhow::anyhow!("writing --report {}: {e}", path.display()))
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {

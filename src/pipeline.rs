@@ -50,6 +50,42 @@ pub struct Report {
     pub settled: Duration,
 }
 
+/// A run's figures as one value: the fields of its last log line, and what
+/// `outreach run --report FILE` writes (read back by `outreach bench`).
+/// Times in milliseconds.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Figures {
+    pub messages: u64,
+    pub accepted: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+    pub batches: u64,
+    pub fenced: u64,
+    pub rebalances: u64,
+    /// From the first batch's first message to the last commit.
+    pub busy_ms: u64,
+    pub decode_ms: u64,
+    pub transform_ms: u64,
+    pub database_ms: u64,
+    /// The database time split: opening transactions, claiming and
+    /// loading, then the writes per table group.
+    pub begin_ms: u64,
+    pub load_ms: u64,
+    pub ledger_ms: u64,
+    pub daily_ms: u64,
+    pub regional_ms: u64,
+    pub program_ms: u64,
+    /// Commit time minus Kafka message timestamp.
+    pub freshness_p50_ms: u64,
+    pub freshness_p99_ms: u64,
+    pub freshness_max_ms: u64,
+    pub compactions: u64,
+    pub compacted_deltas: u64,
+    pub compaction_ms: u64,
+    /// To the end of the fold after the last commit (`--until-caught-up`).
+    pub settled_ms: u64,
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Compaction {
     pub runs: u64,
@@ -77,32 +113,64 @@ impl Report {
         self.writes += t.writes;
     }
 
+    /// The run's figures as one value.
+    pub fn figures(&self) -> Figures {
+        let ms = |d: Duration| d.as_millis() as u64;
+        Figures {
+            messages: self.ingest.messages,
+            accepted: self.accepted,
+            unchanged: self.unchanged,
+            quarantined: self.quarantined,
+            batches: self.batches,
+            fenced: self.ingest.fenced,
+            rebalances: self.ingest.rebalances,
+            busy_ms: ms(self.busy),
+            decode_ms: self.ingest.decode_ns / 1_000_000,
+            transform_ms: ms(self.transform),
+            database_ms: ms(self.database),
+            begin_ms: ms(self.begin),
+            load_ms: ms(self.load),
+            ledger_ms: ms(self.writes.ledger),
+            daily_ms: ms(self.writes.daily),
+            regional_ms: ms(self.writes.regional),
+            program_ms: ms(self.writes.program),
+            freshness_p50_ms: self.freshness.quantile(0.50),
+            freshness_p99_ms: self.freshness.quantile(0.99),
+            freshness_max_ms: self.freshness.max(),
+            compactions: self.compaction.runs,
+            compacted_deltas: self.compaction.deltas,
+            compaction_ms: ms(self.compaction.time),
+            settled_ms: ms(self.settled),
+        }
+    }
+
     fn log(&self) {
+        let f = self.figures();
         info!(
-            messages = self.ingest.messages,
-            accepted = self.accepted,
-            unchanged = self.unchanged,
-            quarantined = self.quarantined,
-            batches = self.batches,
-            fenced = self.ingest.fenced,
-            rebalances = self.ingest.rebalances,
-            busy_ms = self.busy.as_millis() as u64,
-            decode_ms = self.ingest.decode_ns / 1_000_000,
-            transform_ms = self.transform.as_millis() as u64,
-            database_ms = self.database.as_millis() as u64,
-            begin_ms = self.begin.as_millis() as u64,
-            load_ms = self.load.as_millis() as u64,
-            ledger_ms = self.writes.ledger.as_millis() as u64,
-            daily_ms = self.writes.daily.as_millis() as u64,
-            regional_ms = self.writes.regional.as_millis() as u64,
-            program_ms = self.writes.program.as_millis() as u64,
-            freshness_p50_ms = self.freshness.quantile(0.50),
-            freshness_p99_ms = self.freshness.quantile(0.99),
-            freshness_max_ms = self.freshness.max(),
-            compactions = self.compaction.runs,
-            compacted_deltas = self.compaction.deltas,
-            compaction_ms = self.compaction.time.as_millis() as u64,
-            settled_ms = self.settled.as_millis() as u64,
+            messages = f.messages,
+            accepted = f.accepted,
+            unchanged = f.unchanged,
+            quarantined = f.quarantined,
+            batches = f.batches,
+            fenced = f.fenced,
+            rebalances = f.rebalances,
+            busy_ms = f.busy_ms,
+            decode_ms = f.decode_ms,
+            transform_ms = f.transform_ms,
+            database_ms = f.database_ms,
+            begin_ms = f.begin_ms,
+            load_ms = f.load_ms,
+            ledger_ms = f.ledger_ms,
+            daily_ms = f.daily_ms,
+            regional_ms = f.regional_ms,
+            program_ms = f.program_ms,
+            freshness_p50_ms = f.freshness_p50_ms,
+            freshness_p99_ms = f.freshness_p99_ms,
+            freshness_max_ms = f.freshness_max_ms,
+            compactions = f.compactions,
+            compacted_deltas = f.compacted_deltas,
+            compaction_ms = f.compaction_ms,
+            settled_ms = f.settled_ms,
             "pipeline stopped"
         );
     }

@@ -1,0 +1,315 @@
+//! The benchmark's stream: realistic (or uniformly dated) events with
+//! missions, redeliveries, corrections and bad messages, and its own fold
+//! of what the tables must hold, which every run is verified against.
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use super::BenchArgs;
+use crate::settings::Settings;
+
+/// Generator of the benchmark's events over the shipped (or configured) counties.
+pub(super) fn generator(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Generator> {
+    let regions = settings.regions()?;
+    let mut counties: Vec<String> = regions
+        .iter()
+        .filter(|r| r.level == schemas::Level::County)
+        .map(|r| r.code.clone())
+        .collect();
+    counties.sort();
+    counties.truncate(args.counties.max(1));
+    Ok(Generator::new(args, counties))
+}
+
+/// Leaf totals per (region, metric) in the tables against the generator's fold.
+pub(super) async fn verify(sink: &sink::Sink, g: &Generator) -> anyhow::Result<()> {
+    let mut got = sink.leaf_totals().await?;
+    got.retain(|_, v| *v != 0);
+    let want = g.expected();
+    if got != want {
+        let wrong = want.iter().filter(|(k, v)| got.get(*k) != Some(v)).count()
+            + got.keys().filter(|k| !want.contains_key(*k)).count();
+        bail!(
+            "verification failed: {wrong} (region, metric) totals differ from the independent fold"
+        );
+    }
+    let quarantined = sink.quarantined().await?;
+    if quarantined as u64 != g.bad {
+        bail!(
+            "verification failed: {quarantined} quarantined, {} bad messages sent",
+            g.bad
+        );
+    }
+    if sink.country_total().await? != want.values().sum::<i64>() {
+        bail!(
+            "verification failed: the country-level yearly totals do not add up to the leaf totals"
+        );
+    }
+    Ok(())
+}
+
+const METRICS: [&str; 13] = [
+    "outpatient_visits",
+    "surgeries",
+    "complex_case_consultations",
+    "teaching_rounds",
+    "lectures",
+    "staff_trained",
+    "techniques_introduced",
+    "techniques_localized",
+    "papers_published",
+    "research_projects_funded",
+    "departments_established",
+    "telemedicine_sessions",
+    "medicines_donated_value",
+];
+
+/// The winning revision of one (institution, record): (revision, event id,
+/// county index, metric index, hundredths).
+type Winner = (u32, u64, u32, u8, i64);
+
+/// Generates the stream and keeps the reference fold: the winning revision
+/// of every record, and what every mission adds.
+pub(super) struct Generator {
+    pub(super) rng: u64,
+    pub(super) args: BenchArgs,
+    pub(super) counties: Vec<String>,
+    pub(super) winners: HashMap<(u32, u64), Winner>,
+    pub(super) records: Vec<(u32, u64, u32, u8)>,
+    pub(super) recent: Vec<(bool, Vec<u8>, Vec<u8>)>,
+    pub(super) missions_total: HashMap<(String, String), i64>,
+    pub(super) activities: u64,
+    pub(super) next_id: u64,
+    pub(super) sent: u64,
+    pub(super) missions: u64,
+    pub(super) duplicates: u64,
+    pub(super) corrections: u64,
+    pub(super) bad: u64,
+}
+
+impl Generator {
+    pub(super) fn new(args: &BenchArgs, counties: Vec<String>) -> Generator {
+        Generator {
+            rng: args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            args: args.clone(),
+            counties,
+            winners: HashMap::new(),
+            records: Vec::new(),
+            recent: Vec::new(),
+            missions_total: HashMap::new(),
+            activities: 0,
+            next_id: 0,
+            sent: 0,
+            missions: 0,
+            duplicates: 0,
+            corrections: 0,
+            bad: 0,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn percent(&mut self) -> f64 {
+        self.below(1_000_000) as f64 / 10_000.0
+    }
+
+    fn day(&mut self) -> chrono::NaiveDate {
+        let today = chrono::Utc::now().date_naive();
+        let span = if self.percent() < self.args.late {
+            365 * self.args.years.max(1) as u64
+        } else {
+            self.args.recent_days.max(1)
+        };
+        today - chrono::Days::new(self.below(span))
+    }
+
+    /// Up to `n` messages: (is a mission, key, value).
+    pub(super) fn next_batch(&mut self, n: usize) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::with_capacity(n + 2);
+        while out.len() < n {
+            let p = self.percent();
+            if p < self.args.bad {
+                self.bad += 1;
+                let v = format!("{{\"specversion\":\"1.0\",\"id\":\"bad-{}\"", self.next_id);
+                self.next_id += 1;
+                out.push((false, b"bad".to_vec(), v.into_bytes()));
+                continue;
+            }
+            if p < self.args.bad + self.args.duplicates && !self.recent.is_empty() {
+                self.duplicates += 1;
+                let i = self.below(self.recent.len() as u64) as usize;
+                out.push(self.recent[i].clone());
+                continue;
+            }
+            if self.below(100) == 0 {
+                out.extend(self.mission());
+                continue;
+            }
+            let correction = p < self.args.bad + self.args.duplicates + self.args.corrections
+                && !self.records.is_empty();
+            let (inst, record, region, metric) = if correction {
+                self.corrections += 1;
+                let i = self.below(self.records.len() as u64) as usize;
+                self.records[i]
+            } else {
+                let r = (
+                    self.below(40) as u32,
+                    self.activities,
+                    self.below(self.counties.len() as u64) as u32,
+                    self.below(13) as u8,
+                );
+                self.records.push(r);
+                r
+            };
+            self.activities += 1;
+            let revision = if correction {
+                1 + self.below(5) as u32
+            } else {
+                1
+            };
+            let metric_name = METRICS[metric as usize];
+            let units = if self.below(20) == 0 {
+                0
+            } else {
+                1 + self.below(60) as i64
+            };
+            let cents = if metric_name == "medicines_donated_value" {
+                self.below(100) as i64
+            } else {
+                0
+            };
+            let id = self.next_id;
+            self.next_id += 1;
+            let day = self.day();
+            let program = self.below(self.args.programs as u64);
+            let dims = self.dims(metric_name);
+            let value: Value =
+                serde_json::from_str(&format!("{units}.{cents:02}")).expect("a decimal");
+            let event = json!({
+                "specversion": "1.0", "id": format!("ev-{id}"), "source": format!("urn:outreach:institution:inst-{inst}"),
+                "type": "org.outreach.activity.recorded.v1", "time": "2025-01-01T00:00:00Z",
+                "data": {
+                    "record_id": format!("rec-{record}"), "revision": revision, "program_id": format!("program-{program}"),
+                    "facility_id": format!("facility-{region}"), "region_code": self.counties[region as usize],
+                    "occurred_on": day.to_string(), "metric": metric_name, "value": value, "dims": dims,
+                }
+            });
+            let key = (inst, record);
+            let version = (revision, format!("ev-{id}"));
+            let wins = self
+                .winners
+                .get(&key)
+                .is_none_or(|w| version > (w.0, format!("ev-{}", w.1)));
+            if wins {
+                self.winners
+                    .insert(key, (revision, id, region, metric, units * 100 + cents));
+            }
+            let m = (
+                false,
+                format!("rec-{record}").into_bytes(),
+                serde_json::to_vec(&event).expect("json"),
+            );
+            self.remember(&m);
+            out.push(m);
+        }
+        self.sent += out.len() as u64;
+        out
+    }
+
+    fn dims(&mut self, metric: &str) -> Value {
+        let m = schemas::Metric::parse(metric).expect("catalogue metric");
+        let mut d = serde_json::Map::new();
+        for (key, values) in m.dims() {
+            if self.below(3) == 0 {
+                continue;
+            }
+            let v = match values {
+                Some(list) => list[self.below(list.len() as u64) as usize],
+                None => schemas::Specialty::ALL[self.below(30) as usize],
+            };
+            d.insert((*key).to_owned(), json!(v));
+        }
+        Value::Object(d)
+    }
+
+    fn mission(&mut self) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+        let n = self.missions;
+        self.missions += 1;
+        let i = self.below(self.counties.len() as u64) as usize;
+        let region = self.counties[i].clone();
+        let team = 1 + self.below(15) as i64;
+        let days = 1 + self.below(14) as i64;
+        let start = self.day();
+        let end = start + chrono::Days::new(days as u64 - 1);
+        let program = self.below(self.args.programs as u64);
+        let src = format!("urn:outreach:institution:inst-{}", self.below(40));
+        let dispatch = json!({
+            "specversion": "1.0", "id": format!("d-{n}"), "source": src, "type": "org.outreach.mission.dispatched.v1",
+            "time": "2025-01-01T00:00:00Z",
+            "data": {"mission_id": format!("m-{n}"), "program_id": format!("program-{program}"), "host_facility_id": "host",
+                     "region_code": region, "team_size": team, "start_date": start.to_string()}
+        });
+        let completion = json!({
+            "specversion": "1.0", "id": format!("c-{n}"), "source": src, "type": "org.outreach.mission.completed.v1",
+            "time": "2025-01-02T00:00:00Z", "data": {"mission_id": format!("m-{n}"), "end_date": end.to_string()}
+        });
+        for (metric, v) in [
+            ("missions_dispatched", 1),
+            ("experts_dispatched", team),
+            ("missions_completed", 1),
+            ("expert_days", team * days),
+        ] {
+            *self
+                .missions_total
+                .entry((region.clone(), metric.to_owned()))
+                .or_default() += v * 100;
+        }
+        let key = format!("m-{n}").into_bytes();
+        // Completions go first half the time: they must wait for their dispatch.
+        let mut pair = vec![
+            (
+                true,
+                key.clone(),
+                serde_json::to_vec(&dispatch).expect("json"),
+            ),
+            (true, key, serde_json::to_vec(&completion).expect("json")),
+        ];
+        if self.below(2) == 0 {
+            pair.reverse();
+        }
+        pair
+    }
+
+    fn remember(&mut self, m: &(bool, Vec<u8>, Vec<u8>)) {
+        if self.recent.len() < 4096 {
+            self.recent.push(m.clone());
+        } else {
+            let i = self.below(4096) as usize;
+            self.recent[i] = m.clone();
+        }
+    }
+
+    fn expected(&self) -> HashMap<(String, String), i64> {
+        let mut t = self.missions_total.clone();
+        for (_, region, metric, v) in self.winners.values().map(|w| (w.0, w.2, w.3, w.4)) {
+            *t.entry((
+                self.counties[region as usize].clone(),
+                METRICS[metric as usize].to_owned(),
+            ))
+            .or_default() += v;
+        }
+        t.retain(|_, v| *v != 0);
+        t
+    }
+}
