@@ -14,10 +14,8 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::event::{
-    ACTIVITY, Activity, Body, COMPLETED, Completion, DISPATCHED, Dims, Dispatch, Event, Id,
-};
-use crate::metric::{Metric, Specialty};
+use crate::event::{Activity, Body, Completion, Dims, Dispatch, Event, EventType, Id};
+use crate::metric::{DimError, Metric, Specialty};
 use crate::number::{Amount, NumberError};
 use crate::regions::Regions;
 use crate::rejection::{ErrorCode as E, Rejection};
@@ -106,9 +104,9 @@ impl Decoder {
             Data::Members(items) => Fields::new(items, "data")?,
         };
         let body = match head.type_ {
-            DISPATCHED => Body::Dispatched(self.dispatch(f)?),
-            COMPLETED => Body::Completed(completion(f)?),
-            _ => Body::Activity(self.activity(f)?),
+            EventType::Dispatched => Body::Dispatched(self.dispatch(f)?),
+            EventType::Completed => Body::Completed(completion(f)?),
+            EventType::Activity => Body::Activity(self.activity(f)?),
         };
         Ok(Event {
             id: head.id,
@@ -291,7 +289,7 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
         })?;
         match metric.check_dim(&key, &value) {
             Ok(()) => {}
-            Err(true) => {
+            Err(DimError::UnknownKey) => {
                 let allowed: Vec<_> = metric.dims().iter().map(|(k, _)| *k).collect();
                 return reject(
                     E::UnknownDim,
@@ -306,7 +304,7 @@ fn dims(metric: Metric, raw: &str) -> Result<Dims> {
                     ),
                 );
             }
-            Err(false) => {
+            Err(DimError::NotAllowed) => {
                 return reject(
                     E::InvalidDimValue,
                     format!(
@@ -406,7 +404,7 @@ struct Attrs<'a> {
 struct Head {
     id: String,
     institution: Id,
-    type_: &'static str,
+    type_: EventType,
     time: DateTime<Utc>,
 }
 
@@ -493,15 +491,12 @@ impl<'a> Attrs<'a> {
                 Rejection::new(E::BadSource, format!("source must be urn:outreach:institution:<institution_id> with an id of [a-z0-9._:-]{{1,64}}, found {source:?}"))
             })?;
         let type_name = self.type_.ok_or_else(|| missing("type"))?;
-        let type_ = [DISPATCHED, COMPLETED, ACTIVITY]
-            .into_iter()
-            .find(|t| *t == type_name.as_ref())
-            .ok_or_else(|| {
-                Rejection::new(
-                    E::UnknownType,
-                    format!("type {type_name:?} is not one of the contract's event types"),
-                )
-            })?;
+        let type_ = EventType::parse(&type_name).ok_or_else(|| {
+            Rejection::new(
+                E::UnknownType,
+                format!("type {type_name:?} is not one of the contract's event types"),
+            )
+        })?;
         let time = self.time.ok_or_else(|| missing("time"))?;
         let time = DateTime::parse_from_rfc3339(&time)
             .map_err(|e| {

@@ -104,12 +104,44 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn type_name(&self) -> &'static str {
+    pub fn event_type(&self) -> EventType {
         match self {
-            Body::Dispatched(_) => DISPATCHED,
-            Body::Completed(_) => COMPLETED,
-            Body::Activity(_) => ACTIVITY,
+            Body::Dispatched(_) => EventType::Dispatched,
+            Body::Completed(_) => EventType::Completed,
+            Body::Activity(_) => EventType::Activity,
         }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.event_type().as_str()
+    }
+}
+
+/// The contract's event types: the CloudEvents `type` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Dispatched,
+    Completed,
+    Activity,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [
+        EventType::Dispatched,
+        EventType::Completed,
+        EventType::Activity,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::Dispatched => DISPATCHED,
+            EventType::Completed => COMPLETED,
+            EventType::Activity => ACTIVITY,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 

@@ -15,12 +15,12 @@ pub mod regions;
 pub mod rejection;
 
 pub use decode::{Decoder, Header, Message};
-pub use event::{Activity, Body, Completion, Dims, Dispatch, Event, Id};
+pub use event::{Activity, Body, Completion, Dims, Dispatch, Event, EventType, Id};
 pub use ledger::{
     ActivityFact, Cell, Changes, CompletionFact, DispatchFact, MissionFact, Period, ProgramCell,
     RegionalCell,
 };
-pub use metric::{Metric, Specialty};
+pub use metric::{DimError, Metric, Specialty};
 pub use number::Amount;
 pub use offsets::OffsetRange;
 pub use regions::{Level, Region, Regions};

@@ -156,16 +156,32 @@ impl Metric {
         }
     }
 
-    /// Checks one `dims` entry: `Err(true)` for an unknown key, `Err(false)`
-    /// for a value outside the list.
-    pub fn check_dim(self, key: &str, value: &str) -> Result<(), bool> {
-        let (_, allowed) = self.dims().iter().find(|(k, _)| *k == key).ok_or(true)?;
+    /// Checks one `dims` entry against the catalogue.
+    pub fn check_dim(self, key: &str, value: &str) -> Result<(), DimError> {
+        let (_, allowed) = self
+            .dims()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .ok_or(DimError::UnknownKey)?;
         let ok = match allowed {
             Some(values) => values.contains(&value),
             None => Specialty::parse(value).is_some(),
         };
-        if ok { Ok(()) } else { Err(false) }
+        if ok {
+            Ok(())
+        } else {
+            Err(DimError::NotAllowed)
+        }
     }
+}
+
+/// Why a `dims` entry is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DimError {
+    /// The metric allows no such key.
+    UnknownKey,
+    /// The key is allowed, the value is not in its list.
+    NotAllowed,
 }
 
 /// The specialty codes of the contract.
@@ -227,16 +243,22 @@ mod tests {
     #[test]
     fn dims_follow_the_catalogue() {
         assert_eq!(Metric::Surgeries.check_dim("role", "assisted"), Ok(()));
-        assert_eq!(Metric::Surgeries.check_dim("role", "watched"), Err(false));
-        assert_eq!(Metric::Surgeries.check_dim("setting", "ward"), Err(true));
+        assert_eq!(
+            Metric::Surgeries.check_dim("role", "watched"),
+            Err(DimError::NotAllowed)
+        );
+        assert_eq!(
+            Metric::Surgeries.check_dim("setting", "ward"),
+            Err(DimError::UnknownKey)
+        );
         assert_eq!(Metric::Lectures.check_dim("specialty", "ent"), Ok(()));
         assert_eq!(
             Metric::Lectures.check_dim("specialty", "astrology"),
-            Err(false)
+            Err(DimError::NotAllowed)
         );
         assert_eq!(
             Metric::MedicinesDonatedValue.check_dim("specialty", "ent"),
-            Err(true)
+            Err(DimError::UnknownKey)
         );
     }
 }
