@@ -28,7 +28,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
 use outreach::settings::Settings;
 
@@ -245,16 +245,11 @@ impl Db {
     pub async fn new() -> Db {
         let admin_url = admin_url();
         let name = unique("outreach_test");
-        let mut c = PgConnection::connect(&admin_url)
+        let db = sink::inspect::create_database(&sink::Settings::new(&admin_url), &name)
             .await
             .expect("the test Postgres is reachable (DATABASE_URL)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
         Db {
-            url: format!("{base}/{name}"),
+            url: db.url,
             admin_url,
             name,
         }
@@ -271,21 +266,15 @@ impl Drop for Db {
             eprintln!("kept test database {}", self.url);
             return;
         }
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let (server, name) = (sink::Settings::new(&self.admin_url), self.name.clone());
+        // Drop runs inside the test's runtime: the database goes on a
+        // runtime of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&url).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut c)
-                    .await;
-                }
-            })
+                .unwrap()
+                .block_on(sink::inspect::drop_database(&server, &name))
         })
         .join();
     }
