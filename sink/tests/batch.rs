@@ -53,12 +53,25 @@ impl Scratch {
         }
     }
 
-    async fn drop(self) {
+    async fn close(self) {
         self.sink.close().await;
-        sink::inspect::drop_database(&self.server, &self.name)
-            .await
-            .unwrap();
-        if let Some(dir) = self.dir {
+    }
+}
+
+/// Even when an assertion failed: the database, and SQLite's directory.
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Inside the test's runtime: the drop goes on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(sink::inspect::drop_database(&server, &name))
+        })
+        .join();
+        if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -137,7 +150,7 @@ async fn claims_move_the_stored_offsets_and_a_rollback_moves_nothing(backend: &s
     tx.claim(&[range(Some(10), 20)]).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(stored(&s.sink).await, Some(20));
-    s.drop().await;
+    s.close().await;
 }
 
 async fn a_stale_claim_is_fenced_and_not_retried(backend: &str) {
@@ -182,7 +195,7 @@ async fn a_stale_claim_is_fenced_and_not_retried(backend: &str) {
         Err(Error::Fenced { partition: 0, .. })
     ));
     assert_eq!(stored(&s.sink).await, Some(20));
-    s.drop().await;
+    s.close().await;
 }
 
 async fn a_fact_another_worker_inserted_is_a_conflict_a_retry_resolves(backend: &str) {
@@ -206,7 +219,7 @@ async fn a_fact_another_worker_inserted_is_a_conflict_a_retry_resolves(backend: 
     drop(tx);
     // The retry loads the ledger again and now sees the fact.
     assert_eq!(load(&s.sink, "r1").await.map(|f| f.value), Some(300));
-    s.drop().await;
+    s.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -116,22 +116,31 @@ pub(super) fn watch(processes: Vec<Process>, limit: Option<Duration>) -> anyhow:
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let (processes, readers): (Vec<Process>, Vec<_>) = handles.into_iter().unzip();
+    for r in readers {
+        let _ = r.join();
+    }
     let mut runs = Vec::new();
-    for (i, (p, errors)) in handles.into_iter().enumerate() {
-        let _ = errors.join();
+    for (i, p) in processes.iter().enumerate() {
         let status = done[i].expect("all done");
         if !status.success() {
             bail!("a pipeline process failed: {status}");
         }
         let text = std::fs::read(&p.report)
             .with_context(|| format!("reading the pipeline's figures {}", p.report.display()))?;
-        let _ = std::fs::remove_file(&p.report);
         runs.push(Run {
             peak_rss_bytes: peaks[i],
             figures: serde_json::from_slice(&text).context("the pipeline's figures")?,
         });
     }
     Ok(runs)
+}
+
+impl Drop for Process {
+    /// The figures file goes with the process, read or not.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.report);
+    }
 }
 
 fn vm_hwm(pid: u32) -> Option<u64> {

@@ -40,11 +40,12 @@ impl Ingest {
             }
             Step::SeekBack { to } => {
                 info!(topic = %key.0, partition = key.1, offset, resume = to, "consumer is ahead of the database; seeking back");
-                if let Err(error) =
-                    self.consumer
-                        .seek(&key.0, key.1, Offset::Offset(to), Duration::from_secs(10))
+                match self
+                    .consumer
+                    .seek(&key.0, key.1, Offset::Offset(to), Duration::from_secs(10))
                 {
-                    warn!(%error, "seek failed");
+                    Ok(()) => self.parts.seek_asked(&key),
+                    Err(error) => warn!(%error, "seek failed; will seek on the next message"),
                 }
                 return Ok(());
             }

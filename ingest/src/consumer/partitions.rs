@@ -19,7 +19,8 @@ pub(super) enum Cursor {
     Unresolved,
     /// Placed at the stored offset (`None`: the beginning, the database has
     /// no row yet). The first message shows whether the consumer is really
-    /// there; `seek_asked`: a seek to `next` was asked for already.
+    /// there; `seek_asked`: a seek to `next` has been made (a message past
+    /// `next` after it means the offsets between are gone).
     Placed { next: Option<i64>, seek_asked: bool },
     /// Reading: the next offset to take; lower ones are applied already.
     Reading { next: i64 },
@@ -113,16 +114,14 @@ impl Partitions {
             Cursor::Placed { next: None, .. } => Step::Take,
             Cursor::Placed { next: Some(n), .. } if offset == n => Step::Take,
             Cursor::Placed { next: Some(n), .. } if offset < n => return Step::Skip,
+            // The loop marks the seek asked once it succeeded
+            // ([`Partitions::seek_asked`]): until then every message past
+            // the place asks again, and none is taken over a gap that a
+            // failed seek would make.
             Cursor::Placed {
                 next: Some(n),
                 seek_asked: false,
-            } => {
-                p.cursor = Cursor::Placed {
-                    next: Some(n),
-                    seek_asked: true,
-                };
-                return Step::SeekBack { to: n };
-            }
+            } => return Step::SeekBack { to: n },
             Cursor::Placed {
                 next: Some(n),
                 seek_asked: true,
@@ -147,7 +146,7 @@ impl Partitions {
         }
     }
 
-    /// The loop asked the consumer to seek to the place.
+    /// The loop's seek to the place succeeded.
     pub fn seek_asked(&mut self, key: &Key) {
         if let Some(Part {
             cursor: Cursor::Placed { seek_asked, .. },
@@ -294,6 +293,9 @@ mod tests {
     fn a_consumer_ahead_of_the_database_seeks_back_once_then_reports_a_gap() {
         let mut parts = assigned(Some(Some(5)));
         assert_eq!(parts.on_message(&key(0), 9), Step::SeekBack { to: 5 });
+        // The seek failed: the next message asks again, nothing is taken.
+        assert_eq!(parts.on_message(&key(0), 10), Step::SeekBack { to: 5 });
+        parts.seek_asked(&key(0));
         // The seek landed further on: 5..10 are gone from the topic.
         assert_eq!(
             parts.on_message(&key(0), 10),
@@ -302,6 +304,7 @@ mod tests {
         assert_eq!(parts.on_message(&key(0), 11), Step::Take);
         let mut parts = assigned(Some(Some(5)));
         assert_eq!(parts.on_message(&key(0), 9), Step::SeekBack { to: 5 });
+        parts.seek_asked(&key(0));
         assert_eq!(steps(&mut parts, &[5, 6]), [Step::Take, Step::Take]);
     }
 
