@@ -91,41 +91,43 @@ WHERE program_id = ?1 AND metric = ?2
   AND (?7 IS NULL OR substr(day, 1, 7) = ?7)
   AND (?8 IS NULL OR json_extract(dims, '$.role') IN (SELECT value FROM json_each(?8)))";
 
+/// `query` with a figure's scope and the report's filter bound as `PG_SUM`
+/// and `SQLITE_SUM` number their parameters.
+macro_rules! bind_scope {
+    (postgres, $query:expr, $s:expr, $asked:expr) => {{
+        let date = |d: &Option<String>| d.as_ref().map(|d| d.parse::<chrono::NaiveDate>().unwrap());
+        $query
+            .bind(&$s.program)
+            .bind(&$s.metric)
+            .bind(date(&$asked.from))
+            .bind(date(&$asked.to))
+            .bind(&$asked.regions)
+            .bind(&$s.region)
+            .bind(&$s.month)
+            .bind(&$s.roles)
+    }};
+    (sqlite, $query:expr, $s:expr, $asked:expr) => {
+        $query
+            .bind(&$s.program)
+            .bind(&$s.metric)
+            .bind(&$asked.from)
+            .bind(&$asked.to)
+            .bind(serde_json::to_string(&$asked.regions).unwrap())
+            .bind(&$s.region)
+            .bind(&$s.month)
+            .bind($s.roles.as_ref().map(|r| serde_json::to_string(r).unwrap()))
+    };
+}
+
 impl Sql {
     /// The sum a figure claims, computed in SQL, in hundredths.
     async fn sum(&self, s: &Scope, asked: &Asked) -> i64 {
         match self {
-            Sql::Postgres(pool) => sqlx::query_scalar(PG_SUM)
-                .bind(&s.program)
-                .bind(&s.metric)
-                .bind(
-                    asked
-                        .from
-                        .as_ref()
-                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
-                )
-                .bind(
-                    asked
-                        .to
-                        .as_ref()
-                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
-                )
-                .bind(&asked.regions)
-                .bind(&s.region)
-                .bind(&s.month)
-                .bind(&s.roles)
+            Sql::Postgres(pool) => bind_scope!(postgres, sqlx::query_scalar(PG_SUM), s, asked)
                 .fetch_one(pool)
                 .await
                 .unwrap(),
-            Sql::Sqlite(pool) => sqlx::query_scalar(SQLITE_SUM)
-                .bind(&s.program)
-                .bind(&s.metric)
-                .bind(&asked.from)
-                .bind(&asked.to)
-                .bind(serde_json::to_string(&asked.regions).unwrap())
-                .bind(&s.region)
-                .bind(&s.month)
-                .bind(s.roles.as_ref().map(|r| serde_json::to_string(r).unwrap()))
+            Sql::Sqlite(pool) => bind_scope!(sqlite, sqlx::query_scalar(SQLITE_SUM), s, asked)
                 .fetch_one(pool)
                 .await
                 .unwrap(),
@@ -192,45 +194,20 @@ impl Sql {
                 + " ORDER BY 1"
         };
         let mut got: Vec<String> = match self {
-            Sql::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(programs(PG_SUM)))
-                .bind(&scope.program)
-                .bind(&scope.metric)
-                .bind(
-                    asked
-                        .from
-                        .as_ref()
-                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
-                )
-                .bind(
-                    asked
-                        .to
-                        .as_ref()
-                        .map(|d| d.parse::<chrono::NaiveDate>().unwrap()),
-                )
-                .bind(&asked.regions)
-                .bind(&scope.region)
-                .bind(&scope.month)
-                .bind(&scope.roles)
-                .fetch_all(pool)
-                .await
-                .unwrap(),
-            Sql::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(programs(SQLITE_SUM)))
-                .bind(&scope.program)
-                .bind(&scope.metric)
-                .bind(&asked.from)
-                .bind(&asked.to)
-                .bind(serde_json::to_string(&asked.regions).unwrap())
-                .bind(&scope.region)
-                .bind(&scope.month)
-                .bind(
-                    scope
-                        .roles
-                        .as_ref()
-                        .map(|r| serde_json::to_string(r).unwrap()),
-                )
-                .fetch_all(pool)
-                .await
-                .unwrap(),
+            Sql::Postgres(pool) => {
+                let sql = sqlx::AssertSqlSafe(programs(PG_SUM));
+                bind_scope!(postgres, sqlx::query_scalar(sql), scope, asked)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            Sql::Sqlite(pool) => {
+                let sql = sqlx::AssertSqlSafe(programs(SQLITE_SUM));
+                bind_scope!(sqlite, sqlx::query_scalar(sql), scope, asked)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
         };
         got.sort();
         got

@@ -244,6 +244,21 @@ pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`drop_database`] from synchronous code (a scratch database's `Drop`,
+/// which may run inside a runtime): on a thread and runtime of its own.
+pub fn drop_database_blocking(settings: &Settings, name: &str) -> Result<()> {
+    let (settings, name) = (settings.clone(), name.to_owned());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::Error::Database(sqlx::Error::Io(e)))?
+            .block_on(drop_database(&settings, &name))
+    })
+    .join()
+    .unwrap_or(Ok(()))
+}
+
 fn timeout(settings: &Settings) -> std::time::Duration {
     std::time::Duration::from_secs(settings.connect_timeout_secs)
 }

@@ -61,16 +61,7 @@ impl Scratch {
 /// Even when an assertion failed: the database, and SQLite's directory.
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Inside the test's runtime: the drop goes on a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(sink::inspect::drop_database(&server, &name))
-        })
-        .join();
+        let _ = sink::inspect::drop_database_blocking(&self.server, &self.name);
         if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -266,17 +266,10 @@ impl Drop for Db {
             eprintln!("kept test database {}", self.url);
             return;
         }
-        let (server, name) = (sink::Settings::new(&self.admin_url), self.name.clone());
-        // Drop runs inside the test's runtime: the database goes on a
-        // runtime of its own.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(sink::inspect::drop_database(&server, &name))
-        })
-        .join();
+        let _ = sink::inspect::drop_database_blocking(
+            &sink::Settings::new(&self.admin_url),
+            &self.name,
+        );
     }
 }
 
