@@ -209,12 +209,15 @@ impl Statements for Batch {
             // The bulk of a batch's ledger rows: COPY. A fact another worker
             // inserted since `load` breaks the primary key: the batch is
             // retried and then sees it.
+            let copy = format!(
+                "COPY outreach.activity_facts ({}) FROM STDIN",
+                ACTIVITY_FIELDS.join(", ")
+            );
             return copy_in(
                 &mut self.tx,
-                "COPY outreach.activity_facts (institution_id, record_id, revision, event_id,
-                   program_id, mission_id, facility_id, region_code, day, metric, dims, value)
-                 FROM STDIN",
+                &copy,
                 facts,
+                // In ACTIVITY_FIELDS' order.
                 |r, f| {
                     r.text(&f.institution)
                         .text(&f.record_id)

@@ -156,6 +156,7 @@ impl Statements for Batch {
         if facts.is_empty() {
             return Ok(());
         }
+        // In ACTIVITY_FIELDS' order.
         let rows: Vec<_> = facts
             .iter()
             .map(|f| {
@@ -175,23 +176,8 @@ impl Statements for Batch {
                 )
             })
             .collect();
-        let sql = if new {
-            "INSERT INTO activity_facts
-               (institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
-                region_code, day, metric, dims, value)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-                    j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11
-             FROM json_each(?1) AS j WHERE true
-             ON CONFLICT DO NOTHING"
-        } else {
-            "UPDATE activity_facts AS f SET revision = j.value->>2, event_id = j.value->>3,
-               program_id = j.value->>4, mission_id = j.value->>5, facility_id = j.value->>6,
-               region_code = j.value->>7, day = j.value->>8, metric = j.value->>9,
-               dims = j.value->>10, value = j.value->>11
-             FROM json_each(?1) AS j
-             WHERE f.institution_id = j.value->>0 AND f.record_id = j.value->>1"
-        };
-        let done = sqlx::query(sql)
+        let sql = json_rows_statement("activity_facts", &ACTIVITY_FIELDS, "record_id", new);
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(json(&rows))
             .execute(&mut *self.tx)
             .await?;
@@ -225,30 +211,7 @@ impl Statements for Batch {
                 ])
             })
             .collect();
-        let values: Vec<String> = (0..MISSION_FIELDS.len())
-            .map(|i| format!("j.value->>{i}"))
-            .collect();
-        // Built only from MISSION_FIELDS, never from input.
-        let sql = if new {
-            format!(
-                "INSERT INTO mission_facts ({}) SELECT {} FROM json_each(?1) AS j WHERE true
-                 ON CONFLICT DO NOTHING",
-                MISSION_FIELDS.join(", "),
-                values.join(", ")
-            )
-        } else {
-            let set: Vec<String> = MISSION_FIELDS
-                .iter()
-                .zip(&values)
-                .skip(2)
-                .map(|(c, v)| format!("{c} = {v}"))
-                .collect();
-            format!(
-                "UPDATE mission_facts AS f SET {} FROM json_each(?1) AS j
-                 WHERE f.institution_id = j.value->>0 AND f.mission_id = j.value->>1",
-                set.join(", ")
-            )
-        };
+        let sql = json_rows_statement("mission_facts", &MISSION_FIELDS, "mission_id", new);
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(json(&rows))
             .execute(&mut *self.tx)
@@ -448,4 +411,34 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// The INSERT (`new`) or UPDATE of a ledger table from one JSON parameter
+/// of rows, each an array of the table's `fields` in order; the first two
+/// fields are the key (`institution_id`, then `key`). Built only from the
+/// column lists, never from input.
+fn json_rows_statement(table: &str, fields: &[&str], key: &str, new: bool) -> String {
+    let values: Vec<String> = (0..fields.len())
+        .map(|i| format!("j.value->>{i}"))
+        .collect();
+    if new {
+        format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM json_each(?1) AS j WHERE true
+             ON CONFLICT DO NOTHING",
+            fields.join(", "),
+            values.join(", ")
+        )
+    } else {
+        let set: Vec<String> = fields
+            .iter()
+            .zip(&values)
+            .skip(2)
+            .map(|(c, v)| format!("{c} = {v}"))
+            .collect();
+        format!(
+            "UPDATE {table} AS f SET {} FROM json_each(?1) AS j
+             WHERE f.institution_id = j.value->>0 AND f.{key} = j.value->>1",
+            set.join(", ")
+        )
+    }
 }
