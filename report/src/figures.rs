@@ -56,14 +56,54 @@ pub struct Roles {
     pub unspecified: i64,
 }
 
+/// The visiting team's part in a surgery: `dims.role` of `surgeries`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Performed,
+    Supervised,
+    Assisted,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Performed, Role::Supervised, Role::Assisted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Performed => "performed",
+            Role::Supervised => "supervised",
+            Role::Assisted => "assisted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// As the `surgery_roles` view's share: performed or supervised, of those
+/// with one of the three roles.
+pub const PERFORMED_OR_SUPERVISED: [Role; 2] = [Role::Performed, Role::Supervised];
+
 impl Roles {
     fn add(&mut self, role: Option<&str>, hundredths: i64) {
-        match role {
-            Some("performed") => self.performed += hundredths,
-            Some("supervised") => self.supervised += hundredths,
-            Some("assisted") => self.assisted += hundredths,
-            _ => self.unspecified += hundredths,
+        match role.and_then(Role::parse) {
+            Some(Role::Performed) => self.performed += hundredths,
+            Some(Role::Supervised) => self.supervised += hundredths,
+            Some(Role::Assisted) => self.assisted += hundredths,
+            None => self.unspecified += hundredths,
         }
+    }
+
+    /// Surgeries with one of `roles`.
+    pub fn sum(&self, roles: &[Role]) -> i64 {
+        roles
+            .iter()
+            .map(|r| match r {
+                Role::Performed => self.performed,
+                Role::Supervised => self.supervised,
+                Role::Assisted => self.assisted,
+            })
+            .sum()
     }
 }
 
@@ -112,29 +152,16 @@ impl ProgramFigures {
         self.name.as_deref().unwrap_or(&self.id)
     }
 
-    pub fn outpatients_per_expert_day(&self) -> Indicator {
-        self.ratio(Metric::OutpatientVisits, Metric::ExpertDays)
-    }
-
-    pub fn surgeries_per_completed_mission(&self) -> Indicator {
-        self.ratio(Metric::Surgeries, Metric::MissionsCompleted)
-    }
-
-    pub fn techniques_localized_per_introduced(&self) -> Indicator {
-        self.ratio(Metric::TechniquesLocalized, Metric::TechniquesIntroduced)
-    }
-
-    /// As the `surgery_roles` view: performed or supervised, of those with
-    /// one of the three roles.
+    /// See [`PERFORMED_OR_SUPERVISED`].
     pub fn performed_or_supervised_share(&self) -> Indicator {
-        let r = &self.roles;
         Indicator {
-            numerator: r.performed + r.supervised,
-            denominator: r.performed + r.supervised + r.assisted,
+            numerator: self.roles.sum(&PERFORMED_OR_SUPERVISED),
+            denominator: self.roles.sum(&Role::ALL),
         }
     }
 
-    fn ratio(&self, numerator: Metric, denominator: Metric) -> Indicator {
+    /// One metric's total over another's: the views' indicators.
+    pub fn ratio(&self, numerator: Metric, denominator: Metric) -> Indicator {
         Indicator {
             numerator: self.totals.get(numerator),
             denominator: self.totals.get(denominator),
@@ -426,6 +453,8 @@ mod tests {
             metric: metric.into(),
             role: role.map(Into::into),
             hundredths: v,
+            first_day: NaiveDate::from_ymd_opt(2023, 1, 5).unwrap(),
+            last_day: NaiveDate::from_ymd_opt(2023, 3, 20).unwrap(),
         }
     }
 
@@ -538,8 +567,16 @@ mod tests {
         let share = p.performed_or_supervised_share();
         assert_eq!((share.numerator, share.denominator), (300, 400));
         assert_eq!(share.ratio(), Some(0.75));
-        assert_eq!(p.surgeries_per_completed_mission().ratio(), None);
-        assert_eq!(p.outpatients_per_expert_day().ratio(), Some(2.0));
+        assert_eq!(
+            p.ratio(Metric::Surgeries, Metric::MissionsCompleted)
+                .ratio(),
+            None
+        );
+        assert_eq!(
+            p.ratio(Metric::OutpatientVisits, Metric::ExpertDays)
+                .ratio(),
+            Some(2.0)
+        );
     }
 
     #[test]

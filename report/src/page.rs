@@ -10,7 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use schemas::Metric;
 
 use crate::Error;
-use crate::figures::{Figures, Indicator, ProgramFigures, RegionFigures};
+use crate::figures::{
+    Figures, Indicator, PERFORMED_OR_SUPERVISED, ProgramFigures, RegionFigures, Role,
+};
 
 /// At most this many region rows per program; the rest are counted.
 const MAX_REGION_ROWS: usize = 300;
@@ -23,6 +25,28 @@ const TREND: [Metric; 6] = [
     Metric::Surgeries,
     Metric::ComplexCaseConsultations,
     Metric::StaffTrained,
+];
+/// The views' indicators that are one metric's total over another's:
+/// name, how it is computed, numerator, denominator.
+const INDICATORS: [(&str, &str, Metric, Metric); 3] = [
+    (
+        "Outpatients per expert-day",
+        "outpatient visits ÷ expert-days",
+        Metric::OutpatientVisits,
+        Metric::ExpertDays,
+    ),
+    (
+        "Surgeries per completed mission",
+        "surgeries ÷ missions completed",
+        Metric::Surgeries,
+        Metric::MissionsCompleted,
+    ),
+    (
+        "Techniques localized per technique introduced",
+        "techniques localized ÷ techniques introduced",
+        Metric::TechniquesLocalized,
+        Metric::TechniquesIntroduced,
+    ),
 ];
 const BY_REGION: [Metric; 6] = [
     Metric::MissionsDispatched,
@@ -41,7 +65,7 @@ pub struct Fig {
     pub region: Option<String>,
     pub month: Option<String>,
     /// Space-separated roles of `surgeries` summed.
-    pub role: Option<&'static str>,
+    pub role: Option<String>,
 }
 
 struct ProgramView<'a> {
@@ -149,39 +173,24 @@ fn program_view(p: &ProgramFigures) -> Result<ProgramView<'_>, Error> {
                 .collect(),
         })
         .collect();
-    let indicators = vec![
-        indicator(
-            "Outpatients per expert-day",
-            "outpatient visits ÷ expert-days",
-            p,
-            p.outpatients_per_expert_day(),
-            Metric::OutpatientVisits,
-            Metric::ExpertDays,
-        ),
-        indicator(
-            "Surgeries per completed mission",
-            "surgeries ÷ missions completed",
-            p,
-            p.surgeries_per_completed_mission(),
-            Metric::Surgeries,
-            Metric::MissionsCompleted,
-        ),
-        indicator(
-            "Techniques localized per technique introduced",
-            "techniques localized ÷ techniques introduced",
-            p,
-            p.techniques_localized_per_introduced(),
-            Metric::TechniquesLocalized,
-            Metric::TechniquesIntroduced,
-        ),
-        IndicatorView {
-            name: "Share of surgeries performed or supervised by the visiting team",
-            how: "surgeries performed + supervised ÷ surgeries performed + supervised + assisted",
-            numerator: p.roles_fig("performed supervised"),
-            denominator: p.roles_fig("performed supervised assisted"),
-            ratio: ratio(p.performed_or_supervised_share()),
-        },
-    ];
+    let share = IndicatorView {
+        name: "Share of surgeries performed or supervised by the visiting team",
+        how: "surgeries performed + supervised ÷ surgeries performed + supervised + assisted",
+        numerator: p.roles_fig(&PERFORMED_OR_SUPERVISED),
+        denominator: p.roles_fig(&Role::ALL),
+        ratio: ratio(p.performed_or_supervised_share()),
+    };
+    let indicators = INDICATORS
+        .iter()
+        .map(|&(name, how, numerator, denominator)| IndicatorView {
+            name,
+            how,
+            numerator: p.total(numerator),
+            denominator: p.total(denominator),
+            ratio: ratio(p.ratio(numerator, denominator)),
+        })
+        .chain([share])
+        .collect();
     Ok(ProgramView {
         p,
         title: p.title().to_owned(),
@@ -191,23 +200,6 @@ fn program_view(p: &ProgramFigures) -> Result<ProgramView<'_>, Error> {
         regions,
         indicators,
     })
-}
-
-fn indicator(
-    name: &'static str,
-    how: &'static str,
-    p: &ProgramFigures,
-    value: Indicator,
-    numerator: Metric,
-    denominator: Metric,
-) -> IndicatorView {
-    IndicatorView {
-        name,
-        how,
-        numerator: p.total(numerator),
-        denominator: p.total(denominator),
-        ratio: ratio(value),
-    }
 }
 
 impl ProgramFigures {
@@ -223,22 +215,19 @@ impl ProgramFigures {
         }
     }
 
-    /// Surgeries with one of `roles` (space-separated).
-    fn roles_fig(&self, roles: &'static str) -> Fig {
-        let r = &self.roles;
-        let sum = roles
-            .split(' ')
-            .map(|role| match role {
-                "performed" => r.performed,
-                "supervised" => r.supervised,
-                _ => r.assisted,
-            })
-            .sum();
+    /// Surgeries with one of `roles`.
+    fn roles_fig(&self, roles: &[Role]) -> Fig {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         Fig {
-            text: amount(sum),
-            role: Some(roles),
+            text: amount(self.roles.sum(roles)),
+            role: Some(names.join(" ")),
             ..self.total(Metric::Surgeries)
         }
+    }
+
+    /// Surgeries with `role`, for the sentences.
+    fn role_fig(&self, role: Role) -> Fig {
+        self.roles_fig(&[role])
     }
 
     /// Every metric of the catalogue, for the full table.

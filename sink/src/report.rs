@@ -34,6 +34,9 @@ pub struct ActivityRow {
     /// `None` for other metrics and for surgeries without one.
     pub role: Option<String>,
     pub hundredths: i64,
+    /// The first and last day of the rows summed.
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -72,7 +75,7 @@ pub struct ReportRows {
     /// `"postgres"` or `"sqlite"`: how the report names its tables.
     pub backend: &'static str,
     pub activity: Vec<ActivityRow>,
-    /// The first and last day with figures under the filter.
+    /// The first and last day with figures under the filter (of `activity`).
     pub days: Option<(NaiveDate, NaiveDate)>,
     pub regions: Vec<RegionRow>,
     pub programs: Vec<ProgramRow>,
@@ -87,17 +90,12 @@ pub struct ReportRows {
 const PG_ACTIVITY: &str = "
 SELECT program_id, region_code, to_char(day, 'YYYY-MM') AS month, metric,
        CASE WHEN metric = 'surgeries' THEN dims->>'role' END AS role,
-       (sum(value) * 100)::bigint AS hundredths
+       (sum(value) * 100)::bigint AS hundredths, min(day) AS first_day, max(day) AS last_day
 FROM outreach.daily_metrics
 WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
   AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3)
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY 1, 2, 3, 4, 5";
-
-const PG_DAYS: &str = "
-SELECT min(day), max(day) FROM outreach.daily_metrics
-WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
-  AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3)";
 
 const PG_QUARANTINE: &str = "
 SELECT error_code, count(*) AS messages, min(error_detail) AS example
@@ -118,17 +116,13 @@ GROUP BY 1 ORDER BY 1";
 const SQLITE_ACTIVITY: &str = "
 SELECT program_id, region_code, substr(day, 1, 7) AS month, metric,
        CASE WHEN metric = 'surgeries' THEN json_extract(dims, '$.role') END AS role,
-       CAST(round(sum(value) * 100) AS INTEGER) AS hundredths
+       CAST(round(sum(value) * 100) AS INTEGER) AS hundredths,
+       min(day) AS first_day, max(day) AS last_day
 FROM daily_metrics
 WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
   AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day <= ?3)
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY 1, 2, 3, 4, 5";
-
-const SQLITE_DAYS: &str = "
-SELECT min(day), max(day) FROM daily_metrics
-WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
-  AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day <= ?3)";
 
 const SQLITE_QUARANTINE: &str = "
 SELECT error_code, count(*) AS messages, min(error_detail) AS example
@@ -185,12 +179,6 @@ impl Sink {
                     .bind(query.to)
                     .fetch_all(&mut *tx)
                     .await?;
-                let days: (Option<NaiveDate>, Option<NaiveDate>) = sqlx::query_as(PG_DAYS)
-                    .bind(programs)
-                    .bind(query.from)
-                    .bind(query.to)
-                    .fetch_one(&mut *tx)
-                    .await?;
                 let quarantine = sqlx::query_as(PG_QUARANTINE)
                     .bind(query.from)
                     .bind(query.to)
@@ -207,8 +195,8 @@ impl Sink {
                 tx.commit().await?;
                 Ok(ReportRows {
                     backend: "postgres",
+                    days: span(&activity),
                     activity,
-                    days: days.0.zip(days.1),
                     regions,
                     programs,
                     quarantine,
@@ -247,12 +235,6 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         .bind(&to)
         .fetch_all(&mut *conn)
         .await?;
-    let days: (Option<String>, Option<String>) = sqlx::query_as(SQLITE_DAYS)
-        .bind(&programs)
-        .bind(&from)
-        .bind(&to)
-        .fetch_one(&mut *conn)
-        .await?;
     let quarantine = sqlx::query_as(SQLITE_QUARANTINE)
         .bind(&from)
         .bind(&to)
@@ -268,15 +250,22 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
     let programs = sqlx::query_as(SQLITE_PROGRAMS)
         .fetch_all(&mut *conn)
         .await?;
-    let date = |s: Option<String>| s.and_then(|s| s.parse::<NaiveDate>().ok());
     Ok(ReportRows {
         backend: "sqlite",
+        days: span(&activity),
         activity,
-        days: date(days.0).zip(date(days.1)),
         regions,
         programs,
         quarantine,
         sees_quarantine: true,
         lateness,
     })
+}
+
+/// The first and last day of the activity rows: the period with figures,
+/// read off the rows rather than by a second pass over `daily_metrics`.
+fn span(activity: &[ActivityRow]) -> Option<(NaiveDate, NaiveDate)> {
+    let first = activity.iter().map(|r| r.first_day).min()?;
+    let last = activity.iter().map(|r| r.last_day).max()?;
+    Some((first, last))
 }
