@@ -28,6 +28,13 @@ pub struct Timings {
     pub database: Duration,
 }
 
+impl Timings {
+    /// The whole transaction: the database's part and the transform's.
+    pub fn transaction(&self) -> Duration {
+        self.database + self.transform
+    }
+}
+
 /// What a committed batch did.
 #[derive(Debug)]
 pub struct Applied {
@@ -38,8 +45,6 @@ pub struct Applied {
     pub cells: usize,
     /// Quarantined messages' error codes, for the metrics.
     pub codes: Vec<&'static str>,
-    /// The whole transaction.
-    pub transaction: Duration,
     pub timings: Timings,
 }
 
@@ -109,7 +114,6 @@ pub async fn apply(
     t.database = started.elapsed() - t.transform;
     Ok(Applied {
         codes: quarantine.iter().map(|q| q.error_code).collect(),
-        transaction: started.elapsed(),
         accepted: (batch.accepted.len() - late.len()) as u64,
         unchanged: outcome.unchanged as u64,
         quarantined: quarantine.len() as u64,

@@ -542,6 +542,7 @@ fn record_metrics(batch: &Batch, done: &Applied) {
         metrics::counter!("outreach_quarantined_total", "error_code" => *code).increment(1);
     }
     metrics::histogram!("outreach_batch_seconds").record(batch.started.elapsed().as_secs_f64());
-    metrics::histogram!("outreach_transaction_seconds").record(done.transaction.as_secs_f64());
+    metrics::histogram!("outreach_transaction_seconds")
+        .record(done.timings.transaction().as_secs_f64());
     metrics::histogram!("outreach_batch_messages").record(batch.len() as f64);
 }
