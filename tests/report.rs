@@ -423,10 +423,7 @@ async fn sqlite_the_demo_report_and_filtered_reports_print_the_sql_sums() {
     let dir = scratch("outreach-report");
     let (database, html, _) = demo(&dir, &[], &[]);
     let url = format!("sqlite://{}", database.display());
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&database)
-        .read_only(true);
-    let sql = Sql::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap());
+    let sql = Sql::Sqlite(sqlite_reader(&database).await);
     let checked = check(
         &std::fs::read_to_string(&html).unwrap(),
         &sql,
@@ -635,10 +632,7 @@ async fn a_real_browser_renders_the_demo_report() {
     );
     let dom = String::from_utf8_lossy(&dom.stdout);
     // The headline figures, as SQL sums them.
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&database)
-        .read_only(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = sqlite_reader(&database).await;
     let totals: Vec<(String, String, f64)> = sqlx::query_as(
         "SELECT program_id, metric, sum(value) FROM daily_metrics
          WHERE metric IN ('outpatient_visits', 'surgeries', 'missions_dispatched')

@@ -294,11 +294,16 @@ impl SqliteDb {
 
     /// A read-only pool: the test reads while pipelines may write.
     pub async fn pool(&self) -> sqlx::SqlitePool {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.path)
-            .read_only(true);
-        sqlx::SqlitePool::connect_with(options).await.unwrap()
+        sqlite_reader(&self.path).await
     }
+}
+
+/// A read-only pool on the SQLite file at `path`.
+pub async fn sqlite_reader(path: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true);
+    sqlx::SqlitePool::connect_with(options).await.unwrap()
 }
 
 impl Drop for SqliteDb {
