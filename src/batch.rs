@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use ingest::{Batch, DeadLetters, Rejected};
-use schemas::Event;
+use schemas::{ErrorCode, Event};
 use sink::{QuarantineRow, Sink};
 use transform::{Prior, Transform};
 
@@ -44,7 +44,7 @@ pub struct Applied {
     /// Roll-up rows written (deltas).
     pub cells: usize,
     /// Quarantined messages' error codes, for the metrics.
-    pub codes: Vec<&'static str>,
+    pub codes: Vec<ErrorCode>,
     pub timings: Timings,
 }
 
@@ -147,7 +147,7 @@ fn quarantine_row(r: &Rejected) -> QuarantineRow<'_> {
         offset: r.position.offset,
         key: r.key.as_deref(),
         payload: &r.payload,
-        error_code: r.rejection.code.as_str(),
+        error_code: r.rejection.code,
         error_detail: &r.rejection.detail,
     }
 }

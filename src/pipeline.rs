@@ -539,7 +539,7 @@ fn record_metrics(batch: &Batch, done: &Applied) {
     metrics::counter!("outreach_events_accepted_total").increment(done.accepted);
     metrics::counter!("outreach_events_unchanged_total").increment(done.unchanged);
     for code in &done.codes {
-        metrics::counter!("outreach_quarantined_total", "error_code" => *code).increment(1);
+        metrics::counter!("outreach_quarantined_total", "error_code" => code.as_str()).increment(1);
     }
     metrics::histogram!("outreach_batch_seconds").record(batch.started.elapsed().as_secs_f64());
     metrics::histogram!("outreach_transaction_seconds")

@@ -24,7 +24,10 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
         let c = out.changes;
         for f in c.activities_new.into_iter().chain(c.activities_replaced) {
             prior.activities.insert(
-                (f.institution.to_string(), f.record_id.to_string()),
+                (
+                    f.institution.clone().into_owned(),
+                    f.record_id.clone().into_owned(),
+                ),
                 f.into_owned(),
             );
         }
@@ -32,10 +35,10 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
             if let Some(row) = m.row() {
                 let d = row.dispatch;
                 tables.missions.insert(
-                    (m.institution.clone(), m.mission_id.clone()),
+                    (m.institution.to_string(), m.mission_id.to_string()),
                     Mission {
-                        program_id: d.program_id.clone(),
-                        host_facility_id: d.host_facility_id.clone(),
+                        program_id: d.program_id.to_string(),
+                        host_facility_id: d.host_facility_id.to_string(),
                         region_code: d.region_code.clone(),
                         team_size: d.team_size,
                         specialties: d.specialties.clone(),
@@ -57,7 +60,7 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
         }
         tables
             .programs
-            .extend(c.programs.into_iter().map(|(p, _)| p));
+            .extend(c.programs.into_iter().map(|(p, _)| p.into_string()));
         for d in c.daily {
             let dims: std::collections::BTreeMap<String, String> =
                 serde_json::from_str(&d.dims).unwrap();

@@ -17,10 +17,19 @@ pub struct Id(String);
 
 impl Id {
     pub fn parse(s: &str) -> Option<Id> {
-        let ok = (1..=64).contains(&s.len())
+        Id::valid(s).then(|| Id(s.to_owned()))
+    }
+
+    /// [`Id::parse`] of text already owned (as read back from the ledger),
+    /// without a copy; the text back when it is not an identifier.
+    pub fn parse_owned(s: String) -> Result<Id, String> {
+        if Id::valid(&s) { Ok(Id(s)) } else { Err(s) }
+    }
+
+    fn valid(s: &str) -> bool {
+        (1..=64).contains(&s.len())
             && s.bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b':' | b'-'));
-        ok.then(|| Id(s.to_owned()))
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b':' | b'-'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -36,6 +45,13 @@ impl Deref for Id {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
+    }
+}
+
+/// As its text: how the sink sends keys in JSON parameters.
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
@@ -75,6 +91,12 @@ impl Dims {
         Dims(Cow::Owned(
             String::from_utf8(json).expect("serde_json writes UTF-8"),
         ))
+    }
+
+    /// Dims as the ledger stores them: text this crate made canonical
+    /// when the fact was accepted.
+    pub fn from_canonical(json: String) -> Self {
+        Dims(Cow::Owned(json))
     }
 
     /// The canonical JSON text (`{}` when none).

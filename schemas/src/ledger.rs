@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::event::{Dims, Id};
 use crate::metric::Metric;
+use crate::number::Amount;
 
 /// The winning revision of one `(institution, record_id)`. Its text is
 /// borrowed from the event that won when a batch makes it (a batch builds
@@ -18,22 +20,21 @@ use crate::metric::Metric;
 /// read back from the ledger (`ActivityFact<'static>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityFact<'a> {
-    pub institution: Cow<'a, str>,
-    pub record_id: Cow<'a, str>,
+    pub institution: Cow<'a, Id>,
+    pub record_id: Cow<'a, Id>,
     pub revision: i32,
     /// CloudEvents id of the winning event: breaks ties between two events of
     /// the same revision, so the winner never depends on arrival order.
     pub event_id: Cow<'a, str>,
-    pub program_id: Cow<'a, str>,
-    pub mission_id: Option<Cow<'a, str>>,
-    pub facility_id: Cow<'a, str>,
+    pub program_id: Cow<'a, Id>,
+    pub mission_id: Option<Cow<'a, Id>>,
+    pub facility_id: Cow<'a, Id>,
     pub region_code: Cow<'a, str>,
     pub day: NaiveDate,
     pub metric: Metric,
-    /// Canonical JSON text of the dims (keys sorted).
-    pub dims: Cow<'a, str>,
-    /// Hundredths of the metric's unit; 0 after a withdrawal.
-    pub value: i64,
+    pub dims: Cow<'a, Dims>,
+    /// Zero after a withdrawal.
+    pub value: Amount,
 }
 
 impl ActivityFact<'_> {
@@ -44,7 +45,9 @@ impl ActivityFact<'_> {
 
     /// The same fact with its own text, as the ledger holds it.
     pub fn into_owned(self) -> ActivityFact<'static> {
-        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        fn own<T: ?Sized + ToOwned>(c: Cow<'_, T>) -> Cow<'static, T> {
+            Cow::Owned(c.into_owned())
+        }
         ActivityFact {
             institution: own(self.institution),
             record_id: own(self.record_id),
@@ -67,9 +70,9 @@ impl ActivityFact<'_> {
 pub struct DispatchFact {
     pub time: DateTime<Utc>,
     pub event_id: String,
-    pub program_id: String,
+    pub program_id: Id,
     pub program_name: Option<String>,
-    pub host_facility_id: String,
+    pub host_facility_id: Id,
     pub host_facility_name: Option<String>,
     pub region_code: String,
     pub team_size: i32,
@@ -101,8 +104,8 @@ impl CompletionFact {
 /// Everything known about one `(institution, mission_id)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissionFact {
-    pub institution: String,
-    pub mission_id: String,
+    pub institution: Id,
+    pub mission_id: Id,
     pub dispatch: Option<DispatchFact>,
     pub completion: Option<CompletionFact>,
 }
@@ -124,7 +127,10 @@ impl MissionFact {
 
 /// One signed change to one `daily_metrics` cell. Its strings are shared
 /// with the batch's other cells: a batch makes tens of thousands of cells
-/// from a few thousand institutions, facilities, regions and dims.
+/// from a few thousand institutions, facilities, regions and dims. They
+/// are the text of facts already checked ([`Id`]s, region codes, canonical
+/// [`Dims`]), interned once per batch by the roll-up; the value is signed
+/// (a change, not an [`Amount`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell {
     pub day: NaiveDate,
@@ -240,7 +246,7 @@ pub struct Changes<'a> {
     pub missions_new: Vec<MissionFact>,
     pub missions_replaced: Vec<MissionFact>,
     /// `(program_id, name)`: every program seen, with a name when a dispatch gave one.
-    pub programs: Vec<(String, Option<String>)>,
+    pub programs: Vec<(Id, Option<String>)>,
     pub daily: Vec<Cell>,
     pub regional: Vec<RegionalCell>,
     pub program: Vec<ProgramCell>,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use schemas::{ActivityFact, Changes, MissionFact, OffsetRange};
+use schemas::{ActivityFact, Changes, ErrorCode, Id, MissionFact, OffsetRange};
 
 use crate::{Result, postgres, sqlite};
 
@@ -19,7 +19,7 @@ pub struct QuarantineRow<'a> {
     pub offset: i64,
     pub key: Option<&'a [u8]>,
     pub payload: &'a [u8],
-    pub error_code: &'static str,
+    pub error_code: ErrorCode,
     pub error_detail: &'a str,
 }
 
@@ -44,7 +44,7 @@ impl std::ops::AddAssign for WriteTimings {
 }
 
 /// (institution, record_id) or (institution, mission_id).
-pub(crate) type Key = (String, String);
+pub(crate) type Key = (Id, Id);
 
 /// The transaction of one batch.
 pub struct Batch {
@@ -98,7 +98,15 @@ impl Batch {
         Ok((
             activities
                 .into_iter()
-                .map(|f| ((f.institution.to_string(), f.record_id.to_string()), f))
+                .map(|f| {
+                    (
+                        (
+                            f.institution.clone().into_owned(),
+                            f.record_id.clone().into_owned(),
+                        ),
+                        f,
+                    )
+                })
                 .collect(),
             missions
                 .into_iter()
@@ -177,7 +185,7 @@ pub(crate) trait Statements {
     async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()>;
     /// Upserts the `missions` rows of facts whose dispatch is known.
     async fn write_mission_rows(&mut self, facts: &[MissionFact]) -> Result<()>;
-    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()>;
+    async fn write_programs(&mut self, programs: &[(Id, Option<String>)]) -> Result<()>;
     /// Adds the batch's deltas to the three roll-up tables.
     async fn write_daily(&mut self, c: &Changes<'_>) -> Result<()>;
     async fn write_regional(&mut self, c: &Changes<'_>) -> Result<()>;

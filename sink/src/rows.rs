@@ -1,52 +1,215 @@
-//! Reading the ledger's rows back into facts, the same way for both
-//! backends: the tables have the same columns, and each backend's driver
-//! decodes its own column types into the same Rust types.
+//! The ledger tables' columns, one list per table ([`ACTIVITY`],
+//! [`MISSION`]): what both backends' writers send for each column (COPY
+//! rows, Postgres' `UNNEST` arrays, SQLite's JSON rows), and how a row read
+//! back becomes a fact again, by column name. The tables have the same
+//! columns in both backends, and each driver decodes its own column types
+//! into the same Rust types.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use schemas::{ActivityFact, CompletionFact, DispatchFact, Metric, MissionFact};
+use schemas::{ActivityFact, Amount, CompletionFact, Dims, DispatchFact, Id, Metric, MissionFact};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::{Error, Result};
 
-/// The columns of `activity_facts`: every SELECT of the ledger lists them
-/// in this order ([`select_list`]), and [`activity`] reads them by name.
-pub const ACTIVITY_FIELDS: [&str; 12] = [
-    "institution_id",
-    "record_id",
-    "revision",
-    "event_id",
-    "program_id",
-    "mission_id",
-    "facility_id",
-    "region_code",
-    "day",
-    "metric",
-    "dims",
-    "value",
+/// How a fact gives its value for one column; the variant is the column's
+/// type, so a writer cannot send a column as the wrong one.
+pub enum Get<T, I, D, S> {
+    Text(T),
+    Int(I),
+    Date(D),
+    Time(S),
+}
+
+/// One column's value for one fact.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Text(Option<Cow<'a, str>>),
+    Int(Option<i64>),
+    Date(Option<NaiveDate>),
+    Time(Option<DateTime<Utc>>),
+}
+
+/// One column's values for a run of facts: a Postgres array parameter.
+pub enum Array<'a> {
+    Text(Vec<Option<Cow<'a, str>>>),
+    Int(Vec<Option<i64>>),
+    Date(Vec<Option<NaiveDate>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+}
+
+/// What writers ask of a column's getter, for facts `T` borrowed for `'a`.
+pub trait Getter<'a, T: 'a> {
+    fn value(&self, fact: &'a T) -> Value<'a>;
+    fn array(&self, facts: &'a [T]) -> Array<'a>;
+}
+
+impl<A, B, C, D> Get<A, B, C, D> {
+    /// The array type Postgres' `UNNEST` casts this column's parameter to.
+    pub fn postgres_array(&self) -> &'static str {
+        match self {
+            Get::Text(_) => "text[]",
+            Get::Int(_) => "bigint[]",
+            Get::Date(_) => "date[]",
+            Get::Time(_) => "timestamptz[]",
+        }
+    }
+}
+
+impl<'a, T: 'a, A, B, C, D> Getter<'a, T> for Get<A, B, C, D>
+where
+    A: Fn(&'a T) -> Option<Cow<'a, str>>,
+    B: Fn(&'a T) -> Option<i64>,
+    C: Fn(&'a T) -> Option<NaiveDate>,
+    D: Fn(&'a T) -> Option<DateTime<Utc>>,
+{
+    fn value(&self, fact: &'a T) -> Value<'a> {
+        match self {
+            Get::Text(g) => Value::Text(g(fact)),
+            Get::Int(g) => Value::Int(g(fact)),
+            Get::Date(g) => Value::Date(g(fact)),
+            Get::Time(g) => Value::Time(g(fact)),
+        }
+    }
+
+    fn array(&self, facts: &'a [T]) -> Array<'a> {
+        match self {
+            Get::Text(g) => Array::Text(facts.iter().map(g).collect()),
+            Get::Int(g) => Array::Int(facts.iter().map(g).collect()),
+            Get::Date(g) => Array::Date(facts.iter().map(g).collect()),
+            Get::Time(g) => Array::Time(facts.iter().map(g).collect()),
+        }
+    }
+}
+
+/// A fact as a JSON array of its table's columns, in order: a row of
+/// SQLite's `json_each` parameter. Dates and times take chrono's serde
+/// form, the text the SQLite columns hold.
+pub struct JsonRow<'c, 'a, G, T>(pub &'c [Column<G>], pub &'a T);
+
+impl<'a, G: Getter<'a, T>, T: 'a> serde::Serialize for JsonRow<'_, 'a, G, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for c in self.0 {
+            match c.get.value(self.1) {
+                Value::Text(v) => seq.serialize_element(&v)?,
+                Value::Int(v) => seq.serialize_element(&v)?,
+                Value::Date(v) => seq.serialize_element(&v)?,
+                Value::Time(v) => seq.serialize_element(&v)?,
+            }
+        }
+        seq.end()
+    }
+}
+
+/// A ledger column: its name and how a fact gives its value. Each ledger
+/// table has one list of these ([`ACTIVITY`], [`MISSION`]): the SELECTs,
+/// both backends' writers and the readers (by name, through [`column`])
+/// all follow it, so adding a column is one line here and one in the
+/// migrations.
+pub struct Column<G> {
+    pub name: &'static str,
+    pub get: G,
+}
+
+/// How an activity fact gives each type of value (for facts of any
+/// lifetime: a batch's borrow from its events).
+type ActivityGet = Get<
+    for<'a, 'f> fn(&'a ActivityFact<'f>) -> Option<Cow<'a, str>>,
+    for<'f> fn(&ActivityFact<'f>) -> Option<i64>,
+    for<'f> fn(&ActivityFact<'f>) -> Option<NaiveDate>,
+    for<'f> fn(&ActivityFact<'f>) -> Option<DateTime<Utc>>,
+>;
+
+type MissionGet = Get<
+    for<'a> fn(&'a MissionFact) -> Option<Cow<'a, str>>,
+    fn(&MissionFact) -> Option<i64>,
+    fn(&MissionFact) -> Option<NaiveDate>,
+    fn(&MissionFact) -> Option<DateTime<Utc>>,
+>;
+
+/// `activity_facts`; the first two columns are the key.
+pub const ACTIVITY: [Column<ActivityGet>; 12] = [
+    text("institution_id", |f| id(&f.institution)),
+    text("record_id", |f| id(&f.record_id)),
+    col("revision", Get::Int(|f| Some(f.revision.into()))),
+    text("event_id", |f| Some(Cow::Borrowed(&f.event_id))),
+    text("program_id", |f| id(&f.program_id)),
+    text("mission_id", |f| f.mission_id.as_deref().and_then(id)),
+    text("facility_id", |f| id(&f.facility_id)),
+    text("region_code", |f| Some(Cow::Borrowed(&f.region_code))),
+    col("day", Get::Date(|f| Some(f.day))),
+    text("metric", |f| Some(Cow::Borrowed(f.metric.as_str()))),
+    text("dims", |f| Some(Cow::Borrowed(f.dims.as_json()))),
+    col("value", Get::Int(|f| Some(f.value.hundredths()))),
 ];
 
-/// The columns of `mission_facts`: the SELECTs and both backends' writers
-/// list them in this order, and [`mission`] reads them by name.
-pub const MISSION_FIELDS: [&str; 16] = [
-    "institution_id",
-    "mission_id",
-    "dispatch_time",
-    "dispatch_event_id",
-    "program_id",
-    "program_name",
-    "host_facility_id",
-    "host_facility_name",
-    "region_code",
-    "team_size",
-    "specialties",
-    "start_date",
-    "planned_end_date",
-    "completion_time",
-    "completion_event_id",
-    "end_date",
+/// `mission_facts`; the first two columns are the key. A mission known
+/// only by its completion has no dispatch columns, and the reverse.
+pub const MISSION: [Column<MissionGet>; 16] = [
+    text("institution_id", |f| id(&f.institution)),
+    text("mission_id", |f| id(&f.mission_id)),
+    col("dispatch_time", Get::Time(|f| d(f).map(|d| d.time))),
+    text("dispatch_event_id", |f| {
+        d(f).map(|d| Cow::Borrowed(&*d.event_id))
+    }),
+    text("program_id", |f| d(f).and_then(|d| id(&d.program_id))),
+    text("program_name", |f| {
+        d(f).and_then(|d| d.program_name.as_deref().map(Cow::Borrowed))
+    }),
+    text("host_facility_id", |f| {
+        d(f).and_then(|d| id(&d.host_facility_id))
+    }),
+    text("host_facility_name", |f| {
+        d(f).and_then(|d| d.host_facility_name.as_deref().map(Cow::Borrowed))
+    }),
+    text("region_code", |f| {
+        d(f).map(|d| Cow::Borrowed(&*d.region_code))
+    }),
+    col("team_size", Get::Int(|f| d(f).map(|d| d.team_size.into()))),
+    text("specialties", |f| {
+        d(f).map(|d| Cow::Owned(serde_json::to_string(&d.specialties).expect("strings serialise")))
+    }),
+    col("start_date", Get::Date(|f| d(f).map(|d| d.start_date))),
+    col(
+        "planned_end_date",
+        Get::Date(|f| d(f).and_then(|d| d.planned_end_date)),
+    ),
+    col("completion_time", Get::Time(|f| c(f).map(|c| c.time))),
+    text("completion_event_id", |f| {
+        c(f).map(|c| Cow::Borrowed(&*c.event_id))
+    }),
+    col("end_date", Get::Date(|f| c(f).map(|c| c.end_date))),
 ];
+
+/// The names of [`ACTIVITY`], in order.
+pub const ACTIVITY_FIELDS: [&str; 12] = names(&ACTIVITY);
+/// The names of [`MISSION`], in order.
+pub const MISSION_FIELDS: [&str; 16] = names(&MISSION);
+
+const fn col<G>(name: &'static str, get: G) -> Column<G> {
+    Column { name, get }
+}
+
+const fn text<T, I, D, S>(name: &'static str, get: T) -> Column<Get<T, I, D, S>> {
+    col(name, Get::Text(get))
+}
+
+fn id(id: &Id) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(id.as_str()))
+}
+
+const fn names<G, const N: usize>(columns: &[Column<G>; N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = columns[i].name;
+        i += 1;
+    }
+    out
+}
 
 /// Where `name` is in `fields`: a column read by name, resolved when the
 /// crate compiles (a name not in the list does not compile), so a reader
@@ -111,22 +274,28 @@ where
     for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
 {
     let metric: String = r.try_get(a!("metric"))?;
+    let value: i64 = r.try_get(a!("value"))?;
     let text = |i: usize| r.try_get::<String, _>(i).map(Cow::Owned);
+    let id = |i: usize| parse_id(r.try_get(i)?, "activity_facts", ACTIVITY_FIELDS[i]);
+    let mission_id: Option<String> = r.try_get(a!("mission_id"))?;
     Ok(ActivityFact {
-        institution: text(a!("institution_id"))?,
-        record_id: text(a!("record_id"))?,
+        institution: Cow::Owned(id(a!("institution_id"))?),
+        record_id: Cow::Owned(id(a!("record_id"))?),
         revision: r.try_get(a!("revision"))?,
         event_id: text(a!("event_id"))?,
-        program_id: text(a!("program_id"))?,
-        mission_id: r
-            .try_get::<Option<String>, _>(a!("mission_id"))?
-            .map(Cow::Owned),
-        facility_id: text(a!("facility_id"))?,
+        program_id: Cow::Owned(id(a!("program_id"))?),
+        mission_id: match mission_id {
+            None => None,
+            Some(m) => Some(Cow::Owned(parse_id(m, "activity_facts", "mission_id")?)),
+        },
+        facility_id: Cow::Owned(id(a!("facility_id"))?),
         region_code: text(a!("region_code"))?,
         day: r.try_get(a!("day"))?,
         metric: Metric::parse(&metric).ok_or_else(|| corrupt("activity_facts.metric", &metric))?,
-        dims: text(a!("dims"))?,
-        value: r.try_get(a!("value"))?,
+        dims: Cow::Owned(Dims::from_canonical(r.try_get(a!("dims"))?)),
+        value: (value >= 0)
+            .then(|| Amount::from_hundredths(value))
+            .ok_or_else(|| corrupt("activity_facts.value", &value.to_string()))?,
     })
 }
 
@@ -139,6 +308,7 @@ where
     for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
+    let id = |i: usize| parse_id(r.try_get(i)?, "mission_facts", MISSION_FIELDS[i]);
     let dispatch = match r.try_get::<Option<DateTime<Utc>>, _>(m!("dispatch_time"))? {
         None => None,
         Some(time) => {
@@ -146,9 +316,9 @@ where
             Some(DispatchFact {
                 time,
                 event_id: r.try_get(m!("dispatch_event_id"))?,
-                program_id: r.try_get(m!("program_id"))?,
+                program_id: id(m!("program_id"))?,
                 program_name: r.try_get(m!("program_name"))?,
-                host_facility_id: r.try_get(m!("host_facility_id"))?,
+                host_facility_id: id(m!("host_facility_id"))?,
                 host_facility_name: r.try_get(m!("host_facility_name"))?,
                 region_code: r.try_get(m!("region_code"))?,
                 team_size: r.try_get(m!("team_size"))?,
@@ -168,8 +338,8 @@ where
         }),
     };
     Ok(MissionFact {
-        institution: r.try_get(m!("institution_id"))?,
-        mission_id: r.try_get(m!("mission_id"))?,
+        institution: id(m!("institution_id"))?,
+        mission_id: id(m!("mission_id"))?,
         dispatch,
         completion,
     })
@@ -183,6 +353,11 @@ pub fn d(f: &MissionFact) -> Option<&DispatchFact> {
 /// The completion of a mission fact, if known.
 pub fn c(f: &MissionFact) -> Option<&CompletionFact> {
     f.completion.as_ref()
+}
+
+/// An identifier read back from `table.column`.
+fn parse_id(text: String, table: &str, column: &str) -> Result<Id> {
+    Id::parse_owned(text).map_err(|text| corrupt(&format!("{table}.{column}"), &text))
 }
 
 fn corrupt(what: &str, value: &str) -> Error {

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::NaiveDate;
-use schemas::{ActivityFact, Changes, Metric, OffsetRange};
+use schemas::{ActivityFact, Amount, Changes, Dims, Id, Metric, OffsetRange};
 use sink::{Error, Settings, Sink};
 
 /// A fresh database on one backend, dropped at the end.
@@ -77,20 +77,24 @@ fn range(expected: Option<i64>, next: i64) -> OffsetRange {
     }
 }
 
+fn id(s: &str) -> Cow<'static, Id> {
+    Cow::Owned(Id::parse(s).unwrap())
+}
+
 fn fact(record: &str, value: i64) -> ActivityFact<'static> {
     ActivityFact {
-        institution: Cow::Borrowed("h1"),
-        record_id: Cow::Owned(record.to_owned()),
+        institution: id("h1"),
+        record_id: id(record),
         revision: 1,
         event_id: Cow::Owned(format!("e-{record}")),
-        program_id: Cow::Borrowed("p"),
+        program_id: id("p"),
         mission_id: None,
-        facility_id: Cow::Borrowed("f"),
+        facility_id: id("f"),
         region_code: Cow::Borrowed("620921"),
         day: NaiveDate::from_ymd_opt(2023, 7, 16).unwrap(),
         metric: Metric::Surgeries,
-        dims: Cow::Borrowed("{}"),
-        value,
+        dims: Cow::Owned(Dims::default()),
+        value: Amount::from_hundredths(value),
     }
 }
 
@@ -108,7 +112,7 @@ async fn stored(sink: &Sink) -> Option<i64> {
 /// The ledger row of `record`, as a batch loads it.
 async fn load(sink: &Sink, record: &str) -> Option<ActivityFact<'static>> {
     let mut tx = sink.begin().await.unwrap();
-    let key = ("h1".to_owned(), record.to_owned());
+    let key = (id("h1").into_owned(), id(record).into_owned());
     let (mut facts, _) = tx.load(std::slice::from_ref(&key), &[]).await.unwrap();
     facts.remove(&key)
 }
@@ -123,7 +127,10 @@ async fn claims_move_the_stored_offsets_and_a_rollback_moves_nothing(backend: &s
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(stored(&s.sink).await, Some(10));
-    assert_eq!(load(&s.sink, "r1").await.map(|f| f.value), Some(300));
+    assert_eq!(
+        load(&s.sink, "r1").await.map(|f| f.value.hundredths()),
+        Some(300)
+    );
 
     // Claimed and written, then dropped uncommitted (a crash, a failed
     // write): neither the offsets nor the ledger move.
@@ -209,7 +216,10 @@ async fn a_fact_another_worker_inserted_is_a_conflict_a_retry_resolves(backend: 
     assert!(err.is_retryable(), "the batch is applied again");
     drop(tx);
     // The retry loads the ledger again and now sees the fact.
-    assert_eq!(load(&s.sink, "r1").await.map(|f| f.value), Some(300));
+    assert_eq!(
+        load(&s.sink, "r1").await.map(|f| f.value.hundredths()),
+        Some(300)
+    );
     s.close().await;
 }
 

@@ -3,7 +3,7 @@
 //! fact so a change is exactly "new minus old".
 
 use chrono::NaiveDate;
-use schemas::{ActivityFact, Metric, MissionFact};
+use schemas::{ActivityFact, Amount, Id, Metric, MissionFact};
 
 /// One signed change to one `daily_metrics` cell. Its strings are borrowed
 /// from the fact it comes from: a batch makes tens of thousands of these,
@@ -25,19 +25,19 @@ pub struct Contribution<'a> {
 
 /// An activity counts its value on its day; a withdrawal (0) counts nothing.
 pub fn activity_cells<'a>(f: &'a ActivityFact<'_>, sign: i64, out: &mut Vec<Contribution<'a>>) {
-    if f.value == 0 {
+    if f.value == Amount::ZERO {
         return;
     }
     out.push(Contribution {
         day: f.day,
         institution: &f.institution,
         program_id: &f.program_id,
-        mission_id: f.mission_id.as_deref(),
+        mission_id: f.mission_id.as_deref().map(Id::as_str),
         facility_id: &f.facility_id,
         region_code: &f.region_code,
         metric: f.metric,
-        dims: &f.dims,
-        value: sign * f.value,
+        dims: f.dims.as_json(),
+        value: sign * f.value.hundredths(),
     });
 }
 

@@ -5,7 +5,7 @@
 //! event id; mission dispatch and completion: event time, then event id), so
 //! the result never depends on the order or batching in which events arrive.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
@@ -15,13 +15,13 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 use schemas::{
     Activity, ActivityFact, Body, Changes, CompletionFact, Dispatch, DispatchFact, ErrorCode,
-    Event, MissionFact, Rejection,
+    Event, Id, MissionFact, Rejection,
 };
 
 use crate::contribution::{Contribution, activity_cells, mission_cells};
 
 /// `(institution, record_id)` or `(institution, mission_id)`.
-pub type FactKey = (String, String);
+pub type FactKey = (Id, Id);
 
 /// The ledger rows of the keys a batch touches, as locked by the sink.
 #[derive(Debug, Default, Clone)]
@@ -36,11 +36,11 @@ impl Prior {
         let mut activities = Vec::new();
         let mut missions = Vec::new();
         for e in events.iter().map(Borrow::borrow) {
-            let inst = e.institution.as_str().to_owned();
+            let inst = e.institution.clone();
             match &e.body {
-                Body::Activity(a) => activities.push((inst, a.record_id.as_str().to_owned())),
-                Body::Dispatched(d) => missions.push((inst, d.mission_id.as_str().to_owned())),
-                Body::Completed(c) => missions.push((inst, c.mission_id.as_str().to_owned())),
+                Body::Activity(a) => activities.push((inst, a.record_id.clone())),
+                Body::Dispatched(d) => missions.push((inst, d.mission_id.clone())),
+                Body::Completed(c) => missions.push((inst, c.mission_id.clone())),
             }
         }
         for v in [&mut activities, &mut missions] {
@@ -93,28 +93,28 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     let mut p = Plan::default();
     // The batch's winner per key, borrowed from its event: an owned fact
     // is built only for a winner.
-    let mut activities: Map<(&str, &str), (&Event, &Activity)> = Map::default();
-    let mut dispatches: Map<(&str, &str), (&Event, &Dispatch)> = Map::default();
-    let mut completions: Map<(&str, &str), Vec<(usize, CompletionFact)>> = Map::default();
-    let mut programs: Map<&str, Option<(DispatchVersion<'_>, &str)>> = Map::default();
+    let mut activities: Map<(&Id, &Id), (&Event, &Activity)> = Map::default();
+    let mut dispatches: Map<(&Id, &Id), (&Event, &Dispatch)> = Map::default();
+    let mut completions: Map<(&Id, &Id), Vec<(usize, CompletionFact)>> = Map::default();
+    let mut programs: Map<&Id, Option<(DispatchVersion<'_>, &str)>> = Map::default();
 
     for (i, e) in events.iter().map(Borrow::borrow).enumerate() {
-        let inst = e.institution.as_str();
+        let inst = &e.institution;
         match &e.body {
             Body::Activity(a) => {
-                programs.entry(a.program_id.as_str()).or_default();
-                let key = (inst, a.record_id.as_str());
+                programs.entry(&a.program_id).or_default();
+                let key = (inst, &a.record_id);
                 keep_newest(&mut activities, key, (e, a), |(e, a)| (a.revision, &e.id));
             }
             Body::Dispatched(d) => {
-                let entry = programs.entry(d.program_id.as_str()).or_default();
+                let entry = programs.entry(&d.program_id).or_default();
                 if let Some(name) = &d.program_name {
                     let v = (e.time, e.id.as_str());
                     if entry.as_ref().is_none_or(|(old, _)| *old < v) {
                         *entry = Some((v, name));
                     }
                 }
-                let key = (inst, d.mission_id.as_str());
+                let key = (inst, &d.mission_id);
                 keep_newest(&mut dispatches, key, (e, d), |(e, _)| (e.time, &e.id));
             }
             Body::Completed(c) => {
@@ -124,7 +124,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
                     end_date: c.end_date,
                 };
                 completions
-                    .entry((inst, c.mission_id.as_str()))
+                    .entry((inst, &c.mission_id))
                     .or_default()
                     .push((i, f));
             }
@@ -135,7 +135,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     let winners = in_key_order(activities.into_iter().collect());
     // The prior rows by borrowed key, so that a winner is looked up
     // without building an owned key.
-    let prior_activities: Map<(&str, &str), &ActivityFact<'static>> = prior
+    let prior_activities: Map<(&Id, &Id), &ActivityFact<'static>> = prior
         .activities
         .values()
         .map(|f| ((&*f.institution, &*f.record_id), f))
@@ -159,7 +159,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
         }
     }
 
-    let mut mission_keys: Vec<(&str, &str)> = dispatches
+    let mut mission_keys: Vec<(&Id, &Id)> = dispatches
         .keys()
         .chain(completions.keys())
         .copied()
@@ -167,7 +167,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     mission_keys.sort_unstable();
     mission_keys.dedup();
     for key in mission_keys {
-        let key_owned = (key.0.to_owned(), key.1.to_owned());
+        let key_owned = (key.0.clone(), key.1.clone());
         let old = prior.missions.get(&key_owned);
         let mut dispatch = old.and_then(|m| m.dispatch.clone());
         if let Some(d) = dispatches.remove(&key).map(|(e, d)| dispatch_fact(e, d))
@@ -214,7 +214,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
 
     let mut programs: Vec<_> = programs
         .into_iter()
-        .map(|(id, n)| (id.to_owned(), n.map(|(_, name)| name.to_owned())))
+        .map(|(id, n)| (id.clone(), n.map(|(_, name)| name.to_owned())))
         .collect();
     programs.sort_unstable();
     p.changes.programs = programs;
@@ -222,13 +222,13 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     p
 }
 
-/// `items` sorted by key, as the `(&str, &str)` keys compare, mostly on
+/// `items` sorted by key, as the `(&Id, &Id)` keys compare, mostly on
 /// integers: each string's first 16 bytes, big-endian and zero-padded,
 /// order like the string (an identifier holds no NUL, so a string that
 /// ends compares lower, as it does in full); the strings themselves are
 /// compared only where those tie and one is longer. Sorting a batch's
 /// winners on the strings was a third of the plan's time.
-fn in_key_order<'k, V>(items: Vec<((&'k str, &'k str), V)>) -> Vec<((&'k str, &'k str), V)> {
+fn in_key_order<'k, V>(items: Vec<((&'k Id, &'k Id), V)>) -> Vec<((&'k Id, &'k Id), V)> {
     fn prefix(s: &str) -> u128 {
         let mut b = [0u8; 16];
         let n = s.len().min(16);
@@ -278,18 +278,18 @@ fn keep_newest<K: Hash + Eq, C: Copy, V: Ord>(
 /// The fact an event makes, its text borrowed from the event: no copy.
 fn activity_fact<'e>(e: &'e Event, a: &'e Activity) -> ActivityFact<'e> {
     ActivityFact {
-        institution: e.institution.as_str().into(),
-        record_id: a.record_id.as_str().into(),
+        institution: Cow::Borrowed(&e.institution),
+        record_id: Cow::Borrowed(&a.record_id),
         revision: a.revision,
         event_id: e.id.as_str().into(),
-        program_id: a.program_id.as_str().into(),
-        mission_id: a.mission_id.as_deref().map(Into::into),
-        facility_id: a.facility_id.as_str().into(),
+        program_id: Cow::Borrowed(&a.program_id),
+        mission_id: a.mission_id.as_ref().map(Cow::Borrowed),
+        facility_id: Cow::Borrowed(&a.facility_id),
         region_code: a.region_code.as_str().into(),
         day: a.occurred_on,
         metric: a.metric,
-        dims: a.dims.as_json().into(),
-        value: a.value.hundredths(),
+        dims: Cow::Borrowed(&a.dims),
+        value: a.value,
     }
 }
 
@@ -297,9 +297,9 @@ fn dispatch_fact(e: &Event, d: &Dispatch) -> DispatchFact {
     DispatchFact {
         time: e.time,
         event_id: e.id.clone(),
-        program_id: d.program_id.as_str().to_owned(),
+        program_id: d.program_id.clone(),
         program_name: d.program_name.clone(),
-        host_facility_id: d.host_facility_id.as_str().to_owned(),
+        host_facility_id: d.host_facility_id.clone(),
         host_facility_name: d.host_facility_name.clone(),
         region_code: d.region_code.clone(),
         team_size: d.team_size,
@@ -341,6 +341,7 @@ fn completion_problem(d: &DispatchFact, c: &CompletionFact) -> Option<Rejection>
 #[cfg(test)]
 mod tests {
     use super::in_key_order;
+    use schemas::Id;
 
     /// The integer-prefix order equals the strings' own order, for
     /// identifiers of every length around the 16-byte prefix.
@@ -354,11 +355,11 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (x >> 33) % n
         };
-        let strings: Vec<String> = (0..400)
+        let strings: Vec<Id> = (0..400)
             .map(|_| {
                 let len = 1 + next(40) as usize;
                 let common = next(3) as usize * 8; // shared prefixes of 0, 8 or 16 bytes
-                (0..len)
+                let s: String = (0..len)
                     .map(|i| {
                         if i < common {
                             'a'
@@ -366,16 +367,12 @@ mod tests {
                             alphabet[next(9) as usize] as char
                         }
                     })
-                    .collect()
+                    .collect();
+                Id::parse(&s).unwrap()
             })
             .collect();
-        let keys: Vec<(&str, &str)> = (0..2000)
-            .map(|_| {
-                (
-                    strings[next(20) as usize].as_str(),
-                    strings[next(400) as usize].as_str(),
-                )
-            })
+        let keys: Vec<(&Id, &Id)> = (0..2000)
+            .map(|_| (&strings[next(20) as usize], &strings[next(400) as usize]))
             .collect();
         let mut expected = keys.clone();
         expected.sort();

@@ -181,7 +181,10 @@ fn fold(t: &Transform, batches: &[Vec<Event>]) -> HashMap<Cell, i64> {
         let c = out.changes;
         for f in c.activities_new.into_iter().chain(c.activities_replaced) {
             prior.activities.insert(
-                (f.institution.to_string(), f.record_id.to_string()),
+                (
+                    f.institution.clone().into_owned(),
+                    f.record_id.clone().into_owned(),
+                ),
                 f.into_owned(),
             );
         }

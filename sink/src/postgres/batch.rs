@@ -7,7 +7,9 @@
 //! each other but do not deadlock (Postgres breaks the rare remaining cycle,
 //! and the error is retryable).
 
-use schemas::{ActivityFact, Changes, MissionFact, Period};
+use schemas::{ActivityFact, Changes, Id, MissionFact, Period};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 
 use super::compact;
@@ -15,7 +17,10 @@ use super::copy::copy_in;
 use schemas::OffsetRange;
 
 use crate::batch::{Key, QuarantineRow, Statements, check_count};
-use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
+use crate::rows::{
+    self, ACTIVITY, ACTIVITY_FIELDS, Array, Column, Get, Getter, MISSION, MISSION_FIELDS,
+    select_list,
+};
 use crate::{Error, Result};
 
 pub(crate) struct Batch {
@@ -205,202 +210,39 @@ impl Statements for Batch {
         if facts.is_empty() {
             return Ok(());
         }
-        if new {
-            // The bulk of a batch's ledger rows: COPY. A fact another worker
-            // inserted since `load` breaks the primary key: the batch is
-            // retried and then sees it.
-            let copy = format!(
-                "COPY outreach.activity_facts ({}) FROM STDIN",
-                ACTIVITY_FIELDS.join(", ")
-            );
-            return copy_in(
-                &mut self.tx,
-                &copy,
-                facts,
-                // In ACTIVITY_FIELDS' order.
-                |r, f| {
-                    r.text(&f.institution)
-                        .text(&f.record_id)
-                        .int(f.revision.into())
-                        .text(&f.event_id)
-                        .text(&f.program_id)
-                        .opt_text(f.mission_id.as_deref())
-                        .text(&f.facility_id)
-                        .text(&f.region_code)
-                        .date(f.day)
-                        .text(f.metric.as_str())
-                        .text(&f.dims)
-                        .int(f.value);
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                Error::Database(sqlx::Error::Database(db))
-                    if db.code().as_deref() == Some("23505") =>
-                {
-                    Error::Conflict(1)
-                }
-                other => other,
-            })
-            .and_then(|done| check_count(done, facts.len()));
+        if !new {
+            let done = ledger_rows("activity_facts", &ACTIVITY, facts, false)
+                .execute(&mut *self.tx)
+                .await?;
+            return check_count(done.rows_affected(), facts.len());
         }
-        let col = |f: for<'f> fn(&'f ActivityFact<'_>) -> &'f str| {
-            facts.iter().map(f).collect::<Vec<&str>>()
-        };
-        let sql = "UPDATE outreach.activity_facts f SET revision = u.revision, event_id = u.event_id,
-               program_id = u.program_id, mission_id = u.mission_id, facility_id = u.facility_id,
-               region_code = u.region_code, day = u.day, metric = u.metric, dims = u.dims, value = u.value
-             FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::date[], $10::text[], $11::text[], $12::bigint[])
-               AS u(institution_id, record_id, revision, event_id, program_id, mission_id, facility_id,
-                    region_code, day, metric, dims, value)
-             WHERE f.institution_id = u.institution_id AND f.record_id = u.record_id";
-        let done = sqlx::query(sql)
-            .bind(col(|f| &f.institution))
-            .bind(col(|f| &f.record_id))
-            .bind(facts.iter().map(|f| f.revision).collect::<Vec<_>>())
-            .bind(col(|f| &f.event_id))
-            .bind(col(|f| &f.program_id))
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.mission_id.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(col(|f| &f.facility_id))
-            .bind(col(|f| &f.region_code))
-            .bind(facts.iter().map(|f| f.day).collect::<Vec<_>>())
-            .bind(col(|f| f.metric.as_str()))
-            .bind(col(|f| &f.dims))
-            .bind(facts.iter().map(|f| f.value).collect::<Vec<_>>())
-            .execute(&mut *self.tx)
-            .await?;
-        check_count(done.rows_affected(), facts.len())
+        // The bulk of a batch's ledger rows: COPY. A fact another worker
+        // inserted since `load` breaks the primary key: the batch is
+        // retried and then sees it.
+        let copy = format!(
+            "COPY outreach.activity_facts ({}) FROM STDIN",
+            ACTIVITY_FIELDS.join(", ")
+        );
+        copy_in(&mut self.tx, &copy, facts, |r, f| {
+            for c in &ACTIVITY {
+                r.value(c.get.value(f));
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
+                Error::Conflict(1)
+            }
+            other => other,
+        })
+        .and_then(|done| check_count(done, facts.len()))
     }
 
     async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
-        let cols = MISSION_FIELDS.join(", ");
-        let unnest = "UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::date[],
-                             $13::date[], $14::timestamptz[], $15::text[], $16::date[])";
-        let sql = if new {
-            format!(
-                "INSERT INTO outreach.mission_facts ({cols}) SELECT * FROM {unnest} ORDER BY 1, 2 ON CONFLICT DO NOTHING"
-            )
-        } else {
-            let set = MISSION_FIELDS
-                .iter()
-                .skip(2)
-                .map(|c| format!("{c} = u.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "UPDATE outreach.mission_facts f SET {set} FROM {unnest} AS u({cols})
-                 WHERE f.institution_id = u.institution_id AND f.mission_id = u.mission_id"
-            )
-        };
-        let specialties: Vec<Option<String>> = facts
-            .iter()
-            .map(|f| {
-                d(f).map(|d| serde_json::to_string(&d.specialties).expect("strings serialise"))
-            })
-            .collect();
-        // Built only from MISSION_FIELDS and the constant UNNEST above, never from input.
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.institution.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| f.mission_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.time))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.event_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.program_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.program_name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.host_facility_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.host_facility_name.as_deref()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.region_code.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.team_size))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(specialties)
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).map(|d| d.start_date))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| d(f).and_then(|d| d.planned_end_date))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.time))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.event_id.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                facts
-                    .iter()
-                    .map(|f| c(f).map(|c| c.end_date))
-                    .collect::<Vec<_>>(),
-            )
+        let done = ledger_rows("mission_facts", &MISSION, facts, new)
             .execute(&mut *self.tx)
             .await?;
         check_count(done.rows_affected(), facts.len())?;
@@ -446,7 +288,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()> {
+    async fn write_programs(&mut self, programs: &[(Id, Option<String>)]) -> Result<()> {
         if programs.is_empty() {
             return Ok(());
         }
@@ -563,7 +405,7 @@ impl Statements for Batch {
         .bind(rows.iter().map(|r| r.offset).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.key).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.payload).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.error_code).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.error_code.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.error_detail).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await?;
@@ -575,4 +417,51 @@ impl Statements for Batch {
 /// across the COPY's awaits would not be `Send`).
 fn days<T>(cells: &[T], period: impl Fn(&T) -> Period) -> Vec<&T> {
     cells.iter().filter(|c| period(c) == Period::Day).collect()
+}
+
+/// The INSERT (`new`; a row another worker inserted since `load` is left
+/// alone, and the count check sees it) or UPDATE of ledger rows, one array
+/// parameter per column of `columns`, whose first two are the key. Built
+/// only from the column list, never from input.
+fn ledger_rows<'q, T, A, B, C, D>(
+    table: &str,
+    columns: &[Column<Get<A, B, C, D>>],
+    facts: &'q [T],
+    new: bool,
+) -> Query<'q, Postgres, PgArguments>
+where
+    Get<A, B, C, D>: Getter<'q, T>,
+{
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let unnest: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::{}", i + 1, c.get.postgres_array()))
+        .collect();
+    let (unnest, cols) = (unnest.join(", "), names.join(", "));
+    let sql = if new {
+        format!(
+            "INSERT INTO outreach.{table} ({cols}) SELECT * FROM UNNEST({unnest})
+             ORDER BY 1, 2 ON CONFLICT DO NOTHING"
+        )
+    } else {
+        let set: Vec<String> = names[2..].iter().map(|c| format!("{c} = u.{c}")).collect();
+        format!(
+            "UPDATE outreach.{table} f SET {} FROM UNNEST({unnest}) AS u({cols})
+             WHERE f.{k0} = u.{k0} AND f.{k1} = u.{k1}",
+            set.join(", "),
+            k0 = names[0],
+            k1 = names[1],
+        )
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for c in columns {
+        query = match c.get.array(facts) {
+            Array::Text(v) => query.bind(v),
+            Array::Int(v) => query.bind(v),
+            Array::Date(v) => query.bind(v),
+            Array::Time(v) => query.bind(v),
+        };
+    }
+    query
 }

@@ -5,10 +5,11 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, SecondsFormat};
 use sqlx::PgConnection;
 
 use crate::Result;
+use crate::rows::Value;
 
 /// Rows are sent in chunks of about this many bytes, so the buffer stays
 /// small whatever the batch.
@@ -59,6 +60,27 @@ impl Row<'_> {
                 self.sep();
                 self.buf.push_str("\\N");
                 self
+            }
+        }
+    }
+
+    /// A ledger column's value, NULL when it has none.
+    pub fn value(&mut self, v: Value<'_>) -> &mut Self {
+        match v {
+            Value::Text(Some(t)) => self.text(&t),
+            Value::Int(Some(i)) => self.int(i),
+            Value::Date(Some(d)) => self.date(d),
+            Value::Time(Some(t)) => {
+                self.sep();
+                let _ = write!(
+                    self.buf,
+                    "{}",
+                    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                );
+                self
+            }
+            Value::Text(None) | Value::Int(None) | Value::Date(None) | Value::Time(None) => {
+                self.opt_text(None)
             }
         }
     }

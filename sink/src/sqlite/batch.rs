@@ -4,14 +4,16 @@
 //! from its first statement, so the ledger rows it reads cannot change
 //! under it: no row locks needed.
 
-use schemas::{ActivityFact, Changes, MissionFact};
+use schemas::{ActivityFact, Changes, Id, MissionFact};
 use sqlx::{Sqlite, Transaction};
 
 use super::{compact, json};
 use schemas::OffsetRange;
 
 use crate::batch::{Key, QuarantineRow, Statements, check_count};
-use crate::rows::{self, ACTIVITY_FIELDS, MISSION_FIELDS, c, d, select_list};
+use crate::rows::{
+    self, ACTIVITY, ACTIVITY_FIELDS, Column, Getter, JsonRow, MISSION, MISSION_FIELDS, select_list,
+};
 use crate::{Error, Result};
 
 /// Now, as the RFC 3339 text the timestamp columns hold.
@@ -93,7 +95,7 @@ impl Batch {
     /// past `("", "")`, below every identifier).
     pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
         let list = select_list(&ACTIVITY_FIELDS);
-        let (inst, rec) = self.after_activity.clone().unwrap_or_default();
+        let (inst, rec) = after(&self.after_activity);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {list} FROM activity_facts f
              WHERE (institution_id, record_id) > (?1, ?2)
@@ -107,7 +109,10 @@ impl Batch {
         let facts: Vec<ActivityFact<'static>> =
             rows.iter().map(rows::activity).collect::<Result<_>>()?;
         if let Some(f) = facts.last() {
-            self.after_activity = Some((f.institution.to_string(), f.record_id.to_string()));
+            self.after_activity = Some((
+                f.institution.clone().into_owned(),
+                f.record_id.clone().into_owned(),
+            ));
         }
         Ok(facts)
     }
@@ -115,7 +120,7 @@ impl Batch {
     /// The next `n` mission facts in key order.
     pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
         let list = select_list(&MISSION_FIELDS);
-        let (inst, mission) = self.after_mission.clone().unwrap_or_default();
+        let (inst, mission) = after(&self.after_mission);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {list} FROM mission_facts f
              WHERE (institution_id, mission_id) > (?1, ?2)
@@ -131,6 +136,31 @@ impl Batch {
             self.after_mission = Some((f.institution.clone(), f.mission_id.clone()));
         }
         Ok(facts)
+    }
+
+    /// Inserts (`new`) or updates ledger rows, sent as one JSON array of
+    /// rows, each the values of `columns` in order.
+    async fn write_ledger<'f, T, G>(
+        &mut self,
+        table: &str,
+        columns: &[Column<G>],
+        facts: &'f [T],
+        new: bool,
+    ) -> Result<()>
+    where
+        G: Getter<'f, T>,
+    {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        let rows: Vec<JsonRow<'_, 'f, G, T>> = facts.iter().map(|f| JsonRow(columns, f)).collect();
+        let sql = json_rows_statement(table, &names, new);
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json(&rows))
+            .execute(&mut *self.tx)
+            .await?;
+        check_count(done.rows_affected(), facts.len())
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -153,70 +183,13 @@ impl Statements for Batch {
     }
 
     async fn write_activities(&mut self, facts: &[ActivityFact<'_>], new: bool) -> Result<()> {
-        if facts.is_empty() {
-            return Ok(());
-        }
-        // In ACTIVITY_FIELDS' order.
-        let rows: Vec<_> = facts
-            .iter()
-            .map(|f| {
-                (
-                    &f.institution,
-                    &f.record_id,
-                    f.revision,
-                    &f.event_id,
-                    &f.program_id,
-                    &f.mission_id,
-                    &f.facility_id,
-                    &f.region_code,
-                    f.day,
-                    f.metric.as_str(),
-                    &f.dims,
-                    f.value,
-                )
-            })
-            .collect();
-        let sql = json_rows_statement("activity_facts", &ACTIVITY_FIELDS, "record_id", new);
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json(&rows))
-            .execute(&mut *self.tx)
-            .await?;
-        check_count(done.rows_affected(), facts.len())
+        self.write_ledger("activity_facts", &ACTIVITY, facts, new)
+            .await
     }
 
     async fn write_missions(&mut self, facts: &[MissionFact], new: bool) -> Result<()> {
-        if facts.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<serde_json::Value> = facts
-            .iter()
-            .map(|f| {
-                serde_json::json!([
-                    f.institution,
-                    f.mission_id,
-                    d(f).map(|d| d.time),
-                    d(f).map(|d| &d.event_id),
-                    d(f).map(|d| &d.program_id),
-                    d(f).and_then(|d| d.program_name.as_ref()),
-                    d(f).map(|d| &d.host_facility_id),
-                    d(f).and_then(|d| d.host_facility_name.as_ref()),
-                    d(f).map(|d| &d.region_code),
-                    d(f).map(|d| d.team_size),
-                    d(f).map(|d| json(&d.specialties)),
-                    d(f).map(|d| d.start_date),
-                    d(f).and_then(|d| d.planned_end_date),
-                    c(f).map(|c| c.time),
-                    c(f).map(|c| &c.event_id),
-                    c(f).map(|c| c.end_date),
-                ])
-            })
-            .collect();
-        let sql = json_rows_statement("mission_facts", &MISSION_FIELDS, "mission_id", new);
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json(&rows))
-            .execute(&mut *self.tx)
+        self.write_ledger("mission_facts", &MISSION, facts, new)
             .await?;
-        check_count(done.rows_affected(), facts.len())?;
         self.write_mission_rows(facts).await
     }
 
@@ -262,7 +235,7 @@ impl Statements for Batch {
         Ok(())
     }
 
-    async fn write_programs(&mut self, programs: &[(String, Option<String>)]) -> Result<()> {
+    async fn write_programs(&mut self, programs: &[(Id, Option<String>)]) -> Result<()> {
         if programs.is_empty() {
             return Ok(());
         }
@@ -384,7 +357,7 @@ impl Statements for Batch {
                     r.offset,
                     r.key.map(hex),
                     hex(r.payload),
-                    r.error_code,
+                    r.error_code.as_str(),
                     r.error_detail,
                 )
             })
@@ -404,6 +377,12 @@ impl Statements for Batch {
     }
 }
 
+/// Where a keyset read starts: past the last key read, or past `("", "")`.
+fn after(key: &Option<Key>) -> (&str, &str) {
+    key.as_ref()
+        .map_or(("", ""), |(a, b)| (a.as_str(), b.as_str()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -415,9 +394,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The INSERT (`new`) or UPDATE of a ledger table from one JSON parameter
 /// of rows, each an array of the table's `fields` in order; the first two
-/// fields are the key (`institution_id`, then `key`). Built only from the
-/// column lists, never from input.
-fn json_rows_statement(table: &str, fields: &[&str], key: &str, new: bool) -> String {
+/// fields are the key. Built only from the column lists, never from input.
+fn json_rows_statement(table: &str, fields: &[&str], new: bool) -> String {
     let values: Vec<String> = (0..fields.len())
         .map(|i| format!("j.value->>{i}"))
         .collect();
@@ -437,8 +415,10 @@ fn json_rows_statement(table: &str, fields: &[&str], key: &str, new: bool) -> St
             .collect();
         format!(
             "UPDATE {table} AS f SET {} FROM json_each(?1) AS j
-             WHERE f.institution_id = j.value->>0 AND f.{key} = j.value->>1",
-            set.join(", ")
+             WHERE f.{} = j.value->>0 AND f.{} = j.value->>1",
+            set.join(", "),
+            fields[0],
+            fields[1],
         )
     }
 }
