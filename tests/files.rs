@@ -5,6 +5,8 @@ mod support;
 
 use std::process::Command;
 
+use schemas::{Metric, Period};
+use support::app::regional;
 use support::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
@@ -83,12 +85,26 @@ async fn publish_sends_the_good_lines_and_the_pipeline_counts_them() {
             .unwrap();
     assert_eq!(programs, 7);
     assert_eq!(
-        regional(&pool, "CN", "year", "2023-01-01", "missions_dispatched").await,
+        regional(
+            &pool,
+            "CN",
+            Period::Year,
+            "2023-01-01",
+            Metric::MissionsDispatched
+        )
+        .await,
         "18",
         "three of the 21 are in Morocco"
     );
     assert_eq!(
-        regional(&pool, "MA", "year", "2023-01-01", "missions_dispatched").await,
+        regional(
+            &pool,
+            "MA",
+            Period::Year,
+            "2023-01-01",
+            Metric::MissionsDispatched
+        )
+        .await,
         "3"
     );
     assert_consistent(&pool).await;
@@ -150,12 +166,26 @@ async fn publish_sends_the_good_tallies_as_events_and_a_correction_replaces() {
     assert_eq!(report.ingest.messages, 6, "only good rows were sent");
     let pool = db.pool().await;
     assert_eq!(
-        regional(&pool, "141032", "day", "2024-05-06", "surgeries").await,
+        regional(
+            &pool,
+            "141032",
+            Period::Day,
+            "2024-05-06",
+            Metric::Surgeries
+        )
+        .await,
         "5",
         "revision 2 replaced revision 1"
     );
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "medicines_donated_value").await,
+        regional(
+            &pool,
+            "CN",
+            Period::Year,
+            "2024-01-01",
+            Metric::MedicinesDonatedValue
+        )
+        .await,
         "1234.56"
     );
     assert_consistent(&pool).await;

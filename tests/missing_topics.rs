@@ -8,7 +8,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use schemas::{Metric, Period};
 use serde_json::json;
+use support::app::regional;
 use support::events::*;
 use support::faults::{Running, get, wait_for};
 use support::*;
@@ -103,7 +105,15 @@ async fn a_follower_waits_for_the_missing_topic_says_why_and_reads_it_once_creat
     wait_for(
         Duration::from_secs(60),
         "the activity in the tables",
-        || futures_block(regional(&pool, "CN", "year", "2024-01-01", "surgeries")) == "3",
+        || {
+            futures_block(regional(
+                &pool,
+                "CN",
+                Period::Year,
+                "2024-01-01",
+                Metric::Surgeries,
+            )) == "3"
+        },
     );
     assert_eq!(run.metric("outreach_missing_topics"), 1.0);
 
@@ -153,9 +163,9 @@ async fn a_follower_waits_for_the_missing_topic_says_why_and_reads_it_once_creat
         futures_block(regional(
             &pool,
             "CN",
-            "year",
+            Period::Year,
             "2024-01-01",
-            "missions_dispatched",
+            Metric::MissionsDispatched,
         )) == "1"
     });
     assert!(run.log_text().contains("topic exists now"));
@@ -164,6 +174,6 @@ async fn a_follower_waits_for_the_missing_topic_says_why_and_reads_it_once_creat
 }
 
 /// Runs a query from the synchronous polling closure.
-fn futures_block<F: std::future::Future<Output = String>>(f: F) -> String {
+fn futures_block<T, F: std::future::Future<Output = T>>(f: F) -> T {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }

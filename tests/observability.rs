@@ -7,7 +7,9 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use schemas::{Metric, Period};
 use serde_json::json;
+use support::app::regional;
 use support::events::*;
 use support::faults::{get, wait_for};
 use support::*;
@@ -112,7 +114,7 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
     assert!(status.success(), "{status}");
     let pool = db.pool().await;
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "surgeries").await,
+        regional(&pool, "CN", Period::Year, "2024-01-01", Metric::Surgeries).await,
         "3"
     );
 }

@@ -9,15 +9,15 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+use schemas::{Metric, Period};
 use serde_json::json;
+use support::app::{App, Decimal};
 use support::events::*;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = Db::new().await;
+    let app = App::spawn(2).await;
 
     let bad = support::bad::cases();
     let mut records = Vec::new();
@@ -55,27 +55,30 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     ));
     late.key = Some(b"late-bad".to_vec());
     records.push(late.clone());
-    broker.producer().send(&records).await;
+    app.send(&records).await;
 
-    let report = drain(&settings(&broker, &db, &unique("g"))).await;
+    let report = app.drain().await;
     assert_eq!(report.quarantined as usize, bad.len() + 1);
-    let pool = db.pool().await;
 
     // Every good event counted, nothing from the bad ones.
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "outpatient_visits").await,
-        bad.len().to_string()
+        app.regional("CN", Period::Year, "2024-01-01", Metric::OutpatientVisits)
+            .await,
+        Decimal(bad.len() as i64 * 100)
     );
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "surgeries").await,
+        app.regional("CN", Period::Year, "2024-01-01", Metric::Surgeries)
+            .await,
         "0"
     );
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "missions_completed").await,
+        app.regional("CN", Period::Year, "2024-01-01", Metric::MissionsCompleted)
+            .await,
         "0"
     );
     assert_eq!(
-        regional(&pool, "CN", "year", "2024-01-01", "missions_dispatched").await,
+        app.regional("CN", Period::Year, "2024-01-01", Metric::MissionsDispatched)
+            .await,
         "1"
     );
 
@@ -84,7 +87,7 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT key, payload, error_code, error_detail, topic, partition, \"offset\" FROM outreach.quarantine",
     )
-    .fetch_all(&pool)
+    .fetch_all(&app.pool)
     .await
     .unwrap();
     let by_key: HashMap<Vec<u8>, _> = rows
@@ -110,14 +113,14 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     assert_eq!(row.1, late.value.clone().unwrap());
     let status: String =
         sqlx::query_scalar("SELECT status FROM outreach.missions WHERE mission_id = 'm1'")
-            .fetch_one(&pool)
+            .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(status, "active");
 
     // The dead-letter topic has each of them, original key and value, the reason in headers.
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.addr)
+        .set("bootstrap.servers", &app.broker.addr)
         .set("group.id", unique("dlq"))
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
@@ -161,5 +164,5 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
             );
         }
     }
-    assert_consistent(&pool).await;
+    app.assert_consistent().await;
 }

@@ -22,7 +22,7 @@ pub use batch::{Accepted, Batch, Position, Raw, Rejected};
 pub use consumer::{Ack, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
 pub use embedded::EmbeddedBroker;
-pub use publish::Publisher;
+pub use publish::{Publisher, enqueue};
 pub use schemas::OffsetRange;
 pub use settings::{IngestSettings, KafkaSettings, is_secret};
 

@@ -161,8 +161,10 @@ pub(crate) fn unreachable_message(
     }
 }
 
-/// Hands a record to the producer, waiting while its queue is full.
-pub(crate) async fn enqueue<K: ToBytes + ?Sized, C: rdkafka::ClientContext + 'static>(
+/// Hands a record to the producer, waiting while its queue is full. The
+/// publisher, the dead-letter sender and the tests' producer all send
+/// through it.
+pub async fn enqueue<K: ToBytes + ?Sized, C: rdkafka::ClientContext + 'static>(
     producer: &FutureProducer<C>,
     mut record: FutureRecord<'_, K, [u8]>,
 ) -> std::result::Result<DeliveryFuture, KafkaError> {

@@ -6,6 +6,7 @@
 // The validator's test support lives with the validator (schemas/tests),
 // so that testing it builds no broker client nor database driver; the
 // end-to-end tests share it.
+pub mod app;
 #[path = "../../schemas/tests/support/bad.rs"]
 pub mod bad;
 #[path = "../../schemas/tests/support/common.rs"]
@@ -204,21 +205,8 @@ impl Producer {
             if let Some(p) = r.partition {
                 rec = rec.partition(p);
             }
-            loop {
-                match self.inner.send_result(rec) {
-                    Ok(f) => break pending.push(f),
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
-                        back,
-                    )) => {
-                        rec = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => panic!("producing failed: {e}"),
-                }
-            }
+            let delivery = ingest::enqueue(&self.inner, rec).await;
+            pending.push(delivery.unwrap_or_else(|e| panic!("producing failed: {e}")));
         }
         for p in pending {
             p.await
@@ -409,148 +397,13 @@ pub fn outreach_command_at(brokers: &str, database_url: &str, group: &str) -> Co
     c
 }
 
-/// `SELECT value::text` of one cell, or None.
-pub async fn value(pool: &PgPool, sql: &str) -> Option<String> {
-    sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_optional(pool)
-        .await
-        .unwrap()
-        .flatten()
-}
-
-/// One regional total as a string (`"0"` when the row is absent).
-pub async fn regional(
-    pool: &PgPool,
-    region: &str,
-    period: &str,
-    start: &str,
-    metric: &str,
-) -> String {
-    cell(
-        pool,
-        "regional_metrics",
-        "region_code",
-        [region, period, start, metric],
-    )
-    .await
-}
-
-/// One program total as a string (`"0"` when the row is absent).
-pub async fn program(
-    pool: &PgPool,
-    program: &str,
-    period: &str,
-    start: &str,
-    metric: &str,
-) -> String {
-    cell(
-        pool,
-        "program_metrics",
-        "program_id",
-        [program, period, start, metric],
-    )
-    .await
-}
-
-async fn cell(
-    pool: &PgPool,
-    table: &str,
-    key: &str,
-    [id, period, start, metric]: [&str; 4],
-) -> String {
-    let sql = format!(
-        "SELECT value::text FROM outreach.{table}
-         WHERE {key} = $1 AND period_type = $2 AND period_start = $3::date AND metric = $4"
-    );
-    let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(period)
-        .bind(start)
-        .bind(metric)
-        .fetch_optional(pool)
-        .await
-        .unwrap();
-    v.map(normalize).unwrap_or_else(|| "0".into())
-}
-
-/// `23.00` → `23`, `12.50` → `12.5`: compare numbers, not scales.
-pub fn normalize(s: String) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
 /// Every invariant between the tables, checked in SQL: each region's total
 /// equals the sum of its children's (and of `daily_metrics` at county level),
 /// each period type sums to the same total per region and per program, and
 /// `daily_metrics` agrees with both roll-ups. Returns the cells checked.
 pub async fn assert_consistent(pool: &PgPool) -> i64 {
-    let checks: &[(&str, &str)] = &[
-        (
-            "region totals per period type agree",
-            "SELECT count(*) FROM (
-               SELECT region_code, metric, count(DISTINCT s) AS n FROM (
-                 SELECT region_code, metric, period_type, sum(value) AS s FROM outreach.regional_metrics
-                 GROUP BY region_code, metric, period_type) t GROUP BY region_code, metric) u WHERE n > 1",
-        ),
-        (
-            "program totals per period type agree",
-            "SELECT count(*) FROM (
-               SELECT program_id, metric, count(DISTINCT s) AS n FROM (
-                 SELECT program_id, metric, period_type, sum(value) AS s FROM outreach.program_metrics
-                 GROUP BY program_id, metric, period_type) t GROUP BY program_id, metric) u WHERE n > 1",
-        ),
-        (
-            "each parent's cell equals the sum of its children's cells",
-            "SELECT count(*) FROM outreach.regional_metrics p
-             JOIN (SELECT r.parent_code, c.period_type, c.period_start, c.metric, sum(c.value) AS s
-                   FROM outreach.regional_metrics c JOIN outreach.regions r ON r.region_code = c.region_code
-                   WHERE r.parent_code IS NOT NULL
-                   GROUP BY 1, 2, 3, 4) k
-               ON k.parent_code = p.region_code AND k.period_type = p.period_type
-              AND k.period_start = p.period_start AND k.metric = p.metric
-             WHERE k.s <> p.value
-               AND NOT EXISTS (SELECT 1 FROM outreach.daily_metrics d WHERE d.region_code = p.region_code)",
-        ),
-        (
-            "daily_metrics per day and region equals the day cells of regional_metrics (leaf events)",
-            "SELECT count(*) FROM (
-               SELECT region_code, day, metric, sum(value) AS s FROM outreach.daily_metrics GROUP BY 1, 2, 3) d
-             FULL JOIN (SELECT m.region_code, m.period_start AS day, m.metric, m.value AS s
-                        FROM outreach.regional_metrics m
-                        WHERE m.period_type = 'day'
-                          AND NOT EXISTS (SELECT 1 FROM outreach.regions c WHERE c.parent_code = m.region_code)) r
-               USING (region_code, day, metric)
-             WHERE coalesce(d.s, 0) <> coalesce(r.s, 0)
-               AND NOT EXISTS (SELECT 1 FROM outreach.regions c WHERE c.parent_code = coalesce(d.region_code, r.region_code))",
-        ),
-        (
-            "daily_metrics per day and program equals the day cells of program_metrics",
-            "SELECT count(*) FROM (
-               SELECT program_id, day, metric, sum(value) AS s FROM outreach.daily_metrics GROUP BY 1, 2, 3) d
-             FULL JOIN (SELECT program_id, period_start AS day, metric, value AS s FROM outreach.program_metrics
-                        WHERE period_type = 'day') p USING (program_id, day, metric)
-             WHERE coalesce(d.s, 0) <> coalesce(p.s, 0)",
-        ),
-        (
-            "every country's total equals the sum of daily_metrics in it",
-            "SELECT count(*) FROM (
-               SELECT c.region_code, d.metric, sum(d.value) AS s
-               FROM outreach.daily_metrics d
-               JOIN LATERAL (WITH RECURSIVE up AS (
-                   SELECT region_code, parent_code FROM outreach.regions WHERE region_code = d.region_code
-                   UNION ALL SELECT r.region_code, r.parent_code FROM outreach.regions r JOIN up ON r.region_code = up.parent_code)
-                 SELECT region_code FROM up WHERE parent_code IS NULL) c ON true
-               GROUP BY 1, 2) x
-             FULL JOIN (SELECT region_code, metric, sum(value) AS s FROM outreach.regional_metrics
-                        WHERE period_type = 'year' AND region_level = 'country' GROUP BY 1, 2) y USING (region_code, metric)
-             WHERE coalesce(x.s, 0) <> coalesce(y.s, 0)",
-        ),
-    ];
-    for (what, sql) in checks {
-        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+    for (what, sql) in consistency_checks(Backend::Postgres) {
+        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(pool)
             .await
             .unwrap();
@@ -562,55 +415,86 @@ pub async fn assert_consistent(pool: &PgPool) -> i64 {
         .unwrap()
 }
 
-/// [`assert_consistent`]'s checks on a SQLite database (sums compared in
-/// whole hundredths; no LATERAL, so the country check is left out).
+/// The same checks on a SQLite database.
 pub async fn assert_consistent_sqlite(pool: &sqlx::SqlitePool) {
-    const H: &str = "CAST(round(sum(value) * 100) AS INTEGER)";
-    let checks = [
+    for (what, sql) in consistency_checks(Backend::Sqlite) {
+        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// [`assert_consistent`]'s checks, each a count of mismatching rows, in
+/// either dialect: SQLite's tables have no schema, its sums are compared
+/// in whole hundredths (its `value` is a float), and it has no LATERAL, so
+/// the country check is Postgres' alone.
+fn consistency_checks(backend: Backend) -> Vec<(&'static str, String)> {
+    let pg = backend == Backend::Postgres;
+    let t = if pg { "outreach." } else { "" };
+    let h = |e: &str| {
+        if pg {
+            e.to_owned()
+        } else {
+            format!("CAST(round({e} * 100) AS INTEGER)")
+        }
+    };
+    let (sum, sum_c, p_value, m_value, value) = (
+        h("sum(value)"),
+        h("sum(c.value)"),
+        h("p.value"),
+        h("m.value"),
+        h("value"),
+    );
+    let per_period_type = |key: &str, table: &str| {
+        format!(
+            "SELECT count(*) FROM (
+               SELECT {key}, metric, count(DISTINCT s) AS n FROM (
+                 SELECT {key}, metric, period_type, {sum} AS s FROM {t}{table}
+                 GROUP BY 1, 2, 3) a GROUP BY 1, 2) b WHERE n > 1"
+        )
+    };
+    let mut checks = vec![
         (
             "region totals per period type agree",
-            format!(
-                "SELECT count(*) FROM (
-                   SELECT region_code, metric, count(DISTINCT s) AS n FROM (
-                     SELECT region_code, metric, period_type, {H} AS s FROM regional_metrics
-                     GROUP BY 1, 2, 3) GROUP BY 1, 2) WHERE n > 1"
-            ),
+            per_period_type("region_code", "regional_metrics"),
         ),
         (
             "program totals per period type agree",
-            format!(
-                "SELECT count(*) FROM (
-                   SELECT program_id, metric, count(DISTINCT s) AS n FROM (
-                     SELECT program_id, metric, period_type, {H} AS s FROM program_metrics
-                     GROUP BY 1, 2, 3) GROUP BY 1, 2) WHERE n > 1"
-            ),
+            per_period_type("program_id", "program_metrics"),
         ),
         (
             "each parent's cell equals the sum of its children's cells",
-            "SELECT count(*) FROM regional_metrics p
-             JOIN (SELECT r.parent_code, c.period_type, c.period_start, c.metric,
-                          CAST(round(sum(c.value) * 100) AS INTEGER) AS s
-                   FROM regional_metrics c JOIN regions r ON r.region_code = c.region_code
-                   WHERE r.parent_code IS NOT NULL GROUP BY 1, 2, 3, 4) k
-               ON k.parent_code = p.region_code AND k.period_type = p.period_type
-              AND k.period_start = p.period_start AND k.metric = p.metric
-             WHERE k.s <> CAST(round(p.value * 100) AS INTEGER)
-               AND NOT EXISTS (SELECT 1 FROM daily_metrics d WHERE d.region_code = p.region_code)"
-                .to_owned(),
+            format!(
+                "SELECT count(*) FROM {t}regional_metrics p
+                 JOIN (SELECT r.parent_code, c.period_type, c.period_start, c.metric, {sum_c} AS s
+                       FROM {t}regional_metrics c JOIN {t}regions r ON r.region_code = c.region_code
+                       WHERE r.parent_code IS NOT NULL GROUP BY 1, 2, 3, 4) k
+                   ON k.parent_code = p.region_code AND k.period_type = p.period_type
+                  AND k.period_start = p.period_start AND k.metric = p.metric
+                 WHERE k.s <> {p_value}
+                   AND NOT EXISTS (SELECT 1 FROM {t}daily_metrics d WHERE d.region_code = p.region_code)"
+            ),
         ),
         (
             "daily_metrics per day and region equals the day cells of regional_metrics (leaf regions)",
             format!(
                 "SELECT count(*) FROM (
-                   SELECT region_code, day, metric, {H} AS s FROM daily_metrics GROUP BY 1, 2, 3) d
-                 FULL JOIN (SELECT m.region_code, m.period_start AS day, m.metric,
-                                   CAST(round(m.value * 100) AS INTEGER) AS s
-                            FROM regional_metrics m
+                   SELECT region_code, day, metric, {sum} AS s FROM {t}daily_metrics GROUP BY 1, 2, 3) d
+                 FULL JOIN (SELECT m.region_code, m.period_start AS day, m.metric, {m_value} AS s
+                            FROM {t}regional_metrics m
                             WHERE m.period_type = 'day'
-                              AND NOT EXISTS (SELECT 1 FROM regions c WHERE c.parent_code = m.region_code)) r
+                              AND NOT EXISTS (SELECT 1 FROM {t}regions c WHERE c.parent_code = m.region_code)) r
                    USING (region_code, day, metric)
                  WHERE coalesce(d.s, 0) <> coalesce(r.s, 0)
-                   AND NOT EXISTS (SELECT 1 FROM regions c
+                   AND NOT EXISTS (SELECT 1 FROM {t}regions c
                                    WHERE c.parent_code = coalesce(d.region_code, r.region_code))"
             ),
         ),
@@ -618,22 +502,32 @@ pub async fn assert_consistent_sqlite(pool: &sqlx::SqlitePool) {
             "daily_metrics per day and program equals the day cells of program_metrics",
             format!(
                 "SELECT count(*) FROM (
-                   SELECT program_id, day, metric, {H} AS s FROM daily_metrics GROUP BY 1, 2, 3) d
-                 FULL JOIN (SELECT program_id, period_start AS day, metric,
-                                   CAST(round(value * 100) AS INTEGER) AS s
-                            FROM program_metrics WHERE period_type = 'day') p
+                   SELECT program_id, day, metric, {sum} AS s FROM {t}daily_metrics GROUP BY 1, 2, 3) d
+                 FULL JOIN (SELECT program_id, period_start AS day, metric, {value} AS s
+                            FROM {t}program_metrics WHERE period_type = 'day') p
                    USING (program_id, day, metric)
                  WHERE coalesce(d.s, 0) <> coalesce(p.s, 0)"
             ),
         ),
     ];
-    for (what, sql) in checks {
-        let bad: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        assert_eq!(bad, 0, "{what}: {bad} mismatching rows");
+    if pg {
+        checks.push((
+            "every country's total equals the sum of daily_metrics in it",
+            "SELECT count(*) FROM (
+               SELECT c.region_code, d.metric, sum(d.value) AS s
+               FROM outreach.daily_metrics d
+               JOIN LATERAL (WITH RECURSIVE up AS (
+                   SELECT region_code, parent_code FROM outreach.regions WHERE region_code = d.region_code
+                   UNION ALL SELECT r.region_code, r.parent_code FROM outreach.regions r JOIN up ON r.region_code = up.parent_code)
+                 SELECT region_code FROM up WHERE parent_code IS NULL) c ON true
+               GROUP BY 1, 2) x
+             FULL JOIN (SELECT region_code, metric, sum(value) AS s FROM outreach.regional_metrics
+                        WHERE period_type = 'year' AND region_level = 'country' GROUP BY 1, 2) y USING (region_code, metric)
+             WHERE coalesce(x.s, 0) <> coalesce(y.s, 0)"
+                .to_owned(),
+        ));
     }
+    checks
 }
 
 /// Each (day, period type, period start) row a database's SQL spread gave

@@ -1,0 +1,180 @@
+//! One harness for the end-to-end tests, as zero2prod's `spawn_app`: a
+//! broker with the contract's topics, a Postgres database of its own, the
+//! settings of a pipeline on both, and typed questions about the tables.
+//! A test says what it sends and what the analysts must read; the harness
+//! owns how.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use outreach::settings::Settings;
+use schemas::{Metric, Period};
+use sqlx::PgPool;
+
+use super::{Broker, Db, Record, drain, settings, unique};
+
+pub struct App {
+    pub broker: Broker,
+    pub db: Db,
+    pub pool: PgPool,
+    /// A pipeline's settings on this broker and database (one consumer
+    /// group; the offsets that count are the database's).
+    pub settings: Settings,
+}
+
+impl App {
+    /// A fresh world: the contract's topics with `partitions` partitions
+    /// each, and an empty, migrated-on-first-run database.
+    pub async fn spawn(partitions: i32) -> App {
+        let broker = Broker::start();
+        broker.contract_topics(partitions).await;
+        let db = Db::new().await;
+        let pool = db.pool().await;
+        let settings = settings(&broker, &db, &unique("g"));
+        App {
+            broker,
+            db,
+            pool,
+            settings,
+        }
+    }
+
+    /// Publishes `records` in order and waits for every acknowledgement.
+    pub async fn send(&self, records: &[Record]) {
+        self.broker.producer().send(records).await;
+    }
+
+    /// Runs the pipeline in-process until it has caught up.
+    pub async fn drain(&self) -> outreach::pipeline::Report {
+        drain(&self.settings).await
+    }
+
+    /// One `regional_metrics` total (zero when the row is absent).
+    pub async fn regional(
+        &self,
+        region: &str,
+        period: Period,
+        start: &str,
+        metric: Metric,
+    ) -> Decimal {
+        regional(&self.pool, region, period, start, metric).await
+    }
+
+    /// One `program_metrics` total (zero when the row is absent).
+    pub async fn program(
+        &self,
+        program_id: &str,
+        period: Period,
+        start: &str,
+        metric: Metric,
+    ) -> Decimal {
+        program(&self.pool, program_id, period, start, metric).await
+    }
+
+    /// Every invariant between the tables holds ([`super::assert_consistent`]).
+    pub async fn assert_consistent(&self) -> i64 {
+        super::assert_consistent(&self.pool).await
+    }
+}
+
+/// One `regional_metrics` total of any Postgres database (zero when the
+/// row is absent), for tests that build their world by hand.
+pub async fn regional(
+    pool: &PgPool,
+    region: &str,
+    period: Period,
+    start: &str,
+    metric: Metric,
+) -> Decimal {
+    cell(
+        pool,
+        "regional_metrics",
+        "region_code",
+        region,
+        (period, start, metric),
+    )
+    .await
+}
+
+/// One `program_metrics` total of any Postgres database.
+pub async fn program(
+    pool: &PgPool,
+    program_id: &str,
+    period: Period,
+    start: &str,
+    metric: Metric,
+) -> Decimal {
+    cell(
+        pool,
+        "program_metrics",
+        "program_id",
+        program_id,
+        (period, start, metric),
+    )
+    .await
+}
+
+async fn cell(
+    pool: &PgPool,
+    table: &str,
+    key: &str,
+    id: &str,
+    (period, start, metric): (Period, &str, Metric),
+) -> Decimal {
+    let start: NaiveDate = start.parse().expect("a period start as YYYY-MM-DD");
+    let sql = format!(
+        "SELECT (value * 100)::bigint FROM outreach.{table}
+         WHERE {key} = $1 AND period_type = $2 AND period_start = $3 AND metric = $4"
+    );
+    let v: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(period.as_str())
+        .bind(start)
+        .bind(metric.as_str())
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+    Decimal(v.unwrap_or(0))
+}
+
+/// A total as the tables hold it, exactly: hundredths of the metric's unit.
+/// It compares with the text of a number (`"23"`, `"12.5"`), so a test
+/// reads as the analyst's figure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(pub i64);
+
+impl Decimal {
+    pub fn parse(text: &str) -> Decimal {
+        let (neg, t) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (units, cents) = t.split_once('.').unwrap_or((t, ""));
+        assert!(cents.len() <= 2, "{text}: at most two decimals");
+        let units: i64 = units.parse().unwrap_or_else(|_| panic!("{text}: a number"));
+        let cents: i64 = format!("{cents:0<2}").parse().unwrap();
+        let h = units * 100 + cents;
+        Decimal(if neg { -h } else { h })
+    }
+}
+
+impl PartialEq<&str> for Decimal {
+    fn eq(&self, text: &&str) -> bool {
+        *self == Decimal::parse(text)
+    }
+}
+
+impl fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (sign, h) = if self.0 < 0 {
+            ("-", -self.0)
+        } else {
+            ("", self.0)
+        };
+        match h % 100 {
+            0 => write!(f, "{sign}{}", h / 100),
+            c if c % 10 == 0 => write!(f, "{sign}{}.{}", h / 100, c / 10),
+            c => write!(f, "{sign}{}.{c:02}", h / 100),
+        }
+    }
+}
