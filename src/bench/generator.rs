@@ -1,6 +1,8 @@
-//! The benchmark's stream: realistic (or uniformly dated) events with
-//! missions, redeliveries, corrections and bad messages, and its own fold
-//! of what the tables must hold, which every run is verified against.
+//! The benchmark's stream, which the end-to-end tests use too: realistic
+//! (or uniformly dated) events with missions (completions before their
+//! dispatch half the time), redeliveries, corrections (older revisions
+//! arriving late, withdrawals) and bad messages, and its own fold of what
+//! the tables must hold, which every run is verified against.
 
 use std::collections::HashMap;
 
@@ -20,8 +22,44 @@ pub(super) fn generator(settings: &Settings, args: &BenchArgs) -> anyhow::Result
         .collect();
     counties.sort();
     counties.truncate(args.counties.max(1));
-    Ok(Generator::new(args, counties))
+    Ok(Generator::new(Mix::from(args), counties))
 }
+
+/// What the stream is made of: the seed, the share of each kind of message
+/// (in percent) and how dates spread. The benchmark takes it from its
+/// options; the tests choose their own.
+#[derive(Debug, Clone)]
+pub struct Mix {
+    pub seed: u64,
+    pub bad: f64,
+    pub duplicates: f64,
+    pub corrections: f64,
+    pub programs: usize,
+    /// This share of dates spreads over the last `years`; the rest fall in
+    /// the last `recent_days`.
+    pub late: f64,
+    pub years: i32,
+    pub recent_days: u64,
+}
+
+impl From<&BenchArgs> for Mix {
+    fn from(a: &BenchArgs) -> Mix {
+        Mix {
+            seed: a.seed,
+            bad: a.bad,
+            duplicates: a.duplicates,
+            corrections: a.corrections,
+            programs: a.programs,
+            late: a.late,
+            years: a.years,
+            recent_days: a.recent_days,
+        }
+    }
+}
+
+/// One generated message: whether it is a mission event (else an
+/// activity, or a bad message on the activities topic), its key, its value.
+pub type Message = (bool, Vec<u8>, Vec<u8>);
 
 /// Leaf totals per (region, metric) in the tables against the generator's fold.
 pub(super) async fn verify(sink: &sink::Sink, g: &Generator) -> anyhow::Result<()> {
@@ -72,28 +110,31 @@ type Winner = (u32, u64, u32, u8, i64);
 
 /// Generates the stream and keeps the reference fold: the winning revision
 /// of every record, and what every mission adds.
-pub(super) struct Generator {
-    pub(super) rng: u64,
-    pub(super) args: BenchArgs,
+pub struct Generator {
+    rng: u64,
+    mix: Mix,
     pub(super) counties: Vec<String>,
-    pub(super) winners: HashMap<(u32, u64), Winner>,
-    pub(super) records: Vec<(u32, u64, u32, u8)>,
-    pub(super) recent: Vec<(bool, Vec<u8>, Vec<u8>)>,
-    pub(super) missions_total: HashMap<(String, String), i64>,
-    pub(super) activities: u64,
-    pub(super) next_id: u64,
-    pub(super) sent: u64,
-    pub(super) missions: u64,
-    pub(super) duplicates: u64,
-    pub(super) corrections: u64,
-    pub(super) bad: u64,
+    winners: HashMap<(u32, u64), Winner>,
+    records: Vec<(u32, u64, u32, u8)>,
+    recent: Vec<Message>,
+    missions_total: HashMap<(String, String), i64>,
+    /// Activity events generated (corrections included).
+    pub activities: u64,
+    next_id: u64,
+    pub sent: u64,
+    pub missions: u64,
+    pub duplicates: u64,
+    pub corrections: u64,
+    /// Bad messages sent, each under a key of its own.
+    pub bad: u64,
 }
 
 impl Generator {
-    pub(super) fn new(args: &BenchArgs, counties: Vec<String>) -> Generator {
+    /// A stream over `counties` (region codes of the catalogue).
+    pub fn new(mix: Mix, counties: Vec<String>) -> Generator {
         Generator {
-            rng: args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
-            args: args.clone(),
+            rng: mix.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            mix,
             counties,
             winners: HashMap::new(),
             records: Vec::new(),
@@ -126,27 +167,28 @@ impl Generator {
 
     fn day(&mut self) -> chrono::NaiveDate {
         let today = chrono::Utc::now().date_naive();
-        let span = if self.percent() < self.args.late {
-            365 * self.args.years.max(1) as u64
+        let span = if self.percent() < self.mix.late {
+            365 * self.mix.years.max(1) as u64
         } else {
-            self.args.recent_days.max(1)
+            self.mix.recent_days.max(1)
         };
         today - chrono::Days::new(self.below(span))
     }
 
-    /// Up to `n` messages: (is a mission, key, value).
-    pub(super) fn next_batch(&mut self, n: usize) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+    /// The next `n` messages (one more when a mission's pair ends the run).
+    pub fn next_batch(&mut self, n: usize) -> Vec<Message> {
         let mut out = Vec::with_capacity(n + 2);
         while out.len() < n {
             let p = self.percent();
-            if p < self.args.bad {
+            if p < self.mix.bad {
                 self.bad += 1;
-                let v = format!("{{\"specversion\":\"1.0\",\"id\":\"bad-{}\"", self.next_id);
+                let id = self.next_id;
                 self.next_id += 1;
-                out.push((false, b"bad".to_vec(), v.into_bytes()));
+                let v = format!("{{\"specversion\":\"1.0\",\"id\":\"bad-{id}\"");
+                out.push((false, format!("bad-{id}").into_bytes(), v.into_bytes()));
                 continue;
             }
-            if p < self.args.bad + self.args.duplicates && !self.recent.is_empty() {
+            if p < self.mix.bad + self.mix.duplicates && !self.recent.is_empty() {
                 self.duplicates += 1;
                 let i = self.below(self.recent.len() as u64) as usize;
                 out.push(self.recent[i].clone());
@@ -156,7 +198,7 @@ impl Generator {
                 out.extend(self.mission());
                 continue;
             }
-            let correction = p < self.args.bad + self.args.duplicates + self.args.corrections
+            let correction = p < self.mix.bad + self.mix.duplicates + self.mix.corrections
                 && !self.records.is_empty();
             let (inst, record, region, metric) = if correction {
                 self.corrections += 1;
@@ -192,7 +234,7 @@ impl Generator {
             let id = self.next_id;
             self.next_id += 1;
             let day = self.day();
-            let program = self.below(self.args.programs as u64);
+            let program = self.below(self.mix.programs as u64);
             let dims = self.dims(metric_name);
             let value: Value =
                 serde_json::from_str(&format!("{units}.{cents:02}")).expect("a decimal");
@@ -243,7 +285,7 @@ impl Generator {
         Value::Object(d)
     }
 
-    fn mission(&mut self) -> Vec<(bool, Vec<u8>, Vec<u8>)> {
+    fn mission(&mut self) -> Vec<Message> {
         let n = self.missions;
         self.missions += 1;
         let i = self.below(self.counties.len() as u64) as usize;
@@ -252,7 +294,7 @@ impl Generator {
         let days = 1 + self.below(14) as i64;
         let start = self.day();
         let end = start + chrono::Days::new(days as u64 - 1);
-        let program = self.below(self.args.programs as u64);
+        let program = self.below(self.mix.programs as u64);
         let src = format!("urn:outreach:institution:inst-{}", self.below(40));
         let dispatch = json!({
             "specversion": "1.0", "id": format!("d-{n}"), "source": src, "type": "org.outreach.mission.dispatched.v1",
@@ -291,7 +333,7 @@ impl Generator {
         pair
     }
 
-    fn remember(&mut self, m: &(bool, Vec<u8>, Vec<u8>)) {
+    fn remember(&mut self, m: &Message) {
         if self.recent.len() < 4096 {
             self.recent.push(m.clone());
         } else {
@@ -300,7 +342,9 @@ impl Generator {
         }
     }
 
-    fn expected(&self) -> HashMap<(String, String), i64> {
+    /// What `daily_metrics` must hold per (region, metric), in hundredths,
+    /// once every message sent so far is applied; zeros left out.
+    pub fn expected(&self) -> HashMap<(String, String), i64> {
         let mut t = self.missions_total.clone();
         for (_, region, metric, v) in self.winners.values().map(|w| (w.0, w.2, w.3, w.4)) {
             *t.entry((

@@ -12,7 +12,7 @@
 
 mod alternative;
 mod child;
-mod generator;
+pub mod generator;
 mod live;
 mod stages;
 
