@@ -56,6 +56,18 @@ pub enum ApplyError {
     Transform(#[from] transform::Error),
     #[error(transparent)]
     DeadLetter(#[from] ingest::Error),
+    /// The transform refused, once it read the ledger, an event that
+    /// cannot be refused then, so ingest did not keep its bytes. The batch
+    /// is not committed: the message is not lost, and the run stops.
+    #[error(
+        "the transform refused the {event_type} event at {topic}/{partition}@{offset} after reading the ledger, which only mission completions can be, so its bytes were not kept for the quarantine; this is a bug in outreach: please report it with this line"
+    )]
+    RefusedUnkept {
+        event_type: &'static str,
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
 }
 
 impl ApplyError {
@@ -65,7 +77,7 @@ impl ApplyError {
         match self {
             ApplyError::Sink(e) => e.is_retryable(),
             ApplyError::DeadLetter(_) => true,
-            ApplyError::Transform(_) => false,
+            ApplyError::Transform(_) | ApplyError::RefusedUnkept { .. } => false,
         }
     }
 }
@@ -99,7 +111,7 @@ pub async fn apply(
     )?;
     t.transform = transforming.elapsed();
 
-    let late = refused_late(batch, outcome.rejected);
+    let late = refused_late(batch, outcome.rejected)?;
     let refused: Vec<&Rejected> = batch.rejected.iter().chain(&late).collect();
     if let Some(dead_letters) = dead_letters
         && !refused.is_empty()
@@ -124,16 +136,23 @@ pub async fn apply(
 
 /// The accepted events the transform refused once it saw the ledger
 /// (completions that do not fit their mission), whole, with the reason.
-fn refused_late(batch: &Batch, refused: Vec<(usize, schemas::Rejection)>) -> Vec<Rejected> {
+fn refused_late(
+    batch: &Batch,
+    refused: Vec<(usize, schemas::Rejection)>,
+) -> Result<Vec<Rejected>, ApplyError> {
     refused
         .into_iter()
         .map(|(i, rejection)| {
             let a = &batch.accepted[i];
-            let raw = a
-                .raw
-                .clone()
-                .expect("only completions are refused late, and they keep their bytes");
-            Rejected::later(a.position.clone(), raw, rejection)
+            match &a.raw {
+                Some(raw) => Ok(Rejected::later(a.position.clone(), raw.clone(), rejection)),
+                None => Err(ApplyError::RefusedUnkept {
+                    event_type: a.event.body.type_name(),
+                    topic: a.position.topic.to_string(),
+                    partition: a.position.partition,
+                    offset: a.position.offset,
+                }),
+            }
         })
         .collect()
 }
@@ -149,5 +168,82 @@ fn quarantine_row(r: &Rejected) -> QuarantineRow<'_> {
         payload: &r.payload,
         error_code: r.rejection.code,
         error_detail: &r.rejection.detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use chrono::{NaiveDate, Utc};
+    use ingest::{Accepted, Position, Raw};
+    use schemas::{Activity, Amount, Body, Completion, Dims, Id, Metric, Rejection};
+
+    use super::*;
+
+    fn accepted(body: Body, offset: i64) -> Accepted {
+        let id = |s: &str| Id::parse(s).unwrap();
+        let event = Event {
+            id: format!("e{offset}"),
+            institution: id("h1"),
+            time: Utc::now(),
+            body,
+        };
+        let position = Position {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp_ms: None,
+        };
+        Accepted::new(event, position, || Raw {
+            key: Some(b"k".to_vec()),
+            payload: format!("bytes of {offset}").into_bytes(),
+            headers: Vec::new(),
+        })
+    }
+
+    /// A completion keeps its bytes and is quarantined with them; an event
+    /// that cannot be refused late keeps none, and refusing it anyway is
+    /// an error that names it, not a panic or a lost message.
+    #[test]
+    fn late_refusals_are_kept_whole_or_reported() {
+        let day = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let id = |s: &str| Id::parse(s).unwrap();
+        let completion = accepted(
+            Body::Completed(Completion {
+                mission_id: id("m1"),
+                end_date: day,
+            }),
+            7,
+        );
+        let activity = accepted(
+            Body::Activity(Activity {
+                record_id: id("r1"),
+                revision: 1,
+                program_id: id("p"),
+                mission_id: None,
+                facility_id: id("f"),
+                region_code: "620921".into(),
+                occurred_on: day,
+                metric: Metric::Lectures,
+                value: Amount::from_units(1),
+                dims: Dims::default(),
+            }),
+            8,
+        );
+        assert!(completion.raw.is_some() && activity.raw.is_none());
+        let batch = Batch {
+            accepted: vec![completion, activity],
+            rejected: Vec::new(),
+            ranges: Vec::new(),
+            started: Instant::now(),
+        };
+        let refusal = || Rejection::new(ErrorCode::EndBeforeStart, "ends before it starts");
+        let kept = refused_late(&batch, vec![(0, refusal())]).unwrap();
+        assert_eq!(kept[0].payload, b"bytes of 7");
+        assert_eq!(kept[0].position.offset, 7);
+        let err = refused_late(&batch, vec![(0, refusal()), (1, refusal())]).unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("t/0@8"), "{err}");
     }
 }

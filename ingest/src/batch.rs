@@ -31,9 +31,22 @@ pub struct Raw {
 pub struct Accepted {
     pub event: Event,
     pub position: Position,
-    /// Kept for mission completions only: whether one fits its mission is
-    /// known only once the ledger is read.
+    /// Kept for the events that can still be refused once the ledger is
+    /// read ([`schemas::Body::refusable_late`]), and for no other.
     pub raw: Option<Raw>,
+}
+
+impl Accepted {
+    /// An accepted message, its bytes (`raw`, made only when needed) kept
+    /// if the event can still be refused late.
+    pub fn new(event: Event, position: Position, raw: impl FnOnce() -> Raw) -> Accepted {
+        let raw = event.body.refusable_late().then(raw);
+        Accepted {
+            event,
+            position,
+            raw,
+        }
+    }
 }
 
 /// A refused message, whole, with the reason.

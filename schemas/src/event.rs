@@ -137,6 +137,13 @@ impl Body {
     pub fn type_name(&self) -> &'static str {
         self.event_type().as_str()
     }
+
+    /// Whether this event can still be refused once the ledger is read: a
+    /// completion that does not fit its mission's dispatch. Ingest keeps
+    /// the bytes of these (and only these) for the quarantine.
+    pub fn refusable_late(&self) -> bool {
+        matches!(self, Body::Completed(_))
+    }
 }
 
 /// The contract's event types: the CloudEvents `type` attribute.

@@ -135,11 +135,7 @@ fn stage_batch(
             headers: Vec::new(),
         };
         match d {
-            Ok(event) => accepted.push(ingest::Accepted {
-                raw: matches!(event.body, schemas::Body::Completed(_)).then(raw),
-                event,
-                position,
-            }),
+            Ok(event) => accepted.push(ingest::Accepted::new(event, position, raw)),
             Err(rejection) => rejected.push(ingest::Rejected::later(position, raw(), rejection)),
         }
         last = offset as i64;

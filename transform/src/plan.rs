@@ -178,6 +178,8 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
         let mut completion = old.and_then(|m| m.completion.clone());
         for (i, c) in completions.remove(&key).unwrap_or_default() {
             if let Some(r) = dispatch.as_ref().and_then(|d| completion_problem(d, &c)) {
+                // Only completions are refused here: ingest keeps the bytes
+                // of exactly these (`Body::refusable_late`).
                 p.rejected.push((i, r));
                 continue;
             }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use schemas::{Body, ErrorCode, Rejection};
+use schemas::{ErrorCode, Rejection};
 use tracing::{debug, info, warn};
 
 use super::Ingest;
@@ -96,16 +96,11 @@ impl Ingest {
         match decoded {
             Ok(event) => {
                 self.summary.accepted += 1;
-                let raw = matches!(event.body, Body::Completed(_)).then(|| Raw {
+                self.builder.accept(Accepted::new(event, position, || Raw {
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().unwrap_or_default().to_vec(),
                     headers: owned_headers(),
-                });
-                self.builder.accept(Accepted {
-                    event,
-                    position,
-                    raw,
-                });
+                }));
             }
             Err(rejection) => {
                 self.summary.rejected += 1;
