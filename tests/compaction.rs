@@ -5,6 +5,7 @@
 
 mod support;
 
+use support::app::App;
 use support::model;
 use support::workload::generate;
 use support::*;
@@ -136,12 +137,11 @@ fn with(columns: &[&str], replaced: &[(&str, &str)]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn totals_read_the_same_folded_unfolded_and_folded_again() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = Db::new().await;
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(5, 3_000);
     broker.producer().send(&w.records).await;
-    let mut s = settings(&broker, &db, &unique("g"));
+    let mut s = settings(broker, db, &unique("g"));
     s.ingest.batch_max_messages = 300;
     // No periodic fold: only the one that ends a drain.
     s.database.compact_interval_ms = 3_600_000;

@@ -8,6 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::app::App;
 use support::faults::{Cluster, Running, wait_for};
 use support::workload::{Workload, generate, wait_until_matches};
 use support::*;
@@ -215,14 +216,13 @@ async fn postgres_stopped_for_30s_retries_with_bounded_reading_then_exact_totals
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_table_lock_held_10s_stops_reading_and_totals_stay_exact() {
-    let broker = Broker::start();
-    broker.contract_topics(4).await;
-    let db = Db::new().await;
+    let app = App::spawn(4).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(23, 16_000);
     broker.producer().send(&w.records).await;
 
     let mut p = Running::spawn(
-        command(&broker, &db.url, &unique("g")),
+        command(broker, &db.url, &unique("g")),
         &["run"],
         log_path("slow-db"),
     );
@@ -264,10 +264,9 @@ async fn a_table_lock_held_10s_stops_reading_and_totals_stay_exact() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_workers_joining_and_leaving_one_group_keep_totals_exact() {
-    let broker = Broker::start();
-    broker.contract_topics(4).await;
-    let db = Db::new().await;
-    let status = outreach_command(&broker, &db, "unused")
+    let app = App::spawn(4).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let status = outreach_command(broker, db, "unused")
         .arg("migrate")
         .stderr(std::process::Stdio::null())
         .status()
@@ -282,7 +281,7 @@ async fn three_workers_joining_and_leaving_one_group_keep_totals_exact() {
     // Seen once without it: a 4-minute stall behind a member killed mid-rebalance.
     let config = short_rebalance_config();
     let spawn = |name: &str| {
-        let mut c = command(&broker, &db.url, &group);
+        let mut c = command(broker, &db.url, &group);
         c.env("OUTREACH_CONFIG", &config);
         Running::spawn(c, &["run"], log_path(name))
     };

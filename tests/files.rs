@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 
 use schemas::{Metric, Period};
-use support::app::regional;
+use support::app::{App, regional};
 use support::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
@@ -54,10 +54,9 @@ fn validate_reports_each_bad_line_with_its_number_and_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_sends_the_good_lines_and_the_pipeline_counts_them() {
-    let broker = Broker::start();
-    broker.contract_topics(3).await;
-    let db = Db::new().await;
-    let o = outreach_command(&broker, &db, "unused")
+    let app = App::spawn(3).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let o = outreach_command(broker, db, "unused")
         .args(["publish", SAMPLE])
         .output()
         .unwrap();
@@ -69,7 +68,7 @@ async fn publish_sends_the_good_lines_and_the_pipeline_counts_them() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("232 events published"));
 
-    let report = drain(&settings(&broker, &db, &unique("g"))).await;
+    let report = drain(&settings(broker, db, &unique("g"))).await;
     assert_eq!(report.ingest.messages, 232, "bad lines were not sent");
     assert_eq!(report.quarantined, 0);
     let pool = db.pool().await;
@@ -145,12 +144,11 @@ fn validate_checks_a_csv_of_activity_tallies_row_by_row() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_sends_the_good_tallies_as_events_and_a_correction_replaces() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = Db::new().await;
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
     for _ in 0..2 {
         // Twice: the same rows make the same event ids, so nothing doubles.
-        let o = outreach_command(&broker, &db, "unused")
+        let o = outreach_command(broker, db, "unused")
             .args(["publish", TALLIES])
             .output()
             .unwrap();
@@ -162,7 +160,7 @@ async fn publish_sends_the_good_tallies_as_events_and_a_correction_replaces() {
         );
         assert!(String::from_utf8_lossy(&o.stderr).contains("3 events published"));
     }
-    let report = drain(&settings(&broker, &db, &unique("g"))).await;
+    let report = drain(&settings(broker, db, &unique("g"))).await;
     assert_eq!(report.ingest.messages, 6, "only good rows were sent");
     let pool = db.pool().await;
     assert_eq!(

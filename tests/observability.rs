@@ -9,23 +9,22 @@ use std::time::{Duration, Instant};
 
 use schemas::{Metric, Period};
 use serde_json::json;
-use support::app::regional;
+use support::app::{App, regional};
 use support::events::*;
 use support::faults::{get, wait_for};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = Db::new().await;
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = outreach_command(&broker, &db, &unique("g"))
+    let mut child = outreach_command(broker, db, &unique("g"))
         .arg("run")
         .env("OUTREACH__HTTP__ADDRESS", &addr)
         .stderr(Stdio::null())

@@ -8,18 +8,18 @@ mod support;
 use std::time::Duration;
 
 use sqlx::Connection;
+use support::app::App;
 use support::model;
 use support::workload::generate;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
-    let broker = Broker::start();
-    broker.contract_topics(3).await;
-    let db = Db::new().await;
+    let app = App::spawn(3).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(31, 6_000);
     broker.producer().send(&w.records).await;
-    let mut s = settings(&broker, &db, &unique("g"));
+    let mut s = settings(broker, db, &unique("g"));
     s.ingest.batch_max_messages = 400;
     drain(&s).await;
     let pool = db.pool().await;
@@ -52,7 +52,7 @@ async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
         .await
         .unwrap();
 
-    let mut rebuild = outreach_command(&broker, &db, "unused");
+    let mut rebuild = outreach_command(broker, db, "unused");
     rebuild.arg("rebuild");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
@@ -85,16 +85,15 @@ async fn a_rebuild_restores_exactly_the_incrementally_maintained_tables() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
-    let broker = Broker::start();
-    broker.contract_topics(3).await;
-    let db = Db::new().await;
+    let app = App::spawn(3).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(32, 12_000);
     let (first, second) = w.records.split_at(w.records.len() / 2);
     let producer = broker.producer();
     producer.send(first).await;
     let dir = std::env::temp_dir().join(unique("outreach-rebuild"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut run = outreach_command(&broker, &db, &unique("g"));
+    let mut run = outreach_command(broker, db, &unique("g"));
     run.env("OUTREACH__INGEST__BATCH_MAX_MESSAGES", "300");
     let p = support::faults::Running::spawn(run, &["run"], dir.join("run.log"));
     support::faults::wait_for(Duration::from_secs(60), "a committed batch", || {
@@ -106,7 +105,7 @@ async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
         if round == 1 {
             producer.send(second).await;
         }
-        let mut rebuild = outreach_command(&broker, &db, "unused");
+        let mut rebuild = outreach_command(broker, db, "unused");
         rebuild.arg("rebuild");
         let out = tokio::task::spawn_blocking(move || rebuild.output())
             .await
@@ -129,7 +128,7 @@ async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
 
     // And the tables it left equal a rebuild of them.
     let incremental = model::load(&pool).await;
-    let mut rebuild = outreach_command(&broker, &db, "unused");
+    let mut rebuild = outreach_command(broker, db, "unused");
     rebuild.arg("rebuild");
     let out = rebuild.output().unwrap();
     assert!(

@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 
 use scraper::{ElementRef, Html, Selector};
 use sqlx::Connection;
+use support::app::App;
 use support::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample-events.jsonl");
@@ -440,10 +441,9 @@ async fn sqlite_the_demo_report_and_filtered_reports_print_the_sql_sums() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_reports_print_the_sql_sums() {
-    let broker = Broker::start();
-    broker.contract_topics(3).await;
-    let db = Db::new().await;
-    let settings = settings(&broker, &db, &unique("report"));
+    let app = App::spawn(3).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let settings = settings(broker, db, &unique("report"));
     outreach::files::publish(&settings, &[PathBuf::from(SAMPLE)], true)
         .await
         .unwrap();

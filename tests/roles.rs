@@ -9,6 +9,7 @@ mod support;
 
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
+use support::app::App;
 use support::events::*;
 use support::*;
 
@@ -169,10 +170,9 @@ fn events() -> Vec<Record> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_institution() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = Db::new().await;
-    let status = outreach_command(&broker, &db, "unused")
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let status = outreach_command(broker, db, "unused")
         .arg("migrate")
         .status()
         .unwrap();
@@ -208,7 +208,7 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
 
     // The pipeline itself runs as the writer, without migrating.
     broker.producer().send(&events()).await;
-    let out = outreach_command_to(&broker, &as_user(&db.url, writer), &unique("g"))
+    let out = outreach_command_to(broker, &as_user(&db.url, writer), &unique("g"))
         .args(["run", "--until-caught-up"])
         .env("OUTREACH__DATABASE__MIGRATE", "false")
         .output()
@@ -261,11 +261,11 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
     assert!(shared > 0, "the shared aggregates are every analyst's");
 
     // One line each: every institution, or one.
-    let said = grant(&broker, &db, &["grant-analyst", analyst, "--all"]);
+    let said = grant(broker, db, &["grant-analyst", analyst, "--all"]);
     assert!(said.contains("sees every institution's rows"), "{said}");
     let said = grant(
-        &broker,
-        &db,
+        broker,
+        db,
         &["grant-analyst", scoped, "--institution", "h1"],
     );
     assert!(said.contains("of h1,"), "{said}");
@@ -333,18 +333,18 @@ async fn the_writer_cannot_change_the_schema_analysts_only_read_and_see_their_in
 
     // Taking back: one institution leaves nothing; everything leaves the role.
     let said = grant(
-        &broker,
-        &db,
+        broker,
+        db,
         &["revoke-analyst", scoped, "--institution", "h1"],
     );
     assert!(said.contains("sees no institution's rows"), "{said}");
     assert_eq!(seen(&mut s).await, ["", "", "0"], "h1 revoked");
-    let said = grant(&broker, &db, &["revoke-analyst", analyst]);
+    let said = grant(broker, db, &["revoke-analyst", analyst]);
     assert!(said.contains("is no longer an analyst"), "{said}");
     denied(&mut a, "SELECT * FROM outreach.regional_metrics").await;
 
     // A login that does not exist: one line that says what to do.
-    let out = outreach_command(&broker, &db, "unused")
+    let out = outreach_command(broker, db, "unused")
         .args(["grant-analyst", "nobody_here", "--all"])
         .output()
         .unwrap();

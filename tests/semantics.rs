@@ -372,4 +372,5 @@ fn decimals_read_as_the_analysts_figures() {
     assert_eq!(Decimal(-5), "-0.05");
     assert_eq!(format!("{:?}", Decimal(1250)), "12.5");
     assert_ne!(Decimal(1250), "12.05");
+    assert!(std::panic::catch_unwind(|| Decimal::parse("23.004")).is_err());
 }

@@ -13,8 +13,9 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::{Error, Result};
 
-/// How a fact gives its value for one column; the variant is the column's
-/// type, so a writer cannot send a column as the wrong one.
+/// How a fact gives its value for one column; the variant is the Rust type
+/// it is sent as (integers as `bigint`: Postgres casts them to an `integer`
+/// column on assignment), so a writer cannot send a column as another.
 pub enum Get<T, I, D, S> {
     Text(T),
     Int(I),
@@ -105,10 +106,11 @@ impl<'a, G: Getter<'a, T>, T: 'a> serde::Serialize for JsonRow<'_, 'a, G, T> {
 }
 
 /// A ledger column: its name and how a fact gives its value. Each ledger
-/// table has one list of these ([`ACTIVITY`], [`MISSION`]): the SELECTs,
-/// both backends' writers and the readers (by name, through [`column`])
-/// all follow it, so adding a column is one line here and one in the
-/// migrations.
+/// table has one list of these ([`ACTIVITY`], [`MISSION`]): the SELECTs and
+/// both backends' writers are derived from it, and the readers take each
+/// column by name from it (through [`column`]). Adding a column is a field
+/// of the fact, a line here, a line in the reader and one in the
+/// migrations; no position changes anywhere.
 pub struct Column<G> {
     pub name: &'static str,
     pub get: G,
@@ -295,7 +297,7 @@ where
         dims: Cow::Owned(Dims::from_canonical(r.try_get(a!("dims"))?)),
         value: (value >= 0)
             .then(|| Amount::from_hundredths(value))
-            .ok_or_else(|| corrupt("activity_facts.value", &value.to_string()))?,
+            .ok_or_else(|| damaged("activity_facts.value", &value.to_string()))?,
     })
 }
 
@@ -357,11 +359,98 @@ pub fn c(f: &MissionFact) -> Option<&CompletionFact> {
 
 /// An identifier read back from `table.column`.
 fn parse_id(text: String, table: &str, column: &str) -> Result<Id> {
-    Id::parse_owned(text).map_err(|text| corrupt(&format!("{table}.{column}"), &text))
+    Id::parse_owned(text).map_err(|text| damaged(&format!("{table}.{column}"), &text))
+}
+
+/// A value no version of outreach writes: the row was changed by hand or
+/// the database is damaged.
+fn damaged(what: &str, value: &str) -> Error {
+    Error::Database(sqlx::Error::Decode(
+        format!("{what} holds {value:?}, which outreach never writes; was the row changed by hand? `outreach rebuild` cannot repair the ledger, restore it from a backup").into(),
+    ))
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
     Error::Database(sqlx::Error::Decode(
         format!("{what} holds {value:?}, which this version does not know; was the database written by a newer outreach?").into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).unwrap()
+    }
+
+    fn json(row: impl serde::Serialize) -> String {
+        serde_json::to_string(&row).unwrap()
+    }
+
+    /// SQLite's rows as the hand-written tuples sent them before the lists
+    /// (chrono's serde text for times and dates, NULL for what a mission
+    /// does not know yet, specialties as JSON text).
+    #[test]
+    fn json_rows_follow_the_column_lists() {
+        let day = NaiveDate::from_ymd_opt(2023, 6, 14).unwrap();
+        let time = DateTime::parse_from_rfc3339("2023-06-14T08:30:00.250Z")
+            .unwrap()
+            .to_utc();
+        let fact = ActivityFact {
+            institution: Cow::Owned(id("h1")),
+            record_id: Cow::Owned(id("r1")),
+            revision: 2,
+            event_id: Cow::Borrowed("e\"1"),
+            program_id: Cow::Owned(id("p")),
+            mission_id: None,
+            facility_id: Cow::Owned(id("f")),
+            region_code: Cow::Borrowed("620921"),
+            day,
+            metric: Metric::Surgeries,
+            dims: Cow::Owned(Dims::default()),
+            value: Amount::from_hundredths(1250),
+        };
+        assert_eq!(
+            json(JsonRow(&ACTIVITY, &fact)),
+            r#"["h1","r1",2,"e\"1","p",null,"f","620921","2023-06-14","surgeries","{}",1250]"#
+        );
+        let only_completed = MissionFact {
+            institution: id("h1"),
+            mission_id: id("m1"),
+            dispatch: None,
+            completion: Some(CompletionFact {
+                time,
+                event_id: "c1".into(),
+                end_date: day,
+            }),
+        };
+        assert_eq!(
+            json(JsonRow(&MISSION, &only_completed)),
+            r#"["h1","m1",null,null,null,null,null,null,null,null,null,null,null,"2023-06-14T08:30:00.250Z","c1","2023-06-14"]"#
+        );
+        let dispatched = MissionFact {
+            dispatch: Some(DispatchFact {
+                time,
+                event_id: "d1".into(),
+                program_id: id("p"),
+                program_name: Some("Tour".into()),
+                host_facility_id: id("f"),
+                host_facility_name: None,
+                region_code: "620921".into(),
+                team_size: 7,
+                specialties: vec!["ent".into()],
+                start_date: day,
+                planned_end_date: None,
+            }),
+            completion: None,
+            ..only_completed
+        };
+        assert_eq!(
+            json(JsonRow(&MISSION, &dispatched)),
+            r#"["h1","m1","2023-06-14T08:30:00.250Z","d1","p","Tour","f",null,"620921",7,"[\"ent\"]","2023-06-14",null,null,null,null]"#
+        );
+        assert_eq!(ACTIVITY_FIELDS.len(), ACTIVITY.len());
+        assert_eq!(&MISSION_FIELDS[..2], ["institution_id", "mission_id"]);
+    }
 }

@@ -17,8 +17,7 @@ pub struct App {
     pub broker: Broker,
     pub db: Db,
     pub pool: PgPool,
-    /// A pipeline's settings on this broker and database (one consumer
-    /// group; the offsets that count are the database's).
+    /// A pipeline's settings on this broker and database.
     pub settings: Settings,
 }
 
@@ -44,9 +43,14 @@ impl App {
         self.broker.producer().send(records).await;
     }
 
-    /// Runs the pipeline in-process until it has caught up.
+    /// Runs the pipeline in-process until it has caught up, as a consumer
+    /// group of its own each time: a new group has no Kafka offsets, so
+    /// every drain also checks that the database alone says where each
+    /// partition resumes.
     pub async fn drain(&self) -> outreach::pipeline::Report {
-        drain(&self.settings).await
+        let mut settings = self.settings.clone();
+        settings.kafka.group_id = unique("g");
+        drain(&settings).await
     }
 
     /// One `regional_metrics` total (zero when the row is absent).
@@ -122,11 +126,13 @@ async fn cell(
     (period, start, metric): (Period, &str, Metric),
 ) -> Decimal {
     let start: NaiveDate = start.parse().expect("a period start as YYYY-MM-DD");
+    // As text, parsed here: a stray third decimal fails the parse instead
+    // of being rounded away.
     let sql = format!(
-        "SELECT (value * 100)::bigint FROM outreach.{table}
+        "SELECT value::text FROM outreach.{table}
          WHERE {key} = $1 AND period_type = $2 AND period_start = $3 AND metric = $4"
     );
-    let v: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let v: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(period.as_str())
         .bind(start)
@@ -134,7 +140,7 @@ async fn cell(
         .fetch_optional(pool)
         .await
         .unwrap();
-    Decimal(v.unwrap_or(0))
+    v.map_or(Decimal(0), |t| Decimal::parse(&t))
 }
 
 /// A total as the tables hold it, exactly: hundredths of the metric's unit.
@@ -150,6 +156,8 @@ impl Decimal {
             None => (false, text),
         };
         let (units, cents) = t.split_once('.').unwrap_or((t, ""));
+        // Postgres' numeric text keeps its scale ("23.00"): zeros are no decimal.
+        let cents = cents.trim_end_matches('0');
         assert!(cents.len() <= 2, "{text}: at most two decimals");
         let units: i64 = units.parse().unwrap_or_else(|_| panic!("{text}: a number"));
         let cents: i64 = format!("{cents:0<2}").parse().unwrap();
