@@ -8,7 +8,7 @@
 //! and the error is retryable).
 
 use schemas::{ActivityFact, Changes, Id, MissionFact, Period};
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 
@@ -85,45 +85,35 @@ impl Batch {
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
-        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
-        let (inst, rec): (Vec<&str>, Vec<&str>) = activity_keys
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .unzip();
-        let rows = sqlx::query(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT {activity}
-                 FROM outreach.activity_facts f
-                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, r) ON f.institution_id = k.i AND f.record_id = k.r
-                 ORDER BY f.institution_id, f.record_id
-                 FOR UPDATE OF f"
-            )),
-        )
-        .bind(inst)
-        .bind(rec)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = self
+            .locked("activity_facts", &ACTIVITY_FIELDS, activity_keys)
+            .await?;
         let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
-
-        let (inst, mis): (Vec<&str>, Vec<&str>) = mission_keys
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .unzip();
-        let rows = sqlx::query(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT {mission}
-                 FROM outreach.mission_facts f
-                 JOIN UNNEST($1::text[], $2::text[]) AS k(i, m) ON f.institution_id = k.i AND f.mission_id = k.m
-                 ORDER BY f.institution_id, f.mission_id
-                 FOR UPDATE OF f"
-            )),
-        )
-        .bind(inst)
-        .bind(mis)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = self
+            .locked("mission_facts", &MISSION_FIELDS, mission_keys)
+            .await?;
         let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
         Ok((activities, missions))
+    }
+
+    /// The rows of a ledger table with these keys (its first two
+    /// `fields`), in key order, locked until commit.
+    async fn locked(&mut self, table: &str, fields: &[&str], keys: &[Key]) -> Result<Vec<PgRow>> {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+        let (list, k0, k1) = (select_list(fields), fields[0], fields[1]);
+        // Built only from the column lists, never from input.
+        let sql = format!(
+            "SELECT {list} FROM outreach.{table} f
+             JOIN UNNEST($1::text[], $2::text[]) AS k(a, b) ON f.{k0} = k.a AND f.{k1} = k.b
+             ORDER BY f.{k0}, f.{k1}
+             FOR UPDATE OF f"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(a)
+            .bind(b)
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     /// For a rebuild: every batch's claim (an update of its offsets) waits

@@ -5,6 +5,7 @@
 //! under it: no row locks needed.
 
 use schemas::{ActivityFact, Changes, Id, MissionFact};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
 use super::{compact, json};
@@ -65,29 +66,41 @@ impl Batch {
         Ok(())
     }
 
+    /// The ledger rows of these keys (the transaction holds the write
+    /// lock: they cannot change under it).
     pub async fn load(
         &mut self,
         activity_keys: &[Key],
         mission_keys: &[Key],
     ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
-        let (activity, mission) = (select_list(&ACTIVITY_FIELDS), select_list(&MISSION_FIELDS));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {activity} FROM json_each(?1) AS k
-             JOIN activity_facts f ON f.institution_id = k.value->>0 AND f.record_id = k.value->>1"
-        )))
-        .bind(json(activity_keys))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = self
+            .keyed("activity_facts", &ACTIVITY_FIELDS, activity_keys)
+            .await?;
         let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {mission} FROM json_each(?1) AS k
-             JOIN mission_facts f ON f.institution_id = k.value->>0 AND f.mission_id = k.value->>1"
-        )))
-        .bind(json(mission_keys))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = self
+            .keyed("mission_facts", &MISSION_FIELDS, mission_keys)
+            .await?;
         let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
         Ok((activities, missions))
+    }
+
+    /// The rows of a ledger table with these keys (its first two `fields`).
+    async fn keyed(
+        &mut self,
+        table: &str,
+        fields: &[&str],
+        keys: &[Key],
+    ) -> Result<Vec<SqliteRow>> {
+        let (list, k0, k1) = (select_list(fields), fields[0], fields[1]);
+        // Built only from the column lists, never from input.
+        let sql = format!(
+            "SELECT {list} FROM json_each(?1) AS k
+             JOIN {table} f ON f.{k0} = k.value->>0 AND f.{k1} = k.value->>1"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json(keys))
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     /// The next `n` activity facts in key order (keyset: each chunk starts
