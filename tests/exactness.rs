@@ -8,6 +8,7 @@
 mod support;
 
 use proptest::prelude::*;
+use support::app::App;
 use support::history::{decode, render, steps};
 use support::model;
 use support::*;
@@ -29,43 +30,40 @@ fn check(records: Vec<Record>, partitions: i32, batch: usize, backend: Backend) 
         let accepted: Vec<schemas::Event> = decoded.into_iter().filter_map(Result::ok).collect();
         let want = model::fold(&accepted, &schemas::Regions::shipped());
 
-        let broker = Broker::start();
-        broker.contract_topics(partitions).await;
-        broker.producer().send(&records).await;
         let context = format!(
             "{backend:?}: {} records, {partitions} partitions, batches of {batch}",
             records.len()
         );
+        // Messages of a few hundred bytes: some batches are cut by size
+        // before they reach the count.
+        let batched = |s: &outreach::settings::Settings| {
+            let mut s = s.clone();
+            s.ingest.batch_max_messages = batch;
+            s.ingest.batch_max_bytes = batch * 400;
+            s
+        };
         let quarantined: i64 = match backend {
             Backend::Postgres => {
-                let db = Db::new().await;
-                let mut s = settings(&broker, &db, &unique("g"));
-                s.ingest.batch_max_messages = batch;
-                // Messages of a few hundred bytes: some batches are cut by
-                // size before they reach the count.
-                s.ingest.batch_max_bytes = batch * 400;
-                drain(&s).await;
-                let pool = db.pool().await;
-                model::assert_same(&model::load(&pool).await, &want, &context);
-                assert_consistent(&pool).await;
+                let app = App::spawn(partitions).await;
+                app.send(&records).await;
+                drain(&batched(&app.settings)).await;
+                let pool = app.pool().await;
+                model::assert_same(&model::load(pool).await, &want, &context);
+                app.assert_consistent().await;
                 sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-                    .fetch_one(&pool)
+                    .fetch_one(pool)
                     .await
                     .unwrap()
             }
             Backend::Sqlite => {
-                let db = SqliteDb::new();
-                let mut s = settings_to(&broker, &db.url, &unique("g"));
-                s.ingest.batch_max_messages = batch;
-                // Messages of a few hundred bytes: some batches are cut by
-                // size before they reach the count.
-                s.ingest.batch_max_bytes = batch * 400;
-                drain(&s).await;
-                let pool = db.pool().await;
-                model::assert_same(&model::load_sqlite(&pool).await, &want, &context);
-                assert_consistent_sqlite(&pool).await;
+                let app = App::spawn_sqlite(partitions).await;
+                app.send(&records).await;
+                drain(&batched(&app.settings)).await;
+                let pool = app.pool().await;
+                model::assert_same(&model::load_sqlite(pool).await, &want, &context);
+                app.assert_consistent().await;
                 sqlx::query_scalar("SELECT count(*) FROM quarantine")
-                    .fetch_one(&pool)
+                    .fetch_one(pool)
                     .await
                     .unwrap()
             }

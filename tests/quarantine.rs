@@ -87,7 +87,7 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT key, payload, error_code, error_detail, topic, partition, \"offset\" FROM outreach.quarantine",
     )
-    .fetch_all(&app.pool)
+    .fetch_all(app.pool().await)
     .await
     .unwrap();
     let by_key: HashMap<Vec<u8>, _> = rows
@@ -113,7 +113,7 @@ async fn every_bad_message_is_quarantined_whole_while_good_ones_around_it_count(
     assert_eq!(row.1, late.value.clone().unwrap());
     let status: String =
         sqlx::query_scalar("SELECT status FROM outreach.missions WHERE mission_id = 'm1'")
-            .fetch_one(&app.pool)
+            .fetch_one(app.pool().await)
             .await
             .unwrap();
     assert_eq!(status, "active");

@@ -135,7 +135,7 @@ async fn the_contract_examples_fill_every_table() {
     let m: (String, String, i32, Vec<String>, String, Option<String>) = sqlx::query_as(
         "SELECT institution_id, status, team_size, specialties, start_date::text, end_date::text FROM outreach.missions WHERE mission_id = 'sgh-hct23-xinle'",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(app.pool().await)
     .await
     .unwrap();
     assert_eq!(
@@ -156,21 +156,21 @@ async fn the_contract_examples_fill_every_table() {
     let name: Option<String> = sqlx::query_scalar(
         "SELECT name FROM outreach.programs WHERE program_id = 'healthy-china-tour-2023'",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(app.pool().await)
     .await
     .unwrap();
     assert_eq!(name.as_deref(), Some("2023 Healthy China Tour"));
     let dims: String = sqlx::query_scalar(
         "SELECT dims::text FROM outreach.daily_metrics WHERE metric = 'outpatient_visits'",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(app.pool().await)
     .await
     .unwrap();
     assert_eq!(
         dims,
         r#"{"setting": "free_clinic", "specialty": "cardiology"}"#
     );
-    let mission_dims: Vec<String> = sqlx::query_scalar("SELECT DISTINCT dims::text FROM outreach.daily_metrics WHERE mission_id IS NOT NULL AND metric = 'expert_days'").fetch_all(&app.pool).await.unwrap();
+    let mission_dims: Vec<String> = sqlx::query_scalar("SELECT DISTINCT dims::text FROM outreach.daily_metrics WHERE mission_id IS NOT NULL AND metric = 'expert_days'").fetch_all(app.pool().await).await.unwrap();
     assert_eq!(mission_dims, ["{}"]);
     app.assert_consistent().await;
 }
@@ -255,7 +255,7 @@ async fn a_completion_before_its_dispatch_is_applied_when_the_dispatch_arrives()
     .await;
     app.drain().await;
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.missions")
-        .fetch_one(&app.pool)
+        .fetch_one(app.pool().await)
         .await
         .unwrap();
     assert_eq!(n, 0, "no mission before its dispatch");
@@ -304,7 +304,7 @@ async fn a_completion_before_its_dispatch_is_applied_when_the_dispatch_arrives()
     );
     let status: String =
         sqlx::query_scalar("SELECT status FROM outreach.missions WHERE mission_id = 'm1'")
-            .fetch_one(&app.pool)
+            .fetch_one(app.pool().await)
             .await
             .unwrap();
     assert_eq!(status, "completed");

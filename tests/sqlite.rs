@@ -9,6 +9,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::app::App;
 use support::model;
 use support::workload::generate;
 use support::*;
@@ -126,9 +127,8 @@ async fn the_demo_needs_no_services_and_its_tables_equal_the_model() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
-    let broker = Broker::start();
-    broker.contract_topics(3).await;
-    let db = SqliteDb::new();
+    let app = App::spawn_sqlite(3).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(7, 3_000);
     let (first, rest) = w.records.split_at(1_200);
 
@@ -136,7 +136,7 @@ async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
     // second group has no Kafka offsets, so only the database says where
     // each partition resumes.
     broker.producer().send(first).await;
-    let mut run = outreach_command_to(&broker, &db.url, &unique("a"));
+    let mut run = outreach_command_to(broker, &db.url, &unique("a"));
     run.args(["run", "--until-caught-up"]);
     let (ok, _, stderr) = run_to_end(run, Duration::from_secs(120));
     assert!(ok, "first run: {stderr}");
@@ -144,7 +144,7 @@ async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
     // The rest, plus every record of the first part sent again.
     broker.producer().send(rest).await;
     broker.producer().send(first).await;
-    let mut run = outreach_command_to(&broker, &db.url, &unique("b"));
+    let mut run = outreach_command_to(broker, &db.url, &unique("b"));
     run.args(["run", "--until-caught-up"]);
     let (ok, _, stderr) = run_to_end(run, Duration::from_secs(120));
     assert!(ok, "second run: {stderr}");
@@ -187,12 +187,11 @@ async fn restarts_new_groups_and_redelivery_change_nothing_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_on_sqlite_restores_the_incremental_tables() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = SqliteDb::new();
+    let app = App::spawn_sqlite(2).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(11, 3_000);
     broker.producer().send(&w.records).await;
-    let mut s = settings_to(&broker, &db.url, &unique("g"));
+    let mut s = settings_to(broker, &db.url, &unique("g"));
     s.ingest.batch_max_messages = 300;
     drain(&s).await;
     let incremental = model::load_sqlite(&db.pool().await).await;
@@ -284,12 +283,11 @@ async fn pending(pool: &sqlx::SqlitePool) -> i64 {
 /// periods spread in Rust).
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
-    let broker = Broker::start();
-    broker.contract_topics(2).await;
-    let db = SqliteDb::new();
+    let app = App::spawn_sqlite(2).await;
+    let (broker, db) = (&app.broker, &app.db);
     let w = generate(5, 3_000);
     broker.producer().send(&w.records).await;
-    let mut s = settings_to(&broker, &db.url, &unique("g"));
+    let mut s = settings_to(broker, &db.url, &unique("g"));
     s.ingest.batch_max_messages = 300;
     // No periodic fold: only the one that ends a drain.
     s.database.compact_interval_ms = 3_600_000;

@@ -1,6 +1,7 @@
 //! One harness for the end-to-end tests, as zero2prod's `spawn_app`: a
-//! broker with the contract's topics, a Postgres database of its own, the
-//! settings of a pipeline on both, and typed questions about the tables.
+//! broker with the contract's topics, a database of its own (Postgres, or
+//! a SQLite file), the settings of a pipeline on both, and typed questions
+//! about the tables.
 //! A test says what it sends and what the analysts must read; the harness
 //! owns how.
 
@@ -9,33 +10,86 @@ use std::fmt;
 use chrono::NaiveDate;
 use outreach::settings::Settings;
 use schemas::{Metric, Period};
-use sqlx::PgPool;
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::OnceCell;
 
-use super::{Broker, Db, Record, drain, settings, unique};
+use super::{Broker, Db, Record, SqliteDb, drain, settings_to, unique};
 
-pub struct App {
-    pub broker: Broker,
-    pub db: Db,
-    pub pool: PgPool,
-    /// A pipeline's settings on this broker and database.
-    pub settings: Settings,
+/// Where an [`App`] keeps its tables: a Postgres database of its own
+/// ([`Db`]) or a SQLite file in a directory of its own ([`SqliteDb`]).
+pub trait Store: Sized {
+    /// A pool to read the tables with.
+    type Pool;
+    async fn create() -> Self;
+    fn url(&self) -> &str;
+    /// Opened at the first question: a SQLite file exists only once a
+    /// pipeline has run on it (and that run is what creates it).
+    async fn open(&self) -> Self::Pool;
 }
 
-impl App {
-    /// A fresh world: the contract's topics with `partitions` partitions
-    /// each, and an empty, migrated-on-first-run database.
-    pub async fn spawn(partitions: i32) -> App {
+impl Store for Db {
+    type Pool = PgPool;
+    async fn create() -> Db {
+        Db::new().await
+    }
+    fn url(&self) -> &str {
+        &self.url
+    }
+    async fn open(&self) -> PgPool {
+        self.pool().await
+    }
+}
+
+impl Store for SqliteDb {
+    type Pool = SqlitePool;
+    async fn create() -> SqliteDb {
+        SqliteDb::new()
+    }
+    fn url(&self) -> &str {
+        &self.url
+    }
+    async fn open(&self) -> SqlitePool {
+        self.pool().await
+    }
+}
+
+pub struct App<D: Store = Db> {
+    pub broker: Broker,
+    pub db: D,
+    /// A pipeline's settings on this broker and database.
+    pub settings: Settings,
+    pool: OnceCell<D::Pool>,
+}
+
+impl App<SqliteDb> {
+    /// The same on a SQLite file, which the first pipeline creates.
+    pub async fn spawn_sqlite(partitions: i32) -> App<SqliteDb> {
+        App::spawn_on(partitions).await
+    }
+
+    /// Every invariant between the tables holds, in SQLite's dialect.
+    pub async fn assert_consistent(&self) {
+        super::assert_consistent_sqlite(self.pool().await).await
+    }
+}
+
+impl<D: Store> App<D> {
+    async fn spawn_on(partitions: i32) -> App<D> {
         let broker = Broker::start();
         broker.contract_topics(partitions).await;
-        let db = Db::new().await;
-        let pool = db.pool().await;
-        let settings = settings(&broker, &db, &unique("g"));
+        let db = D::create().await;
+        let settings = settings_to(&broker, db.url(), &unique("g"));
         App {
             broker,
             db,
-            pool,
             settings,
+            pool: OnceCell::new(),
         }
+    }
+
+    /// A pool on the tables, opened at the first call.
+    pub async fn pool(&self) -> &D::Pool {
+        self.pool.get_or_init(|| self.db.open()).await
     }
 
     /// Publishes `records` in order and waits for every acknowledgement.
@@ -52,6 +106,14 @@ impl App {
         settings.kafka.group_id = unique("g");
         drain(&settings).await
     }
+}
+
+impl App {
+    /// A fresh world on Postgres: the contract's topics with `partitions`
+    /// partitions each, and an empty database of its own.
+    pub async fn spawn(partitions: i32) -> App {
+        App::spawn_on(partitions).await
+    }
 
     /// One `regional_metrics` total (zero when the row is absent).
     pub async fn regional(
@@ -61,7 +123,7 @@ impl App {
         start: &str,
         metric: Metric,
     ) -> Decimal {
-        regional(&self.pool, region, period, start, metric).await
+        regional(self.pool().await, region, period, start, metric).await
     }
 
     /// One `program_metrics` total (zero when the row is absent).
@@ -72,12 +134,12 @@ impl App {
         start: &str,
         metric: Metric,
     ) -> Decimal {
-        program(&self.pool, program_id, period, start, metric).await
+        program(self.pool().await, program_id, period, start, metric).await
     }
 
     /// Every invariant between the tables holds ([`super::assert_consistent`]).
     pub async fn assert_consistent(&self) -> i64 {
-        super::assert_consistent(&self.pool).await
+        super::assert_consistent(self.pool().await).await
     }
 }
 
