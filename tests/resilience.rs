@@ -7,6 +7,7 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use support::app::{App, Store};
 use support::workload::{Rng, Workload, assert_matches, assert_matches_sqlite, generate};
 use support::*;
 
@@ -52,14 +53,12 @@ fn committed_batches(log: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn totals_are_exact_after_20_sigkills_at_random_moments() {
-    let db = Db::new().await;
-    let (broker, w) = sigkills(&db.url, ROUNDS, 20_000).await;
-    drop(broker);
-    let pool = db.pool().await;
-    assert_matches(&pool, &w).await;
-    assert_consistent(&pool).await;
+    let app = App::spawn(4).await;
+    let w = sigkills(&app, ROUNDS, 20_000).await;
+    let pool = app.pool().await;
+    assert_matches(pool, &w).await;
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.regional_deltas")
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await
         .unwrap();
     assert_eq!(pending, 0, "the final drain folded every delta");
@@ -67,16 +66,15 @@ async fn totals_are_exact_after_20_sigkills_at_random_moments() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn totals_are_exact_after_8_sigkills_on_sqlite() {
-    let db = SqliteDb::new();
-    let (broker, w) = sigkills(&db.url, 8, 10_000).await;
-    drop(broker);
-    let pool = db.pool().await;
-    assert_matches_sqlite(&pool, &w).await;
+    let app = App::spawn_sqlite(4).await;
+    let w = sigkills(&app, 8, 10_000).await;
+    let pool = app.pool().await;
+    assert_matches_sqlite(pool, &w).await;
     for deltas in ["daily_deltas", "regional_deltas", "program_deltas"] {
         let pending: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {deltas}"
         )))
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await
         .unwrap();
         assert_eq!(pending, 0, "the final drain folded every delta of {deltas}");
@@ -85,9 +83,8 @@ async fn totals_are_exact_after_8_sigkills_on_sqlite() {
 
 /// `rounds` runs SIGKILLed at random moments while `n` events arrive, then
 /// a drain to the end.
-async fn sigkills(database_url: &str, rounds: usize, n: usize) -> (Broker, Workload) {
-    let broker = Broker::start();
-    broker.contract_topics(4).await;
+async fn sigkills<D: Store>(app: &App<D>, rounds: usize, n: usize) -> Workload {
+    let (broker, database_url) = (&app.broker, app.db.url());
     let group = unique("g");
     let w = generate(7, n);
     let (first, second) = w.records.split_at(w.records.len() / 2);
@@ -99,7 +96,7 @@ async fn sigkills(database_url: &str, rounds: usize, n: usize) -> (Broker, Workl
     let mut committed = 0;
     for round in 0..rounds {
         let log = format!("{dir}/kill-{round}.log");
-        let mut child = spawn(&broker, database_url, &group, &["run"], &log);
+        let mut child = spawn(broker, database_url, &group, &["run"], &log);
         if round == rounds / 2 {
             producer.send(second).await; // more arrives while it runs
         }
@@ -116,7 +113,7 @@ async fn sigkills(database_url: &str, rounds: usize, n: usize) -> (Broker, Workl
     let log = format!("{dir}/final.log");
     let status = wait(
         spawn(
-            &broker,
+            broker,
             database_url,
             &group,
             &["run", "--until-caught-up"],
@@ -129,30 +126,29 @@ async fn sigkills(database_url: &str, rounds: usize, n: usize) -> (Broker, Workl
         "final drain failed: {}",
         std::fs::read_to_string(&log).unwrap()
     );
-    (broker, w)
+    w
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_in_one_group_share_the_partitions_and_totals_stay_exact() {
-    let db = Db::new().await;
-    let w = two_processes(&db.url, true).await;
-    assert_matches(&db.pool().await, &w).await;
+    let app = App::spawn(4).await;
+    let w = two_processes(&app, true).await;
+    assert_matches(app.pool().await, &w).await;
 }
 
 /// On SQLite the two processes take turns at the write lock. They also
 /// start together on a file that does not exist yet: both migrate it.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_share_one_sqlite_file_and_totals_stay_exact() {
-    let db = SqliteDb::new();
-    let w = two_processes(&db.url, false).await;
-    assert_matches_sqlite(&db.pool().await, &w).await;
+    let app = App::spawn_sqlite(4).await;
+    let w = two_processes(&app, false).await;
+    assert_matches_sqlite(app.pool().await, &w).await;
 }
 
-async fn two_processes(database_url: &str, migrate_first: bool) -> Workload {
-    let broker = Broker::start();
-    broker.contract_topics(4).await;
+async fn two_processes<D: Store>(app: &App<D>, migrate_first: bool) -> Workload {
+    let (broker, database_url) = (&app.broker, app.db.url());
     if migrate_first {
-        let status = outreach_command_to(&broker, database_url, "unused")
+        let status = outreach_command_to(broker, database_url, "unused")
             .arg("migrate")
             .stderr(Stdio::null())
             .status()
@@ -166,14 +162,14 @@ async fn two_processes(database_url: &str, migrate_first: bool) -> Workload {
     let dir = tempdir();
     let (log_a, log_b) = (format!("{dir}/a.log"), format!("{dir}/b.log"));
     let a = spawn(
-        &broker,
+        broker,
         database_url,
         &group,
         &["run", "--until-caught-up"],
         &log_a,
     );
     let b = spawn(
-        &broker,
+        broker,
         database_url,
         &group,
         &["run", "--until-caught-up"],
