@@ -141,6 +141,9 @@ pub async fn main() -> ExitCode {
         settings.log.level = "warn".into();
     }
     crate::telemetry::init(&settings.log);
+    for warning in settings.secret_warnings() {
+        tracing::warn!("{warning}");
+    }
     let result = match cli.command {
         Command::CheckConfig => crate::check_config::render(&settings, &origins).map(|text| {
             print!("{text}");

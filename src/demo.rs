@@ -48,7 +48,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     // TLS or SASL there), its file (migrated here), no HTTP port.
     let mut settings = settings.clone();
     settings.kafka.brokers = broker.bootstrap_servers();
-    settings.kafka.options.clear();
+    settings.kafka.clear_security();
     settings.database.url = sqlite_url(&database);
     settings.database.migrate = true;
     settings.http.address.clear();
@@ -58,10 +58,14 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         database.display()
     );
 
-    let sample_dir = std::env::temp_dir().join(format!("outreach-demo-{}", std::process::id()));
+    // Made exclusively under a random name: nothing planted in /tmp can
+    // stand in for it. Removed when it goes out of scope.
+    let sample_dir = tempfile::Builder::new()
+        .prefix("outreach-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
     let files = if args.files.is_empty() {
-        std::fs::create_dir_all(&sample_dir)?;
-        let path = sample_dir.join("sample-events.jsonl");
+        let path = sample_dir.path().join("sample-events.jsonl");
         std::fs::write(&path, SAMPLE).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("publishing the bundled sample year (3 of its lines are bad on purpose)");
         vec![path]
@@ -69,7 +73,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         args.files.clone()
     };
     let published = crate::files::publish(&settings, &files, true).await;
-    let _ = std::fs::remove_dir_all(&sample_dir);
+    drop(sample_dir);
     published?;
 
     eprintln!("running the pipeline until it has caught up");

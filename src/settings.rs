@@ -170,9 +170,12 @@ impl Settings {
         let c = b.build().context("reading settings")?;
         let mut origins = Origins::default();
         origins.collect(&mut Vec::new(), &c.cache, file);
-        let s: Settings = c
+        let mut s: Settings = c
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
+        s.kafka
+            .load_secret_files()
+            .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
         s.check()?;
         Ok((s, origins))
     }
@@ -245,9 +248,10 @@ impl Settings {
         {
             bail!("invalid setting database.analyst_role: must differ from database.writer_role");
         }
-        self.database
-            .backend()
-            .map_err(|e| anyhow::anyhow!("invalid setting database.url: {e}"))?;
+        self.database.backend().map_err(|e| match e {
+            sink::Error::Secret(e) => anyhow::anyhow!("invalid setting {e}"),
+            e => anyhow::anyhow!("invalid setting database.url: {e}"),
+        })?;
         if let Some(p) = &self.regions.extra_file
             && !p.exists()
         {
@@ -262,6 +266,19 @@ impl Settings {
             )
         })?;
         Ok(())
+    }
+
+    /// What to fix about how secrets are kept (private keys that other
+    /// users can read), one line each: logged at start, never fatal.
+    pub fn secret_warnings(&self) -> Vec<String> {
+        let mut warnings = self.database.secret_warnings();
+        warnings.extend(
+            self.kafka
+                .key_files()
+                .iter()
+                .filter_map(|(path, setting)| sink::key_file_warning(path, setting)),
+        );
+        warnings
     }
 
     /// The region table: shipped plus `regions.extra_file`.

@@ -9,111 +9,10 @@ mod support;
 
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
+use support::analysts::*;
 use support::app::App;
 use support::events::*;
 use support::*;
-
-/// `url` with its user replaced.
-fn as_user(url: &str, user: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
-    format!("{scheme}://{user}@{host}")
-}
-
-async fn login(db: &Db, name: &str) -> PgConnection {
-    PgConnection::connect(&as_user(&db.url, name))
-        .await
-        .unwrap()
-}
-
-async fn denied(c: &mut PgConnection, sql: &str) {
-    let e = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut *c)
-        .await
-        .expect_err(sql);
-    let msg = e.to_string();
-    assert!(
-        msg.contains("permission denied") || msg.contains("must be owner"),
-        "{sql}: {msg}"
-    );
-}
-
-/// What a connection sees of the institution-scoped tables: the
-/// institutions of `daily_metrics` and of `missions`, and the quarantine's
-/// row count.
-async fn seen(c: &mut PgConnection) -> [String; 3] {
-    let mut institutions = Vec::new();
-    for table in ["daily_metrics", "missions"] {
-        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT DISTINCT institution_id FROM outreach.{table} ORDER BY 1"
-        )))
-        .fetch_all(&mut *c)
-        .await
-        .unwrap();
-        institutions.push(ids.join(","));
-    }
-    let quarantined: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
-    let [daily, missions] = <[String; 2]>::try_from(institutions).unwrap();
-    [daily, missions, quarantined.to_string()]
-}
-
-/// Runs `outreach ARGS` (grant-analyst, revoke-analyst) as the schema
-/// owner; its standard output.
-fn grant(broker: &Broker, db: &Db, args: &[&str]) -> String {
-    let out = outreach_command(broker, db, "unused")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Login roles of this test, members of the managed roles; dropped at the end.
-struct Logins {
-    admin: String,
-    names: Vec<String>,
-}
-
-impl Logins {
-    async fn create(admin: &str, members: &[(&str, &str)]) -> (Logins, Vec<String>) {
-        let mut c = PgConnection::connect(admin).await.unwrap();
-        let mut names = Vec::new();
-        for (prefix, role) in members {
-            let name = unique(prefix).to_lowercase();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE ROLE {name} LOGIN IN ROLE {role}"
-            )))
-            .execute(&mut c)
-            .await
-            .unwrap();
-            names.push(name);
-        }
-        (
-            Logins {
-                admin: admin.to_owned(),
-                names: names.clone(),
-            },
-            names,
-        )
-    }
-
-    async fn drop_all(self) {
-        let mut c = PgConnection::connect(&self.admin).await.unwrap();
-        for n in &self.names {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {n}")))
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-    }
-}
 
 fn events() -> Vec<Record> {
     let act = |inst: &str, id: &str, metric: &str, v: i64, dims: serde_json::Value| {
@@ -380,104 +279,181 @@ async fn a_pipeline_that_may_not_migrate_refuses_an_old_schema_and_says_what_to_
     assert!(err.contains("run `outreach migrate`"), "{err}");
 }
 
-/// A database at migration 0004 with the grants and policies of that
-/// release (the analyst role reads the tables; a login missing from
-/// analyst_scope sees every institution).
-async fn at_0004(db: &Db) -> sqlx::PgPool {
+/// The grants each earlier release made after migrating, as it ran them
+/// (tests/fixtures/legacy_grants): none before roles existed (0001).
+fn legacy_grants(version: u32) -> &'static str {
+    match version {
+        1 => "",
+        2 => include_str!("fixtures/legacy_grants/0002.sql"),
+        3 | 4 => include_str!("fixtures/legacy_grants/0003-0004.sql"),
+        _ => unreachable!(),
+    }
+}
+
+/// Two institutions' rows as the schema of `version` stores them: a cell of
+/// `daily_metrics` (a table until 0003), a mission, and one quarantined
+/// message.
+fn legacy_rows(version: u32) -> [&'static str; 3] {
+    [
+        if version < 3 {
+            "INSERT INTO outreach.daily_metrics VALUES ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 1), ('2024-03-05', 'h2', 'p', NULL, 'f2', '620922', 'surgeries', '{}', 2)"
+        } else {
+            "INSERT INTO outreach.daily_cells VALUES ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 100), ('2024-03-05', 'h2', 'p', NULL, 'f2', '620922', 'surgeries', '{}', 200)"
+        },
+        "INSERT INTO outreach.missions VALUES ('m1', 'h1', 'p', 'f1', '620921', 2, '{}', '2024-03-04', NULL, NULL, 'active'), ('m2', 'h2', 'p', 'f2', '620922', 2, '{}', '2024-03-04', NULL, NULL, 'active')",
+        "INSERT INTO outreach.quarantine VALUES (now(), 't', 0, 0, NULL, 'x', 'invalid_json', 'x')",
+    ]
+}
+
+/// A database at schema `version` (1 to 4), with the grants that release
+/// made, its rows, and the readers of that time: `every` saw every
+/// institution (by hand before roles existed; in the analyst role and
+/// unlisted after), `h1` (from 0002, when analyst_scope came) only h1's
+/// rows, `writer` is the pipeline's login and `stranger` reads nothing.
+async fn legacy(db: &Db, version: u32) -> (sqlx::PgPool, Logins, Vec<String>) {
     let pool = db.pool().await;
-    migrator_before("postgres", "0005")
+    migrator_before("postgres", &format!("{:04}", version + 1))
         .await
         .run(&pool)
         .await
         .unwrap();
-    let unmapped =
-        "NOT EXISTS (SELECT FROM outreach.analyst_scope s WHERE s.role_name = session_user)";
-    for sql in [
-        "DO $$ BEGIN CREATE ROLE outreach_analyst NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$".to_owned(),
-        "GRANT USAGE ON SCHEMA outreach TO outreach_analyst".to_owned(),
-        "GRANT SELECT ON outreach.daily_metrics, outreach.missions, outreach.quarantine, outreach.analyst_scope TO outreach_analyst".to_owned(),
-        "ALTER TABLE outreach.missions ENABLE ROW LEVEL SECURITY".to_owned(),
-        "ALTER TABLE outreach.quarantine ENABLE ROW LEVEL SECURITY".to_owned(),
-        format!("CREATE POLICY analyst_rows ON outreach.missions FOR SELECT TO outreach_analyst USING ({unmapped} OR institution_id IN (SELECT s.institution_id FROM outreach.analyst_scope s WHERE s.role_name = session_user))"),
-        format!("CREATE POLICY analyst_rows ON outreach.quarantine FOR SELECT TO outreach_analyst USING ({unmapped})"),
-        "INSERT INTO outreach.daily_cells VALUES ('2024-03-05', 'h1', 'p', NULL, 'f1', '620921', 'surgeries', '{}', 100), ('2024-03-05', 'h2', 'p', NULL, 'f2', '620922', 'surgeries', '{}', 200)".to_owned(),
-        "INSERT INTO outreach.missions VALUES ('m1', 'h1', 'p', 'f1', '620921', 2, '{}', '2024-03-04', NULL, NULL, 'active'), ('m2', 'h2', 'p', 'f2', '620922', 2, '{}', '2024-03-04', NULL, NULL, 'active')".to_owned(),
-        "INSERT INTO outreach.quarantine VALUES (now(), 't', 0, 0, NULL, 'x', 'invalid_json', 'x')".to_owned(),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+    let grants = legacy_grants(version)
+        .replace("{writer}", "outreach_writer")
+        .replace("{analyst}", "outreach_analyst");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(grants))
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("the grants of schema {version}: {e}"));
+    for sql in legacy_rows(version) {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    pool
+    let (analyst, writer) = if version == 1 {
+        // No roles yet: readers and writers were granted by hand.
+        ("", "")
+    } else {
+        ("outreach_analyst", "outreach_writer")
+    };
+    let (logins, names) = Logins::create(
+        &db.url,
+        &[
+            ("every", analyst),
+            ("h1", analyst),
+            ("writer", writer),
+            ("stranger", ""),
+        ],
+    )
+    .await;
+    let by_hand = |sql: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    if version == 1 {
+        // What that release's docs told operators: a reader gets USAGE and
+        // SELECT; the pipeline's login, everything.
+        by_hand(format!(
+            "GRANT USAGE ON SCHEMA outreach TO {}, {}",
+            names[0], names[2]
+        ))
+        .await;
+        by_hand(format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA outreach TO {}",
+            names[0]
+        ))
+        .await;
+        by_hand(format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA outreach TO {}",
+            names[2]
+        ))
+        .await;
+    } else {
+        by_hand(format!(
+            "INSERT INTO outreach.analyst_scope VALUES ('{}', 'h1')",
+            names[1]
+        ))
+        .await;
+    }
+    (pool, logins, names)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_upgrade_keeps_what_existing_analysts_saw_and_new_logins_see_nothing() {
-    let broker = Broker::start();
-    let db = Db::new().await;
-    let pool = at_0004(&db).await;
-    let (mut logins, names) = Logins::create(
-        &db.url,
-        &[("old", "outreach_analyst"), ("old_h1", "outreach_analyst")],
-    )
-    .await;
-    let (old, old_h1) = (&names[0], &names[1]);
-    sqlx::query("INSERT INTO outreach.analyst_scope VALUES ($1, 'h1')")
-        .bind(old_h1)
-        .execute(&pool)
+async fn an_upgrade_from_every_earlier_schema_keeps_what_existing_analysts_saw() {
+    for version in 1..=4 {
+        let db = Db::new().await;
+        let (pool, mut logins, names) = legacy(&db, version).await;
+        let (every, h1, writer, stranger) = (&names[0], &names[1], &names[2], &names[3]);
+        let mut readers = vec![login(&db, every).await];
+        let mut expected = vec![["h1,h2", "h1,h2", "1"]];
+        if version >= 2 {
+            readers.push(login(&db, h1).await);
+            expected.push(["h1", "h1", "0"]);
+        }
+        let expected: Vec<[String; 3]> = expected.iter().map(|r| r.map(String::from)).collect();
+        let mut before = Vec::new();
+        for c in &mut readers {
+            before.push(seen(c).await);
+        }
+        assert_eq!(before, expected, "schema {version}: the fixture");
+
+        let out = outreach_command_at("127.0.0.1:1", &db.url, "unused")
+            .arg("migrate")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "schema {version}: {log}");
+        let warning = log
+            .lines()
+            .find(|l| l.contains("they keep it as an explicit grant"))
+            .unwrap_or_else(|| panic!("schema {version}: migrate says whom it kept: {log}"));
+        assert!(warning.contains(every.as_str()), "{warning}");
+        for other in [h1, writer, stranger] {
+            assert!(!warning.contains(other.as_str()), "{other}: {warning}");
+        }
+
+        let mut after = Vec::new();
+        for c in &mut readers {
+            after.push(seen(c).await);
+        }
+        assert_eq!(after, before, "schema {version}: what each reader saw");
+        // (Roles are cluster-wide: other tests' analyst logins could read
+        // this database too, and were kept as well.)
+        let kept: Vec<(String, String)> = sqlx::query_as(
+            "SELECT role_name::text, institution_id FROM outreach.analyst_scope
+             WHERE role_name = ANY($1) ORDER BY 1",
+        )
+        .bind(&names)
+        .fetch_all(&pool)
         .await
         .unwrap();
-    let (mut o, mut o1) = (login(&db, old).await, login(&db, old_h1).await);
-    let before = [seen(&mut o).await, seen(&mut o1).await];
-    assert_eq!(
-        before,
-        [["h1,h2", "h1,h2", "1"], ["h1", "h1", "0"]].map(|r| r.map(String::from)),
-        "the 0004 fixture: unmapped saw everything"
-    );
+        let mut want = vec![(every.clone(), "*".to_owned())];
+        if version >= 2 {
+            want.push((h1.clone(), "h1".to_owned()));
+        }
+        want.sort();
+        assert_eq!(kept, want, "schema {version}: as explicit grants");
+        let mut s = login(&db, stranger).await;
+        denied(&mut s, "SELECT * FROM outreach.daily_metrics").await;
 
-    let out = outreach_command(&broker, &db, "unused")
-        .arg("migrate")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("they keep it as an explicit grant") && log.contains(old.as_str()),
-        "migrate says whom it granted every institution: {log}"
-    );
-    let after = [seen(&mut o).await, seen(&mut o1).await];
-    assert_eq!(after, before, "an upgrade keeps what existing logins saw");
-    // (Roles are cluster-wide: other tests' analyst logins could read this
-    // database too, and were granted '*' as well.)
-    let kept: Vec<(String, String)> = sqlx::query_as(
-        "SELECT role_name::text, institution_id FROM outreach.analyst_scope
-         WHERE role_name IN ($1, $2) ORDER BY 1",
-    )
-    .bind(old)
-    .bind(old_h1)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        kept,
-        [(old.clone(), "*".into()), (old_h1.clone(), "h1".into())],
-        "as an explicit grant"
-    );
-
-    let (new, names) = Logins::create(&db.url, &[("new", "outreach_analyst")]).await;
-    logins.names.extend(new.names);
-    let mut n = login(&db, &names[0]).await;
-    assert_eq!(
-        seen(&mut n).await,
-        ["", "", "0"],
-        "a login created after the upgrade sees no institution"
-    );
-    for c in [o, o1, n] {
-        c.close().await.unwrap();
+        // A login made after the upgrade sees no institution.
+        let (new, made) = Logins::create(&db.url, &[("new", "outreach_analyst")]).await;
+        logins.names.extend(new.names);
+        let mut n = login(&db, &made[0]).await;
+        assert_eq!(seen(&mut n).await, ["", "", "0"], "schema {version}");
+        for c in readers.into_iter().chain([s, n]) {
+            c.close().await.unwrap();
+        }
+        pool.close().await;
+        // Hand-made grants hold the logins until their database goes.
+        drop(db);
+        logins.drop_all().await;
     }
-    pool.close().await;
-    logins.drop_all().await;
 }
 
 #[test]

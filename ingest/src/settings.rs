@@ -2,6 +2,7 @@
 //! become a librdkafka client configuration.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use rdkafka::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
@@ -36,6 +37,15 @@ pub struct KafkaSettings {
     /// are never logged, nor serialized (`check-config`).
     #[serde(default, serialize_with = "masked_options")]
     pub options: BTreeMap<String, String>,
+    /// librdkafka properties whose values are read from files, as Docker
+    /// and Kubernetes mount secrets: `"sasl.password" =
+    /// "/run/secrets/kafka-password"`. Read by [`Self::load_secret_files`]
+    /// at start (one trailing newline dropped), then set like `options`.
+    #[serde(default)]
+    pub secret_files: BTreeMap<String, PathBuf>,
+    /// What `secret_files` held: never shown, never serialized.
+    #[serde(skip)]
+    secrets: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -125,7 +135,48 @@ impl KafkaSettings {
             session_timeout_ms: default_session_timeout_ms(),
             delivery_timeout_ms: default_delivery_timeout_ms(),
             options: BTreeMap::new(),
+            secret_files: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
+    }
+
+    /// No TLS, SASL or other extra property: for a broker of our own (the
+    /// demo's embedded one).
+    pub fn clear_security(&mut self) {
+        self.options.clear();
+        self.secret_files.clear();
+        self.secrets.clear();
+    }
+
+    /// Reads `secret_files`; the error names the setting and the file.
+    pub fn load_secret_files(&mut self) -> Result<(), String> {
+        for (key, path) in &self.secret_files {
+            let setting = format!("kafka.secret_files.\"{key}\"");
+            let mut text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "{setting} = {}: cannot read it ({e}); check the path and that this user may read it",
+                    path.display()
+                )
+            })?;
+            if text.ends_with('\n') {
+                text.pop();
+            }
+            if text.is_empty() {
+                return Err(format!("{setting} = {}: the file is empty", path.display()));
+            }
+            self.secrets.insert(key.clone(), text);
+        }
+        Ok(())
+    }
+
+    /// Private key files named in `options` (`ssl.key.location`), each
+    /// with the setting that names it, for the permission check.
+    pub fn key_files(&self) -> Vec<(PathBuf, String)> {
+        self.options
+            .iter()
+            .filter(|(k, _)| k.as_str() == "ssl.key.location")
+            .map(|(k, v)| (PathBuf::from(v), format!("kafka.options.\"{k}\"")))
+            .collect()
     }
 
     pub fn topics(&self) -> [&str; 2] {
@@ -209,7 +260,7 @@ impl KafkaSettings {
     }
 
     fn apply_options(&self, c: &mut ClientConfig) {
-        for (k, v) in &self.options {
+        for (k, v) in self.options.iter().chain(&self.secrets) {
             c.set(k, v);
         }
     }
@@ -218,9 +269,16 @@ impl KafkaSettings {
 /// True for settings whose value must never be shown.
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "key.pem", "private"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "key.pem",
+        "private",
+        "oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// The options with every secret value replaced by `***`.
@@ -250,6 +308,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("session_timeout_ms", &self.session_timeout_ms)
             .field("delivery_timeout_ms", &self.delivery_timeout_ms)
             .field("options", &options)
+            .field("secret_files", &self.secret_files)
             .finish()
     }
 }

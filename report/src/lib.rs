@@ -14,6 +14,8 @@ mod charts;
 pub mod figures;
 mod page;
 
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -66,15 +68,27 @@ pub async fn write(
     let rows = sink.report_rows(&query).await?;
     let figures = Figures::compute(&rows, filter)?;
     let html = page::render(&figures, now)?;
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
     let failed = |cause| Error::Write {
         path: out.to_owned(),
         cause,
     };
-    std::fs::write(&tmp, &html).map_err(failed)?;
-    std::fs::rename(&tmp, out).map_err(failed)?;
+    // Beside `out` (a rename does not cross file systems), created
+    // exclusively under a random name: a file or symlink planted under a
+    // predictable name cannot redirect the write.
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".outreach-report-")
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    tmp.write_all(html.as_bytes()).map_err(failed)?;
+    // Readable as any file the user writes (a temporary file is 0600).
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(failed)?;
+    tmp.persist(out).map_err(|e| failed(e.error))?;
     Ok(Written {
         path: out.to_owned(),
         programs: figures.programs.len(),

@@ -41,6 +41,9 @@ pub enum Error {
     SchemaNewer(i64),
     #[error("database.url is not valid: {0}")]
     Url(String),
+    /// A secret file that cannot be used: the setting, the file, why.
+    #[error("{0}")]
+    Secret(String),
     /// A feature this backend does not have; the text says which.
     #[error("{0}")]
     Unsupported(&'static str),

@@ -29,7 +29,7 @@ pub use lanes::Share;
 pub use postgres::compact::Compacted;
 pub use postgres::roles;
 pub use schemas::OffsetRange;
-pub use settings::{Backend, Settings};
+pub use settings::{Backend, Settings, key_file_warning};
 pub use sqlite::overview::Section;
 
 use schemas::Regions;

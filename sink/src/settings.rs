@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,6 +19,12 @@ pub struct Settings {
     /// password (see the `Debug` impl and `redacted`).
     #[serde(serialize_with = "redacted")]
     pub url: String,
+    /// A file holding the login's password (a Docker or Kubernetes secret,
+    /// `OUTREACH__DATABASE__PASSWORD_FILE`): it replaces any password in
+    /// `url`, so the URL itself holds no secret. Read at each start; one
+    /// trailing newline is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Connections in the pool: one per in-flight batch plus the offset
     /// look-ups and the compaction (two for the fold after a drain, where
     /// the pool has room) is plenty.
@@ -81,6 +88,7 @@ impl Settings {
     pub fn new(url: impl Into<String>) -> Settings {
         Settings {
             url: url.into(),
+            password_file: None,
             max_connections: default_max_connections(),
             connect_timeout_secs: default_connect_timeout_secs(),
             connect_retry_secs: default_connect_retry_secs(),
@@ -116,15 +124,30 @@ impl Settings {
                 redact_url(&self.url)
             )));
         }
-        PgConnectOptions::from_str(&self.url)
-            .map(|o| {
-                // A batch's statements take seconds under backlog by design;
-                // the batch log line has the timings, so sqlx's own "slow
-                // statement" warning would only be noise.
-                o.application_name("outreach")
-                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
-            })
-            .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))
+        let options = PgConnectOptions::from_str(&self.url)
+            .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))?
+            // A batch's statements take seconds under backlog by design;
+            // the batch log line has the timings, so sqlx's own "slow
+            // statement" warning would only be noise.
+            .application_name("outreach")
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+        Ok(match &self.password_file {
+            Some(path) => options.password(&read_secret(path, "database.password_file")?),
+            None => options,
+        })
+    }
+
+    /// What an operator should fix about how secrets are kept: a private
+    /// key (`sslkey` in the URL) that other users can read, a password
+    /// written in the URL while a file could hold it.
+    pub fn secret_warnings(&self) -> Vec<String> {
+        let Ok(url) = url::Url::parse(&self.url) else {
+            return Vec::new();
+        };
+        url.query_pairs()
+            .filter(|(k, _)| k == "sslkey" || k == "ssl-key")
+            .filter_map(|(_, path)| key_file_warning(Path::new(&*path), "sslkey in database.url"))
+            .collect()
     }
 
     fn sqlite_options(&self) -> Result<SqliteConnectOptions> {
@@ -164,6 +187,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("url", &self.redacted_url())
+            .field("password_file", &self.password_file)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("connect_retry_secs", &self.connect_retry_secs)
@@ -185,46 +209,100 @@ pub enum Backend {
     Sqlite(SqliteConnectOptions),
 }
 
-/// `scheme://user:secret@host` → `scheme://user:***@host`, and a
-/// `password=` query parameter (which sqlx reads too) → `password=***`.
-pub fn redact_url(url: &str) -> String {
-    let url = redact_userinfo(url);
-    let Some((base, query)) = url.split_once('?') else {
-        return url;
+/// The URL with every secret replaced by `***`: the password of its
+/// user information and the `password` and `sslpassword` parameters (sqlx
+/// reads both). Parsed as a URL, so an `@` or `?` inside a password moves
+/// nothing; a URL that does not parse is shown as its scheme alone.
+pub fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        let scheme = text.split_once("://").map_or("", |(s, _)| s);
+        return format!("{scheme}://*** (not a valid URL)");
     };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => p.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
-}
-
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(x) => x,
-        None => return url.to_owned(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_parameter(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // The query serializer writes `***` as `%2A%2A%2A`.
+    url.to_string().replace("%2A%2A%2A", "***")
 }
 
+fn is_secret_parameter(key: &str) -> bool {
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
+}
+
+/// `message` with every secret of `url` replaced by `***`.
 fn redact(message: &str, url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(_, r)| r.rsplit_once('@'))
-        .and_then(|(a, _)| a.split_once(':'))
-    {
-        Some((_, secret)) if !secret.is_empty() => message.replace(secret, "***"),
-        _ => message.to_owned(),
+    let Ok(parsed) = url::Url::parse(url) else {
+        return message.to_owned();
+    };
+    let mut secrets: Vec<String> = parsed
+        .query_pairs()
+        .filter(|(k, _)| is_secret_parameter(k))
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if let Some(p) = parsed.password() {
+        secrets.push(p.to_owned());
+        secrets.push(
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
     }
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(message.to_owned(), |m, s| m.replace(s.as_str(), "***"))
+}
+
+/// The contents of a secret file, less one trailing newline; the error
+/// names the setting and the file.
+pub fn read_secret(path: &Path, setting: &str) -> Result<String> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Secret(format!(
+            "{setting} = {}: cannot read it ({e}); check the path and that this user may read it",
+            path.display()
+        ))
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(Error::Secret(format!(
+            "{setting} = {}: the file is empty",
+            path.display()
+        )));
+    }
+    Ok(text)
+}
+
+/// A warning when a private key file can be read by other users than its
+/// owner (libpq refuses such a key outright; librdkafka and sqlx take it).
+pub fn key_file_warning(path: &Path, setting: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the private key {} ({setting}) can be read by other users (mode {mode:04o}): `chmod 600 {}`, owned by the user that runs outreach",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -243,8 +321,27 @@ mod tests {
             "postgres://w@db/x?sslmode=require&password=***"
         );
         assert_eq!(
-            redact_url("postgres://w:a?b@db/x?password=c"),
-            "postgres://w:***@db/x?password=***"
+            redact_url("postgres://w:a%3Fb@db/x?password=c&sslpassword=d"),
+            "postgres://w:***@db/x?password=***&sslpassword=***"
+        );
+        // An `@` in a password given as a parameter hides neither the host
+        // nor the rest of the password (issue 26).
+        let leaky = "postgres://127.0.0.1:5432/db?user=postgres&password=topsecret@tail";
+        assert_eq!(
+            redact_url(leaky),
+            "postgres://127.0.0.1:5432/db?user=postgres&password=***"
+        );
+        assert_eq!(
+            redact("error near topsecret@tail and a%3Fb", leaky),
+            "error near *** and a%3Fb"
+        );
+        assert_eq!(
+            redact("password a?b, encoded a%3Fb", "postgres://w:a%3Fb@db/x"),
+            "password ***, encoded ***"
+        );
+        assert_eq!(
+            redact_url("postgres://w:x@[db/x"),
+            "postgres://*** (not a valid URL)"
         );
         let serialized = serde_json::to_string(&s).unwrap();
         assert!(

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use anyhow::Context;
+
 use super::{BenchArgs, progress};
 use crate::settings::Settings;
 
@@ -18,8 +20,11 @@ pub(super) async fn floor(
     tag: &str,
     report: &mut Value,
 ) -> anyhow::Result<()> {
-    let scratch = std::env::temp_dir().join(format!("{tag}.copy"));
-    let Some(floor) = sink.copy_floor(&scratch).await? else {
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("{tag}."))
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let Some(floor) = sink.copy_floor(&scratch.path().join("rows.copy")).await? else {
         return Ok(());
     };
     let total = floor.total().as_secs_f64();

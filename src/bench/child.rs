@@ -4,9 +4,7 @@
 //! a typed value ([`Figures`]) when they stop.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -17,7 +15,9 @@ use crate::pipeline::Figures;
 /// A pipeline process and the file it writes its figures to.
 pub(super) struct Process {
     child: Child,
-    report: PathBuf,
+    /// Made exclusively under a random name (no planted file or symlink
+    /// can stand in for it), removed with the process.
+    report: tempfile::TempPath,
 }
 
 impl Process {
@@ -32,17 +32,17 @@ pub(super) fn spawn(
     db_url: &str,
     args: &[&str],
 ) -> anyhow::Result<Process> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let report = std::env::temp_dir().join(format!(
-        "{}.{}.figures.json",
-        kafka.group_id,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let report = tempfile::Builder::new()
+        .prefix(&format!("{}.", kafka.group_id))
+        .suffix(".figures.json")
+        .tempfile()
+        .context("creating the figures file")?
+        .into_temp_path();
     let exe = std::env::current_exe()?;
     let child = Command::new(exe)
         .args(args)
         .arg("--report")
-        .arg(&report)
+        .arg(&*report)
         .env("OUTREACH__KAFKA__BROKERS", &kafka.brokers)
         .env("OUTREACH__KAFKA__GROUP_ID", &kafka.group_id)
         .env("OUTREACH__KAFKA__MISSIONS_TOPIC", &kafka.missions_topic)
@@ -134,13 +134,6 @@ pub(super) fn watch(processes: Vec<Process>, limit: Option<Duration>) -> anyhow:
         });
     }
     Ok(runs)
-}
-
-impl Drop for Process {
-    /// The figures file goes with the process, read or not.
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.report);
-    }
 }
 
 fn vm_hwm(pid: u32) -> Option<u64> {

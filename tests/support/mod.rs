@@ -6,6 +6,7 @@
 // The validator's test support lives with the validator (schemas/tests),
 // so that testing it builds no broker client nor database driver; the
 // end-to-end tests share it.
+pub mod analysts;
 pub mod app;
 #[path = "../../schemas/tests/support/bad.rs"]
 pub mod bad;

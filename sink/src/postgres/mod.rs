@@ -7,6 +7,7 @@ mod batch;
 pub(crate) mod compact;
 pub(crate) mod copy;
 pub mod roles;
+mod upgrade;
 
 pub(crate) use batch::Batch;
 
@@ -113,15 +114,26 @@ impl Db {
     /// Applies the migrations that have not run yet, then the roles' grants
     /// when a migration ran or the roles are not in place. (Granting again
     /// at every start would take exclusive locks that wait behind, and then
-    /// hold up, analysts' long queries.)
+    /// hold up, analysts' long queries.) An upgrade from before 0005 keeps
+    /// what its analysts saw ([`upgrade`]).
     pub async fn migrate(&self) -> Result<()> {
         let before = self.applied_version().await?;
+        upgrade::capture(&self.pool, before).await?;
         MIGRATOR.run(&self.pool).await?;
         if let Some((writer, analyst)) = &self.roles {
             let migrated = self.applied_version().await? != before;
             if migrated || !roles::in_place(&self.pool, writer, analyst).await? {
                 roles::grant(&self.pool, writer, analyst).await?;
             }
+        }
+        let analyst = self.roles.as_ref().map(|(_, analyst)| analyst.as_str());
+        let kept = upgrade::keep(&self.pool, analyst).await?;
+        if !kept.is_empty() {
+            tracing::warn!(
+                logins = kept.join(", "),
+                "analyst logins without a scope used to see every institution; they keep it as an explicit grant (institution_id '*'): {}. New logins see no institution until granted (outreach grant-analyst).",
+                kept.join(", ")
+            );
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! rows of `daily_metrics`, `missions` and the quarantine only for the
 //! institutions `outreach.analyst_scope` grants it (row-level security on
 //! the tables, the view's own definition for `daily_metrics`: migration
-//! 0005); [`grant_analyst`] and [`revoke_analyst`] write that table.
+//! 0005, hardened by 0006); [`grant_analyst`] and [`revoke_analyst`]
+//! write that table.
 //!
 //! Role names are settings, so this runs from code rather than a migration;
 //! every statement is idempotent and safe to run again at each start.
@@ -28,17 +29,27 @@ pub const ANALYST_TABLES: [&str; 7] = [
 /// The views analysts read (migrations 0002 and 0003).
 pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
 
-/// Which rows of a table an analyst sees: the functions of migration 0005,
-/// which read `outreach.analyst_scope` for `session_user` (not
-/// `current_user`: a login that runs `SET ROLE outreach_analyst` is still
-/// itself). A login with no scope row sees none; `'*'` grants every
-/// institution, and only that grant shows the quarantine (raw payloads of
-/// every institution). (`daily_metrics` is a view over tables the batches
-/// COPY into, which row-level security would forbid: the view applies the
-/// same scope itself.)
-const POLICIES: [(&str, &str); 2] = [
-    ("missions", "outreach.analyst_sees(institution_id)"),
-    ("quarantine", "outreach.analyst_sees_all()"),
+/// Which rows of a table an analyst sees, read from `outreach.analyst_scope`
+/// for `session_user` (not `current_user`: a login that runs `SET ROLE
+/// outreach_analyst` is still itself). A login with no scope row sees none;
+/// `'*'` grants every institution (`analyst_sees_all`, migration 0006), and
+/// only that grant shows the quarantine (raw payloads of every
+/// institution). The all-institutions test is a scalar subquery, run once
+/// per query rather than per row. An analyst reads only its own rows of the
+/// scope table: who else may see what, and which institutions exist, is not
+/// its business. (`daily_metrics` is a view over tables the batches COPY
+/// into, which row-level security would forbid: the view applies the same
+/// scope itself, behind a security barrier.) Policies are parsed when
+/// created: every name in them is bound then, whatever the caller's
+/// search_path.
+const POLICIES: [(&str, &str); 3] = [
+    (
+        "missions",
+        "(SELECT outreach.analyst_sees_all()) OR institution_id IN
+           (SELECT s.institution_id FROM outreach.analyst_scope s WHERE s.role_name = session_user)",
+    ),
+    ("quarantine", "(SELECT outreach.analyst_sees_all())"),
+    ("analyst_scope", "role_name = session_user"),
 ];
 
 /// Whether `name` can be used as a role name without quoting.
