@@ -32,6 +32,10 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub http: HttpSettings,
+    /// The `--config` file these settings were read from, for the
+    /// processes `bench` starts.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,6 +177,7 @@ impl Settings {
         let mut s: Settings = c
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
+        s.file = file.map(Path::to_owned);
         s.kafka
             .load_secret_files()
             .map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;

@@ -26,10 +26,17 @@ impl Process {
     }
 }
 
+/// Where the pipeline processes run: the benchmark's database, and the
+/// settings file the benchmark was given (TLS, SASL, secret files).
+pub(super) struct Target {
+    pub db_url: String,
+    pub config: Option<std::path::PathBuf>,
+}
+
 /// Starts `outreach ARGS` (`run …`) on the benchmark's topics and database.
 pub(super) fn spawn(
     kafka: &ingest::KafkaSettings,
-    db_url: &str,
+    target: &Target,
     args: &[&str],
 ) -> anyhow::Result<Process> {
     let report = tempfile::Builder::new()
@@ -39,7 +46,11 @@ pub(super) fn spawn(
         .context("creating the figures file")?
         .into_temp_path();
     let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(file) = &target.config {
+        command.arg("--config").arg(file);
+    }
+    let child = command
         .args(args)
         .arg("--report")
         .arg(&*report)
@@ -48,7 +59,7 @@ pub(super) fn spawn(
         .env("OUTREACH__KAFKA__MISSIONS_TOPIC", &kafka.missions_topic)
         .env("OUTREACH__KAFKA__ACTIVITIES_TOPIC", &kafka.activities_topic)
         .env("OUTREACH__KAFKA__DEADLETTER_TOPIC", &kafka.deadletter_topic)
-        .env("OUTREACH__DATABASE__URL", db_url)
+        .env("OUTREACH__DATABASE__URL", &target.db_url)
         .env("OUTREACH__LOG__FORMAT", "json")
         .env("OUTREACH__HTTP__ADDRESS", "127.0.0.1:0")
         .env("OUTREACH__LOG__LEVEL", "warn")

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use super::child::{Process, Run, spawn, watch};
+use super::child::{Process, Run, Target, spawn, watch};
 use super::generator::Generator;
 use super::{BenchArgs, progress};
 
 pub(super) async fn throughput(
     args: &BenchArgs,
     kafka: &ingest::KafkaSettings,
-    db_url: &str,
+    target: &Target,
     generator: &mut Generator,
     publisher: &ingest::Publisher,
 ) -> anyhow::Result<Value> {
@@ -53,7 +53,7 @@ pub(super) async fn throughput(
     );
 
     let children: Vec<Process> = (0..args.processes)
-        .map(|_| spawn(kafka, db_url, &["run", "--until-caught-up"]))
+        .map(|_| spawn(kafka, target, &["run", "--until-caught-up"]))
         .collect::<anyhow::Result<_>>()?;
     let runs = watch(children, None)?;
     let busy = runs.iter().map(|r| r.figures.busy_ms).max().unwrap_or(0) as f64 / 1000.0;
@@ -84,7 +84,7 @@ pub(super) async fn throughput(
 pub(super) async fn freshness(
     args: &BenchArgs,
     kafka: &ingest::KafkaSettings,
-    db_url: &str,
+    target: &Target,
     generator: &mut Generator,
     publisher: &ingest::Publisher,
     rate: u64,
@@ -94,7 +94,7 @@ pub(super) async fn freshness(
             publish(publisher, kafka, generator.next_batch(10_000)).await?;
         }
         let runs = watch(
-            vec![spawn(kafka, db_url, &["run", "--until-caught-up"])?],
+            vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
             None,
         )?;
         let seconds = runs[0].figures.settled_ms as f64 / 1000.0;
@@ -111,7 +111,7 @@ pub(super) async fn freshness(
     };
     let before = generator.sent;
     let children: Vec<Process> = (0..args.processes)
-        .map(|_| spawn(kafka, db_url, &["run"]))
+        .map(|_| spawn(kafka, target, &["run"]))
         .collect::<anyhow::Result<_>>()?;
     let pids: Vec<u32> = children.iter().map(Process::id).collect();
     let watcher = std::thread::spawn(move || watch(children, Some(Duration::from_secs(600))));

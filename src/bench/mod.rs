@@ -132,15 +132,18 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let db = sink::inspect::create_database(&settings.database, &tag)
         .await
         .context("creating the benchmark database")?;
-    let db_url = db.url.clone();
+    let target = child::Target {
+        db_url: db.url.clone(),
+        config: settings.file.clone(),
+    };
     progress(args, format!("topics {tag}.*, database {tag}"));
 
     let mut generator = generator(settings, args)?;
 
     let report = if let Some(rate) = args.rate {
-        freshness(args, &kafka, &db_url, &mut generator, &publisher, rate).await?
+        freshness(args, &kafka, &target, &mut generator, &publisher, rate).await?
     } else {
-        throughput(args, &kafka, &db_url, &mut generator, &publisher).await?
+        throughput(args, &kafka, &target, &mut generator, &publisher).await?
     };
     let mut report = report;
     let sink = sink::Sink::connect(&db).await?;

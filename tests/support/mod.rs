@@ -17,6 +17,7 @@ pub mod events;
 pub mod faults;
 pub mod history;
 pub mod model;
+pub mod tls;
 pub mod workload;
 
 use std::net::TcpListener;
@@ -133,21 +134,9 @@ impl Broker {
     }
 
     pub async fn create_topics(&self, topics: &[(&str, i32)]) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.addr)
-            .create()
-            .unwrap();
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
-            .collect();
-        for r in admin
-            .create_topics(&new, &AdminOptions::new())
-            .await
-            .unwrap()
-        {
-            r.unwrap();
-        }
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.addr);
+        create_topics(config, topics).await;
     }
 
     /// The contract's topics with `partitions` each.
@@ -170,6 +159,22 @@ impl Broker {
                 .create()
                 .unwrap(),
         }
+    }
+}
+
+/// Creates topics through a client of this configuration (plaintext, TLS...).
+pub async fn create_topics(config: ClientConfig, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
     }
 }
 
@@ -327,6 +332,7 @@ pub fn settings_to(broker: &Broker, database_url: &str, group: &str) -> Settings
         http: outreach::settings::HttpSettings {
             address: String::new(),
         },
+        file: None,
     }
 }
 
