@@ -221,22 +221,24 @@ pub fn redact_url(text: &str) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some("***"));
     }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if is_secret_parameter(&k) {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
+    if let Some(query) = url.query() {
+        // Parameter by parameter, the others as written.
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_parameter(&percent_decode(k)) => format!("{k}=***"),
+                _ => pair.to_owned(),
             })
             .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url.set_query(Some(&masked.join("&")));
     }
-    // The query serializer writes `***` as `%2A%2A%2A`.
-    url.to_string().replace("%2A%2A%2A", "***")
+    url.to_string()
+}
+
+fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn is_secret_parameter(key: &str) -> bool {
@@ -248,18 +250,15 @@ fn redact(message: &str, url: &str) -> String {
     let Ok(parsed) = url::Url::parse(url) else {
         return message.to_owned();
     };
-    let mut secrets: Vec<String> = parsed
-        .query_pairs()
-        .filter(|(k, _)| is_secret_parameter(k))
-        .map(|(_, v)| v.into_owned())
-        .collect();
+    let mut secrets = Vec::new();
+    let query = parsed.query().unwrap_or("").split('&');
+    for (k, v) in query.filter_map(|pair| pair.split_once('=')) {
+        if is_secret_parameter(&percent_decode(k)) {
+            secrets.extend([v.to_owned(), percent_decode(&v.replace('+', " "))]);
+        }
+    }
     if let Some(p) = parsed.password() {
-        secrets.push(p.to_owned());
-        secrets.push(
-            percent_encoding::percent_decode_str(p)
-                .decode_utf8_lossy()
-                .into_owned(),
-        );
+        secrets.extend([p.to_owned(), percent_decode(p)]);
     }
     secrets
         .iter()
