@@ -8,7 +8,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use support::tls::{PgCluster, Pki, TlsBroker, set_mode};
@@ -185,4 +186,228 @@ async fn the_whole_pipeline_runs_over_tls_to_kafka_and_postgres() {
     );
     let log = ok("bench", &out);
     assert!(!log.contains(&pg.password), "{log}");
+}
+
+/// Runs `outreach ARGS`, which must fail with exit code 1 and one line
+/// that says all of `expected`, long before it would have given up
+/// waiting (`kafka.delivery_timeout_ms` and the database's retry are set
+/// to 90 s: waiting on what cannot change is the failure looked for).
+fn fails(what: &str, brokers: &str, url: &str, config: &Path, args: &[&str], expected: &[&str]) {
+    fails_with(1, what, brokers, url, config, args, expected)
+}
+
+/// [`fails`], with another exit code (2: a setting is invalid).
+fn fails_with(
+    code: i32,
+    what: &str,
+    brokers: &str,
+    url: &str,
+    config: &Path,
+    args: &[&str],
+    expected: &[&str],
+) {
+    let started = Instant::now();
+    let mut child = outreach_command_at(brokers, url, &unique("g"))
+        .env("OUTREACH_CONFIG", config)
+        .env("OUTREACH__KAFKA__DELIVERY_TIMEOUT_MS", "90000")
+        .env("OUTREACH__DATABASE__CONNECT_RETRY_SECS", "90")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `run` without --until-caught-up would wait for ever.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let status = status.unwrap_or_else(|| {
+        panic!("{what}: still waiting after 60 s, on what no wait can fix: {stderr}")
+    });
+    assert_eq!(status.code(), Some(code), "{what}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{what}: one line: {stderr}");
+    for word in expected {
+        assert!(
+            errors[0].contains(word),
+            "{what}: {word:?} in {}",
+            errors[0]
+        );
+    }
+    assert!(
+        stderr.lines().count() <= 6,
+        "{what}: no flood of lines: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_way_of_getting_tls_wrong_is_one_line_and_exit_code_1() {
+    let pki = Pki::new("nobody");
+    let pg = PgCluster::start(&pki, true, "nobody");
+    let plain_pg = PgCluster::start(&pki, false, "nobody");
+    let kafka = TlsBroker::start(&pki);
+    tls_topics(&pki, &kafka).await;
+    let password = pki.path("pg-password");
+    std::fs::write(&password, &pg.password).unwrap();
+    let with = |name: &str, kafka: &str| {
+        settings_file(
+            &pki,
+            name,
+            &format!(
+                "[kafka.options]\n{kafka}\n[database]\npassword_file = \"{}\"\n",
+                password.display()
+            ),
+        )
+    };
+    let good = with("good.toml", &kafka_options(&pki, "ca", true));
+    let ca = pki.path("ca.pem");
+    let other = pki.path("other-ca.pem");
+    let url = |host: &str, query: &str| pg.url("postgres", None, host, query);
+    let nowhere = "127.0.0.1:1";
+
+    // Postgres.
+    fails(
+        "an untrusted server certificate",
+        nowhere,
+        &url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={}", other.display()),
+        ),
+        &good,
+        &["migrate"],
+        &["localhost:", "not trusted", "sslrootcert"],
+    );
+    fails(
+        "a host name the certificate does not hold",
+        nowhere,
+        &url(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+        ),
+        &good,
+        &["migrate"],
+        &["127.0.0.1", "does not match", "verify-ca"],
+    );
+    fails(
+        "sslmode=disable against a server that accepts TLS only",
+        nowhere,
+        &url("localhost", "sslmode=disable"),
+        &good,
+        &["migrate"],
+        &["only TLS", "sslmode"],
+    );
+    fails(
+        "sslmode=require against a server without TLS",
+        nowhere,
+        &plain_pg.url("postgres", None, "localhost", "sslmode=require"),
+        &good,
+        &["migrate"],
+        &["does not offer TLS", "sslmode"],
+    );
+    let wrong = pki.path("wrong-password");
+    std::fs::write(&wrong, "not-it").unwrap();
+    fails(
+        "a wrong password from a file",
+        nowhere,
+        &url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+        ),
+        &settings_file(
+            &pki,
+            "wrong.toml",
+            &format!("[database]\npassword_file = \"{}\"\n", wrong.display()),
+        ),
+        &["migrate"],
+        &["authentication failed", "password"],
+    );
+    fails_with(
+        2,
+        "a password file that is not there",
+        nowhere,
+        &url("localhost", "sslmode=require"),
+        &settings_file(
+            &pki,
+            "missing.toml",
+            "[database]\npassword_file = \"/nonexistent/pw\"\n",
+        ),
+        &["migrate"],
+        &["database.password_file", "/nonexistent/pw", "cannot read"],
+    );
+
+    // Kafka: `publish` asks the cluster for metadata first.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tallies.csv");
+    let publish = ["publish", sample.to_str().unwrap()];
+    let good_url = url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    );
+    let tls = &kafka.tls.addr;
+    fails(
+        "an untrusted broker certificate",
+        tls,
+        &good_url,
+        &with("k-ca.toml", &kafka_options(&pki, "other-ca", true)),
+        &publish,
+        &[tls.as_str(), "not trusted", "ssl.ca.location"],
+    );
+    let elsewhere = support::tls::Terminator::start(&pki, "elsewhere", true, &kafka.plain);
+    fails(
+        "a broker certificate for another host",
+        &elsewhere.addr,
+        &good_url,
+        &good,
+        &publish,
+        &[elsewhere.addr.as_str(), "does not match"],
+    );
+    fails(
+        "TLS to a plaintext listener",
+        &kafka.plain,
+        &good_url,
+        &good,
+        &publish,
+        &[kafka.plain.as_str(), "security.protocol"],
+    );
+    fails(
+        "plaintext to a TLS listener",
+        tls,
+        &good_url,
+        &settings_file(&pki, "k-plain.toml", ""),
+        &publish,
+        &[tls.as_str(), "security.protocol"],
+    );
+    fails(
+        "no client certificate where one is required",
+        tls,
+        &good_url,
+        &with("k-nocert.toml", &kafka_options(&pki, "ca", false)),
+        &publish,
+        &[tls.as_str(), "ssl.certificate.location"],
+    );
+    // The consumer gives up as fast as the producer.
+    fails(
+        "run, with an untrusted broker certificate",
+        tls,
+        &good_url,
+        &with("k-ca-run.toml", &kafka_options(&pki, "other-ca", true)),
+        &["run", "--until-caught-up"],
+        &[tls.as_str(), "not trusted"],
+    );
+    fails(
+        "run without --until-caught-up, with an untrusted broker certificate",
+        tls,
+        &good_url,
+        &with("k-ca-follow.toml", &kafka_options(&pki, "other-ca", true)),
+        &["run"],
+        &[tls.as_str(), "not trusted"],
+    );
 }

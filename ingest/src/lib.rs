@@ -11,6 +11,7 @@
 mod batch;
 mod consumer;
 mod deadletter;
+pub mod diagnose;
 mod embedded;
 pub mod logs;
 pub mod probe;
@@ -50,6 +51,10 @@ pub enum Error {
         failure: Option<(String, logs::Failure)>,
         waited: std::time::Duration,
     },
+    /// A setting keeps the client from ever talking to the cluster
+    /// (certificates, TLS or not, SASL credentials).
+    #[error(transparent)]
+    Misconfigured(#[from] diagnose::Misconfigured),
     #[error("dead-letter topic: could not produce a refused message: {0}")]
     DeadLetter(rdkafka::error::KafkaError),
     #[error("topic {0}: {1}")]

@@ -283,7 +283,8 @@ fn connection_failed(address: &str, failure: Failure) {
 }
 
 /// Errors that only say a broker is out of reach: the connection failures
-/// behind them are reported once by [`Logs`], so callers log these at debug.
+/// behind them (refused, TLS, SASL) are reported once by [`Logs`], so
+/// callers log these at debug.
 pub fn is_connection_error(error: &KafkaError) -> bool {
     matches!(
         error.rdkafka_error_code(),
@@ -291,6 +292,8 @@ pub fn is_connection_error(error: &KafkaError) -> bool {
             RDKafkaErrorCode::BrokerTransportFailure
                 | RDKafkaErrorCode::AllBrokersDown
                 | RDKafkaErrorCode::Resolve
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::Authentication
         )
     )
 }

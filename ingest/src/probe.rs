@@ -20,6 +20,8 @@ use rdkafka::types::RDKafkaRespErr;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::diagnose::{Doctor, Misconfigured};
+
 /// Time between two rounds of metadata requests.
 const EVERY: Duration = Duration::from_secs(2);
 /// How long one metadata request may take.
@@ -60,18 +62,25 @@ pub struct Findings {
 
 /// Runs until aborted; sends the missing topics on `missing_tx` whenever
 /// that list changes, and with `waiting` (`run` without
-/// `--until-caught-up`) logs that it waits for them.
+/// `--until-caught-up`) logs that it waits for them. While the cluster has
+/// never answered, `doctor` looks into why, and a setting at fault is sent
+/// on `misconfigured_tx`, in every mode: no wait fixes it. (Once the
+/// cluster has answered, a later failure is an outage, and is waited out.)
 pub(crate) async fn run<C>(
     consumer: Arc<StreamConsumer<C>>,
     topics: Vec<Topic>,
     findings: Findings,
     missing_tx: watch::Sender<Vec<Topic>>,
+    mut doctor: Doctor,
+    misconfigured_tx: watch::Sender<Option<Misconfigured>>,
     waiting: bool,
 ) where
     C: rdkafka::consumer::ConsumerContext + 'static,
 {
     let mut misses: HashMap<String, u32> = HashMap::new();
     let mut reminded = Instant::now();
+    let started = Instant::now();
+    let mut answered_once = false;
     loop {
         let (c, names) = (
             consumer.clone(),
@@ -90,6 +99,11 @@ pub(crate) async fn run<C>(
         .unwrap_or(None);
 
         let ok = answer.is_some();
+        answered_once |= ok;
+        if !answered_once && let Some(m) = doctor.verdict(started.elapsed()).await {
+            misconfigured_tx.send_replace(Some(m));
+            return;
+        }
         {
             let mut since = findings.unanswered_since.lock().expect("not poisoned");
             *since = if ok {

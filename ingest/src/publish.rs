@@ -7,7 +7,7 @@
 //! ([`Publisher::connect`]), or when deliveries time out
 //! ([`Publisher::delivered`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::ToBytes;
@@ -15,8 +15,13 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use schemas::{Body, Event};
 
+use crate::diagnose::Doctor;
 use crate::logs::Logs;
 use crate::{Error, KafkaSettings, Result};
+
+/// One metadata request of [`Publisher::connect`]: short, so that the
+/// cluster's silence can be looked into early.
+const ATTEMPT: Duration = Duration::from_secs(1);
 
 pub struct Publisher {
     producer: FutureProducer<Logs>,
@@ -26,6 +31,8 @@ pub struct Publisher {
     brokers: String,
     /// `kafka.delivery_timeout_ms`.
     timeout: Duration,
+    /// For [`Doctor`], if the cluster stays silent.
+    settings: KafkaSettings,
 }
 
 impl Publisher {
@@ -39,25 +46,37 @@ impl Publisher {
             activities_topic: settings.activities_topic.clone(),
             brokers: settings.brokers.clone(),
             timeout: Duration::from_millis(settings.delivery_timeout_ms.into()),
+            settings: settings.clone(),
         })
     }
 
     /// Waits until a broker answers a metadata request, for at most
-    /// `kafka.delivery_timeout_ms`; [`Error::Unreachable`] otherwise.
+    /// `kafka.delivery_timeout_ms`: [`Error::Unreachable`] otherwise, or
+    /// sooner [`Error::Misconfigured`] if a setting is why it is silent.
     pub async fn connect(&self) -> Result<()> {
-        let producer = self.producer.clone();
-        let timeout = self.timeout;
-        // Asks for no topic in particular: nothing is created, whatever
-        // the broker's `auto.create.topics.enable`.
-        let answer = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(None, timeout).map(drop)
-        })
-        .await;
-        match answer {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if is_unreachable(&e) => Err(self.unreachable()),
-            Ok(Err(e)) => Err(Error::Kafka(e)),
-            Err(_) => Err(Error::Kafka(KafkaError::Canceled)),
+        let started = Instant::now();
+        let mut doctor = Doctor::new(&self.settings);
+        loop {
+            let producer = self.producer.clone();
+            // Asks for no topic in particular: nothing is created, whatever
+            // the broker's `auto.create.topics.enable`.
+            let answer = tokio::task::spawn_blocking(move || {
+                producer.client().fetch_metadata(None, ATTEMPT).map(drop)
+            })
+            .await;
+            match answer {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) if is_unreachable(&e) => {}
+                Ok(Err(e)) => return Err(Error::Kafka(e)),
+                Err(_) => return Err(Error::Kafka(KafkaError::Canceled)),
+            }
+            if let Some(m) = doctor.verdict(started.elapsed()).await {
+                return Err(m.into());
+            }
+            if started.elapsed() >= self.timeout {
+                return Err(self.unreachable());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

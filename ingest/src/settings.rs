@@ -179,6 +179,14 @@ impl KafkaSettings {
             .collect()
     }
 
+    /// A librdkafka property as set, from `options` or `secret_files`.
+    pub(crate) fn option(&self, key: &str) -> Option<&str> {
+        self.secrets
+            .get(key)
+            .or_else(|| self.options.get(key))
+            .map(String::as_str)
+    }
+
     pub fn topics(&self) -> [&str; 2] {
         [&self.missions_topic, &self.activities_topic]
     }

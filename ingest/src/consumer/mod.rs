@@ -171,12 +171,15 @@ pub async fn run(
     } = links;
     let (consumer, events) = subscribe(kafka, settings, &lookup, mode)?;
     let (missing_tx, mut missing) = watch::channel(Vec::new());
+    let (misconfigured_tx, mut misconfigured) = watch::channel(None);
     let unanswered_since = findings.unanswered_since.clone();
     let probe = AbortOnDrop(tokio::spawn(crate::probe::run(
         consumer.clone(),
         kafka.subscribed(),
         findings,
         missing_tx,
+        crate::diagnose::Doctor::new(kafka),
+        misconfigured_tx,
         mode == Mode::Follow,
     )));
     let mut s = Ingest::new(
@@ -216,6 +219,11 @@ pub async fn run(
                         brokers: kafka.brokers.clone(),
                         topics,
                     });
+                }
+            }
+            Ok(()) = misconfigured.changed() => {
+                if let Some(m) = misconfigured.borrow_and_update().clone() {
+                    return Err(m.into());
                 }
             }
             Some(ev) = s.events.recv() => s.on_rebalance(ev, &out).await?,
