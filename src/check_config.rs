@@ -19,7 +19,8 @@ const HEADER: &str = "\
 # Each value says where it came from: default, file, or environment variable.
 # Load this file with `outreach --config FILE`; environment variables
 # (OUTREACH__SECTION__KEY) still override it. Secrets are shown as ***:
-# put them back here (keep the file private) or set them in the environment.
+# read them from files (database.password_file, [kafka.secret_files]) or
+# put them back here and keep the file private.
 ";
 
 const SECTIONS: [&str; 6] = ["kafka", "database", "ingest", "regions", "http", "log"];

@@ -441,6 +441,46 @@ async fn an_upgrade_from_every_earlier_schema_keeps_what_existing_analysts_saw()
         let mut s = login(&db, stranger).await;
         denied(&mut s, "SELECT * FROM outreach.daily_metrics").await;
 
+        // Narrowed, a reader of the first release also loses the grants
+        // it had by hand: it reads the ledger no more, only its scope.
+        let narrow = |args: &[&str]| {
+            let out = outreach_command_at("127.0.0.1:1", &db.url, "unused")
+                .args(args)
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "schema {version}: {args:?}: {log}");
+            log
+        };
+        let said = narrow(&["revoke-analyst", every]);
+        narrow(&["grant-analyst", every, "--institution", "h1"]);
+        assert_eq!(
+            said.contains("granted outside outreach"),
+            version == 1,
+            "schema {version}: says what it revoked: {said}"
+        );
+        assert_eq!(
+            seen(&mut readers[0]).await,
+            ["h1", "h1", "0"],
+            "schema {version}"
+        );
+        for table in [
+            "activity_facts",
+            "mission_facts",
+            "daily_cells",
+            "daily_deltas",
+        ] {
+            denied(&mut readers[0], &format!("SELECT * FROM outreach.{table}")).await;
+        }
+        // The pipeline's own login is no analyst to scope.
+        let out = outreach_command_at("127.0.0.1:1", &db.url, "unused")
+            .args(["grant-analyst", writer, "--institution", "h1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "schema {version}: {err}");
+        assert!(err.contains("can write the ledger"), "{err}");
+
         // A login made after the upgrade sees no institution.
         let (new, made) = Logins::create(&db.url, &[("new", "outreach_analyst")]).await;
         logins.names.extend(new.names);

@@ -7,7 +7,7 @@
 //! retries each of these for as long as it may: `kafka.delivery_timeout_ms`,
 //! or for ever in `run`. They are configuration mistakes that no retry
 //! fixes. So once a cluster that has never answered stays silent for
-//! [`AFTER`], each bootstrap address is looked at once, with the client's
+//! [`AFTER`], each bootstrap address is looked at, with the client's
 //! own settings: a TLS handshake, a plaintext ApiVersions request. The
 //! verdict is one line naming the setting to change ([`Misconfigured`]).
 //!
@@ -30,6 +30,8 @@ use crate::logs::{self, Failure};
 
 /// A cluster silent this long since start is looked at.
 pub const AFTER: Duration = Duration::from_secs(2);
+/// ...and again this long after, while it stays silent.
+const AGAIN: Duration = Duration::from_secs(10);
 /// For each connection, read and write of the look.
 const WAIT: Duration = Duration::from_secs(3);
 /// OpenSSL's `X509_V_ERR_HOSTNAME_MISMATCH` and `X509_V_ERR_IP_ADDRESS_MISMATCH`.
@@ -108,17 +110,19 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Looks at most once why a cluster that never answered is silent.
+/// Looks why a cluster that never answered is silent: after [`AFTER`],
+/// then every [`AGAIN`] (a look that timed out on a loaded machine is not
+/// the last word).
 pub(crate) struct Doctor {
     settings: KafkaSettings,
-    looked: bool,
+    next: Duration,
 }
 
 impl Doctor {
     pub(crate) fn new(settings: &KafkaSettings) -> Doctor {
         Doctor {
             settings: settings.clone(),
-            looked: false,
+            next: AFTER,
         }
     }
 
@@ -132,10 +136,10 @@ impl Doctor {
                 problem: Problem::Sasl(words.clone()),
             });
         }
-        if self.looked || silent < AFTER {
+        if silent < self.next {
             return None;
         }
-        self.looked = true;
+        self.next = silent + AGAIN;
         let settings = self.settings.clone();
         let found = tokio::task::spawn_blocking(move || look_at_cluster(&settings))
             .await

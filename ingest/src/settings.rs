@@ -40,7 +40,7 @@ pub struct KafkaSettings {
     /// librdkafka properties whose values are read from files, as Docker
     /// and Kubernetes mount secrets: `"sasl.password" =
     /// "/run/secrets/kafka-password"`. Read by [`Self::load_secret_files`]
-    /// at start (one trailing newline dropped), then set like `options`.
+    /// at start (one trailing line end dropped, `\n` or `\r\n`), then set like `options`.
     #[serde(default)]
     pub secret_files: BTreeMap<String, PathBuf>,
     /// What `secret_files` held: never shown, never serialized.
@@ -160,6 +160,9 @@ impl KafkaSettings {
             })?;
             if text.ends_with('\n') {
                 text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
             }
             if text.is_empty() {
                 return Err(format!("{setting} = {}: the file is empty", path.display()));

@@ -24,12 +24,13 @@ ensure_chromium() {
   apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
 }
 
-# socat, the TLS terminator in front of the test broker (tests/tls.rs).
+# socat, the TLS terminator in front of the test broker, and the openssl
+# command that makes the tests' certificates (tests/tls.rs, tests/sasl.rs).
 ensure_socat() {
-  command -v socat >/dev/null 2>&1 && return 0
-  log "installing socat for the TLS tests (apt-get install socat)"
+  command -v socat >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 && return 0
+  log "installing socat and openssl for the TLS tests (apt-get install socat openssl)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends socat >/dev/null
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends socat openssl >/dev/null
 }
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }

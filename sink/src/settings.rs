@@ -124,6 +124,7 @@ impl Settings {
                 redact_url(&self.url)
             )));
         }
+        check_parameters(&self.url)?;
         let options = PgConnectOptions::from_str(&self.url)
             .map_err(|e| Error::Url(redact(&e.to_string(), &self.url)))?
             // A batch's statements take seconds under backlog by design;
@@ -138,8 +139,7 @@ impl Settings {
     }
 
     /// What an operator should fix about how secrets are kept: a private
-    /// key (`sslkey` in the URL) that other users can read, a password
-    /// written in the URL while a file could hold it.
+    /// key (`sslkey` in the URL) that other users can read.
     pub fn secret_warnings(&self) -> Vec<String> {
         let Ok(url) = url::Url::parse(&self.url) else {
             return Vec::new();
@@ -210,8 +210,8 @@ pub enum Backend {
 }
 
 /// The URL with every secret replaced by `***`: the password of its
-/// user information and the `password` and `sslpassword` parameters (sqlx
-/// reads both). Parsed as a URL, so an `@` or `?` inside a password moves
+/// user information and the `password` parameter, and `sslpassword` (which
+/// is refused, but may be written by mistake). Parsed as a URL, so an `@` or `?` inside a password moves
 /// nothing; a URL that does not parse is shown as its scheme alone.
 pub fn redact_url(text: &str) -> String {
     let Ok(mut url) = url::Url::parse(text) else {
@@ -264,6 +264,50 @@ fn redact(message: &str, url: &str) -> String {
         .iter()
         .filter(|s| !s.is_empty())
         .fold(message.to_owned(), |m, s| m.replace(s.as_str(), "***"))
+}
+
+/// The URL parameters the Postgres driver (sqlx 0.9) acts on.
+const PARAMETERS: [&str; 17] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+];
+
+/// Refuses a parameter the driver would ignore: a misspelt `sslrootcrt`
+/// would quietly weaken TLS, and the driver's warning would log the value,
+/// a secret for `sslpassword`. (`options` is accepted too.)
+fn check_parameters(text: &str) -> Result<()> {
+    let Ok(url) = url::Url::parse(text) else {
+        return Ok(()); // the driver's own parser says what is wrong
+    };
+    for (key, _) in url.query_pairs() {
+        if key == "sslpassword" {
+            return Err(Error::Url(
+                "sslpassword in database.url: the Postgres driver cannot open an encrypted client key; decrypt it (`openssl pkey -in client.key -out client-plain.key`), keep it mode 600 and name it in sslkey".into(),
+            ));
+        }
+        if !PARAMETERS.contains(&&*key) && key != "options" {
+            return Err(Error::Url(format!(
+                "unknown parameter {key} in database.url: the Postgres driver knows {} and options",
+                PARAMETERS.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The contents of a secret file, less one trailing newline; the error
@@ -347,5 +391,20 @@ mod tests {
             !serialized.contains("hunter2") && serialized.contains("writer:***@db:5432"),
             "{serialized}"
         );
+    }
+
+    #[test]
+    fn a_parameter_the_driver_would_ignore_is_refused_without_its_value() {
+        let refused = |url: &str| match Settings::new(url).postgres_options() {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{url} accepted"),
+        };
+        let e = refused("postgres://db/x?sslmode=verify-full&sslpassword=s3cret");
+        assert!(e.contains("sslpassword") && !e.contains("s3cret"), "{e}");
+        let e = refused("postgres://db/x?sslrootcrt=/ca.pem");
+        assert!(e.contains("unknown parameter sslrootcrt"), "{e}");
+        Settings::new("postgres://u@db/x?sslmode=verify-ca&sslrootcert=/ca.pem&application_name=a")
+            .postgres_options()
+            .unwrap();
     }
 }

@@ -195,6 +195,7 @@ pub async fn grant_analyst(
 ) -> Result<Scope> {
     let mut tx = pool.begin().await?;
     check_login(&mut tx, analyst, login).await?;
+    drop_direct_grants(&mut tx, login).await?;
     exec(&mut tx, format!("GRANT \"{analyst}\" TO \"{login}\"")).await?;
     let institutions: Vec<&str> = match scope {
         // Everything subsumes any list.
@@ -227,6 +228,7 @@ pub async fn revoke_analyst(
 ) -> Result<Scope> {
     let mut tx = pool.begin().await?;
     check_login(&mut tx, analyst, login).await?;
+    drop_direct_grants(&mut tx, login).await?;
     if institutions.is_empty() {
         clear_scope(&mut tx, login).await?;
         exec(&mut tx, format!("REVOKE \"{analyst}\" FROM \"{login}\"")).await?;
@@ -243,6 +245,40 @@ pub async fn revoke_analyst(
     let now = scope_of(&mut tx, login).await?;
     tx.commit().await?;
     Ok(now)
+}
+
+/// Takes the privileges granted to `login` itself on the schema's tables
+/// and views: readers granted by hand before roles existed (schema 0001)
+/// keep them through an upgrade, and they would read the ledger around any
+/// scope given now. What an analyst reads comes from the analyst role only.
+async fn drop_direct_grants(tx: &mut sqlx::PgConnection, login: &str) -> Result<()> {
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT c.relname::text
+         FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+              pg_catalog.aclexplode(c.relacl) a
+         WHERE n.nspname = 'outreach'
+           AND a.grantee = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)
+         ORDER BY 1",
+    )
+    .bind(login)
+    .fetch_all(&mut *tx)
+    .await?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    exec(
+        tx,
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA outreach FROM \"{login}\""),
+    )
+    .await?;
+    tracing::warn!(
+        login,
+        relations = held.join(", "),
+        "{login} held privileges of its own on {}, granted outside outreach (by hand, before roles existed): revoked, so that it reads only what its scope shows",
+        held.join(", ")
+    );
+    Ok(())
 }
 
 /// Takes every scope row of `login`.
@@ -291,6 +327,20 @@ async fn check_login(tx: &mut sqlx::PgConnection, analyst: &str, login: &str) ->
             .await?;
     if !exists {
         return Err(Error::NoSuchLogin(login.to_owned()));
+    }
+    // The writer, the tables' owner and superusers read the tables under
+    // the views: a scope would not limit them, and revoking their own
+    // grants would stop the pipeline.
+    let writes: bool = sqlx::query_scalar(
+        "SELECT pg_catalog.has_table_privilege($1, 'outreach.activity_facts', 'INSERT')",
+    )
+    .bind(login)
+    .fetch_one(&mut *tx)
+    .await?;
+    if writes {
+        return Err(Error::Role(format!(
+            "\"{login}\" can write the ledger (it is the writer, the owner or a superuser): a scope would not limit what it reads; give each analyst a login of its own"
+        )));
     }
     Ok(())
 }
