@@ -8,8 +8,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use support::tls::{PgCluster, Pki, TlsBroker, set_mode};
@@ -36,21 +34,6 @@ fn settings_file(pki: &Pki, name: &str, text: &str) -> PathBuf {
     let path = pki.path(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `outreach ARGS` with these brokers, database URL and settings file.
-fn outreach(brokers: &str, url: &str, config: &Path, args: &[&str]) -> Output {
-    outreach_command_at(brokers, url, &unique("g"))
-        .env("OUTREACH_CONFIG", config)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(what: &str, out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{what}: {stderr}");
-    stderr
 }
 
 async fn tls_topics(pki: &Pki, broker: &TlsBroker) {
@@ -186,67 +169,6 @@ async fn the_whole_pipeline_runs_over_tls_to_kafka_and_postgres() {
     );
     let log = ok("bench", &out);
     assert!(!log.contains(&pg.password), "{log}");
-}
-
-/// Runs `outreach ARGS`, which must fail with exit code 1 and one line
-/// that says all of `expected`, long before it would have given up
-/// waiting (`kafka.delivery_timeout_ms` and the database's retry are set
-/// to 90 s: waiting on what cannot change is the failure looked for).
-fn fails(what: &str, brokers: &str, url: &str, config: &Path, args: &[&str], expected: &[&str]) {
-    fails_with(1, what, brokers, url, config, args, expected)
-}
-
-/// [`fails`], with another exit code (2: a setting is invalid).
-fn fails_with(
-    code: i32,
-    what: &str,
-    brokers: &str,
-    url: &str,
-    config: &Path,
-    args: &[&str],
-    expected: &[&str],
-) {
-    let started = Instant::now();
-    let mut child = outreach_command_at(brokers, url, &unique("g"))
-        .env("OUTREACH_CONFIG", config)
-        .env("OUTREACH__KAFKA__DELIVERY_TIMEOUT_MS", "90000")
-        .env("OUTREACH__DATABASE__CONNECT_RETRY_SECS", "90")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // `run` without --until-caught-up would wait for ever.
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    let status = status.unwrap_or_else(|| {
-        panic!("{what}: still waiting after 60 s, on what no wait can fix: {stderr}")
-    });
-    assert_eq!(status.code(), Some(code), "{what}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{what}: one line: {stderr}");
-    for word in expected {
-        assert!(
-            errors[0].contains(word),
-            "{what}: {word:?} in {}",
-            errors[0]
-        );
-    }
-    assert!(
-        stderr.lines().count() <= 6,
-        "{what}: no flood of lines: {stderr}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,6 +10,9 @@
 //! [`AFTER`], each bootstrap address is looked at, with the client's
 //! own settings: a TLS handshake, a plaintext ApiVersions request. The
 //! verdict is one line naming the setting to change ([`Misconfigured`]).
+//! A listener that wants SASL from a client without it closes the
+//! connection too, and is told apart the same way: it answers ApiVersions
+//! (asked before the SASL handshake) and closes at the next request.
 //!
 //! Only positive evidence gives a verdict: a listener that answers as
 //! configured, or does not answer at all, gives none, and the usual wait
@@ -70,6 +73,8 @@ pub enum Problem {
     ExpectsTls,
     /// The broker refused SASL authentication (librdkafka's words).
     Sasl(String),
+    /// The listener wants SASL and the client does not speak it.
+    SaslRequired,
 }
 
 impl std::fmt::Display for Problem {
@@ -101,6 +106,9 @@ impl std::fmt::Display for Problem {
             ),
             Problem::ExpectsTls => f.write_str(
                 "expects TLS: set \"security.protocol\" under kafka.options to SSL or SASL_SSL, with \"ssl.ca.location\"",
+            ),
+            Problem::SaslRequired => f.write_str(
+                "requires SASL authentication: set \"security.protocol\" under kafka.options to SASL_SSL (or SASL_PLAINTEXT), with \"sasl.mechanism\", \"sasl.username\" and \"sasl.password\"",
             ),
             Problem::Sasl(words) => write!(
                 f,
@@ -178,16 +186,22 @@ fn look(settings: &KafkaSettings, address: &str) -> Option<Problem> {
         .option("security.protocol")
         .unwrap_or("plaintext")
         .to_ascii_lowercase();
+    let sasl = protocol.starts_with("sasl");
+    let wants_sasl =
+        |c: Conversation| (c == Conversation::WantsSasl && !sasl).then_some(Problem::SaslRequired);
     if !protocol.ends_with("ssl") {
-        let tls_instead = !speaks_kafka(address)? && speaks_tls(address);
-        return tls_instead.then_some(Problem::ExpectsTls);
+        let mut tcp = connect(address)?;
+        return match converse(&mut tcp).unwrap_or(Conversation::NotKafka) {
+            Conversation::NotKafka => speaks_tls(address).then_some(Problem::ExpectsTls),
+            c => wants_sasl(c),
+        };
     }
     let client = Client::new(settings)?;
     match client.handshake(address)? {
         // TLS 1.3 refuses a client certificate after the handshake, in
         // answer to the first request.
-        Handshake::Up(mut tls) => match request_api_versions(&mut tls) {
-            Ok(_) => None,
+        Handshake::Up(mut tls) => match converse(&mut tls) {
+            Ok(c) => wants_sasl(c),
             Err(error) => {
                 tracing::debug!(address, %error, "diagnose: TLS up, then the request failed");
                 client.refused_certificate(&error)
@@ -376,6 +390,27 @@ fn speaks_tls(address: &str) -> bool {
     )
 }
 
+/// What a Kafka conversation shows of a listener.
+#[derive(Debug, PartialEq, Eq)]
+enum Conversation {
+    /// No answer in Kafka's protocol.
+    NotKafka,
+    /// ApiVersions answered, then the connection closed at Metadata: the
+    /// listener wants SASL first.
+    WantsSasl,
+    Answers,
+}
+
+fn converse<S: Read + Write>(s: &mut S) -> Result<Conversation, String> {
+    if !request_api_versions(s)? {
+        return Ok(Conversation::NotKafka);
+    }
+    Ok(match request_metadata(s) {
+        Ok(true) => Conversation::Answers,
+        _ => Conversation::WantsSasl,
+    })
+}
+
 /// Whether the listener answers a plaintext ApiVersions request as a Kafka
 /// broker would; `None` when it cannot be reached.
 fn speaks_kafka(address: &str) -> Option<bool> {
@@ -383,25 +418,49 @@ fn speaks_kafka(address: &str) -> Option<bool> {
     Some(request_api_versions(&mut tcp).unwrap_or(false))
 }
 
-/// Sends ApiVersions v0 (no body) and reads the answer's header: `Ok(true)`
-/// for an answer to it, `Ok(false)` for something else, `Err` for an
-/// error on the connection (a TLS alert, in OpenSSL's words).
+/// Sends ApiVersions v0 (no body) and reads the answer: `Ok(true)` for an
+/// answer to it, `Ok(false)` for something else, `Err` for an error on the
+/// connection (a TLS alert, in OpenSSL's words).
 fn request_api_versions<S: Read + Write>(s: &mut S) -> Result<bool, String> {
+    request(s, 18, 0, &[])
+}
+
+/// Sends Metadata v1 for no topic and reads the answer. A listener that
+/// requires SASL answers ApiVersions (clients ask it before the SASL
+/// handshake) and closes the connection at this one.
+fn request_metadata<S: Read + Write>(s: &mut S) -> Result<bool, String> {
+    request(s, 3, 1, &0i32.to_be_bytes())
+}
+
+/// One request with header v1 (`outreach` as client id) and its whole
+/// answer, whose correlation id must match.
+fn request<S: Read + Write>(
+    s: &mut S,
+    api: i16,
+    version: i16,
+    body: &[u8],
+) -> Result<bool, String> {
     const CORRELATION: i32 = 0x6f75_7472;
     let client = b"outreach";
-    let mut request = Vec::with_capacity(22);
-    request.extend_from_slice(&(10 + client.len() as i32).to_be_bytes());
-    request.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
-    request.extend_from_slice(&0i16.to_be_bytes()); // version 0
+    let mut request = Vec::with_capacity(22 + body.len());
+    request.extend_from_slice(&((10 + client.len() + body.len()) as i32).to_be_bytes());
+    request.extend_from_slice(&api.to_be_bytes());
+    request.extend_from_slice(&version.to_be_bytes());
     request.extend_from_slice(&CORRELATION.to_be_bytes());
     request.extend_from_slice(&(client.len() as i16).to_be_bytes());
     request.extend_from_slice(client);
+    request.extend_from_slice(body);
     s.write_all(&request).map_err(|e| error_text(&e))?;
     let mut header = [0u8; 8];
     s.read_exact(&mut header).map_err(|e| error_text(&e))?;
     let size = i32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
     let correlation = i32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
-    Ok((4..1 << 20).contains(&size) && correlation == CORRELATION)
+    if !(4..1 << 20).contains(&size) || correlation != CORRELATION {
+        return Ok(false);
+    }
+    let mut rest = vec![0u8; size as usize - 4];
+    s.read_exact(&mut rest).map_err(|e| error_text(&e))?;
+    Ok(true)
 }
 
 /// An IO error's words, with OpenSSL's reason where it has one (a TLS
@@ -459,6 +518,7 @@ mod tests {
             (Problem::Plaintext, "PLAINTEXT or SASL_PLAINTEXT"),
             (Problem::ExpectsTls, "SSL or SASL_SSL"),
             (Problem::Sasl("invalid credentials".into()), "sasl.password"),
+            (Problem::SaslRequired, "SASL_SSL (or SASL_PLAINTEXT)"),
         ] {
             let line = m(problem);
             assert!(line.contains(words) && !line.contains('\n'), "{line}");

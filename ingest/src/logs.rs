@@ -155,10 +155,21 @@ pub fn parse(text: &str) -> Option<(String, Failure)> {
 /// Whether a report is about a connection being set up (`in state
 /// CONNECT`, `APIVERSION_QUERY`, `AUTH...`), not an established one that
 /// closed (`in state UP`: librdkafka reconnects, and says if that fails).
+/// A connection closed within a second of being up counts as one being set
+/// up: the listener took ApiVersions and refused the rest (it wants SASL,
+/// or is a proxy with nothing behind it), and does so at every attempt.
 fn while_connecting(text: &str) -> bool {
-    text.rsplit_once(" in state ")
-        .map(|(_, state)| state.split([',', ')']).next().unwrap_or(state))
-        .is_none_or(|state| state != "UP")
+    let Some((before, state)) = text.rsplit_once(" in state ") else {
+        return true;
+    };
+    if state.split([',', ')']).next().unwrap_or(state) != "UP" {
+        return true;
+    }
+    // "(after 0ms in state UP"
+    before
+        .rsplit_once("(after ")
+        .and_then(|(_, ms)| ms.strip_suffix("ms")?.parse::<u64>().ok())
+        .is_some_and(|ms| ms < 1000)
 }
 
 /// One broker's run of failures.
@@ -415,6 +426,10 @@ mod tests {
         ));
         assert!(!while_connecting(
             "b:9092/1: Disconnected (after 61234ms in state UP)"
+        ));
+        // Up, then closed at the first request: a listener that wants SASL.
+        assert!(while_connecting(
+            "b:9092/bootstrap: Disconnected: connection reset by peer (after 0ms in state UP, 1 identical error(s) suppressed)"
         ));
     }
 

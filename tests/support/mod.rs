@@ -17,12 +17,13 @@ pub mod events;
 pub mod faults;
 pub mod history;
 pub mod model;
+pub mod sasl;
 pub mod tls;
 pub mod workload;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -402,6 +403,104 @@ pub fn outreach_command_at(brokers: &str, database_url: &str, group: &str) -> Co
         .env("OUTREACH__HTTP__ADDRESS", "127.0.0.1:0")
         .env_remove("RUST_LOG");
     c
+}
+
+/// `outreach ARGS` with these brokers, database URL and settings file
+/// (`OUTREACH_CONFIG`).
+pub fn outreach(brokers: &str, url: &str, config: &std::path::Path, args: &[&str]) -> Output {
+    outreach_command_at(brokers, url, &unique("g"))
+        .env("OUTREACH_CONFIG", config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts that `out` is a success; its log.
+pub fn ok(what: &str, out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{what}: {stderr}");
+    stderr
+}
+
+/// Runs `outreach ARGS`, which must fail with exit code `code` and one
+/// `error:` line that says all of `expected`, long before it would have
+/// given up waiting: `kafka.delivery_timeout_ms` and the database's retry
+/// are set to 90 s, so waiting on what no wait can fix is the failure
+/// looked for (the test gives up after 60 s). Its log.
+pub fn fails_with(
+    code: i32,
+    what: &str,
+    brokers: &str,
+    url: &str,
+    config: &std::path::Path,
+    args: &[&str],
+    expected: &[&str],
+) -> String {
+    let (status, log) = run_within(
+        outreach_command_at(brokers, url, &unique("g"))
+            .env("OUTREACH_CONFIG", config)
+            .env("OUTREACH__KAFKA__DELIVERY_TIMEOUT_MS", "90000")
+            .env("OUTREACH__DATABASE__CONNECT_RETRY_SECS", "90")
+            .args(args),
+        Duration::from_secs(60),
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!("{what}: still waiting after 60 s, on what no wait can fix: {log}")
+    });
+    assert_eq!(status.code(), Some(code), "{what}: {log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{what}: one line: {log}");
+    for word in expected {
+        assert!(
+            errors[0].contains(word),
+            "{what}: {word:?} in {}",
+            errors[0]
+        );
+    }
+    assert!(log.lines().count() <= 6, "{what}: no flood of lines: {log}");
+    log
+}
+
+/// [`fails_with`] exit code 1.
+pub fn fails(
+    what: &str,
+    brokers: &str,
+    url: &str,
+    config: &std::path::Path,
+    args: &[&str],
+    expected: &[&str],
+) -> String {
+    fails_with(1, what, brokers, url, config, args, expected)
+}
+
+/// Runs `command` to its end, or kills it after `limit` (then no status);
+/// its log either way.
+pub fn run_within(command: &mut Command, limit: Duration) -> (Option<ExitStatus>, String) {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read as it comes: a full pipe would block the child.
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, reader.join().unwrap())
 }
 
 /// Every invariant between the tables, checked in SQL: each region's total
