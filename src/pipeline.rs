@@ -346,6 +346,13 @@ async fn compact_every(
         let t = Instant::now();
         let result = sink.compact(sink::Share::Beside).await;
         last = t.elapsed();
+        // What is left for the next fold, whoever folded: what readers pay
+        // for (issue 27) and what an operator watches.
+        if let Ok(pending) = sink.pending().await {
+            for (table, rows) in pending {
+                metrics::gauge!("outreach_pending_deltas", "table" => table).set(rows as f64);
+            }
+        }
         match result {
             Ok(Some(c)) => {
                 done.add(c, last);
@@ -363,7 +370,10 @@ async fn compact_every(
                 }
             }
             // Another worker is folding; it takes our deltas too.
-            Ok(None) => {}
+            Ok(None) => {
+                metrics::counter!("outreach_compactions_skipped_total").increment(1);
+                tracing::debug!("compaction skipped: another worker (or a rebuild) holds the lock");
+            }
             Err(e) => {
                 metrics::counter!("outreach_compaction_failures_total").increment(1);
                 warn!(error = %e, "compaction failed; the deltas stay visible and are folded at the next try");

@@ -160,8 +160,25 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     model::assert_same(&model::load(&pool).await, &folded, "unfolded");
     assert_consistent(&pool).await;
 
-    // A pool of four: two lanes.
+    // A pool of four: two lanes. Meanwhile a reader reads every view's
+    // totals, one statement each, and must find them the same throughout.
+    let totals = view_totals(&pool).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let (pool, stop, totals) = (pool.clone(), stop.clone(), totals.clone());
+        async move {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(view_totals(&pool).await, totals, "read during a fold");
+                reads += 1;
+            }
+            reads
+        }
+    });
     fold_after_a_drain(&db.url, 4, &pool).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.await.unwrap() > 0, "the reader read during the fold");
+    assert_eq!(view_totals(&pool).await, totals, "after the fold");
     model::assert_same(&model::load(&pool).await, &folded, "folded again");
     assert_consistent(&pool).await;
     support::workload::assert_matches(&pool, &w).await;
@@ -170,6 +187,22 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     unfold(&pool).await;
     fold_after_a_drain(&db.url, 1, &pool).await;
     model::assert_same(&model::load(&pool).await, &folded, "folded in one lane");
+}
+
+/// Each view's row count and sum, each in one statement (one snapshot).
+async fn view_totals(pool: &sqlx::PgPool) -> Vec<(i64, String)> {
+    let mut totals = Vec::new();
+    for view in ["daily_metrics", "regional_metrics", "program_metrics"] {
+        totals.push(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*), sum(value)::text FROM outreach.{view}"
+            )))
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        );
+    }
+    totals
 }
 
 /// The fold after a drain, through a pool of `connections`: every delta

@@ -75,6 +75,16 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
             })
         },
     );
+    wait_for(
+        Duration::from_secs(60),
+        "the deltas left to fold in /metrics",
+        || {
+            get(&addr, "/metrics").is_some_and(|(_, m)| {
+                m.contains("outreach_pending_deltas{table=\"regional_deltas\"}")
+                    && m.contains("outreach_compactions_total")
+            })
+        },
+    );
     let (_, m) = get(&addr, "/metrics").unwrap();
     for line in [
         "outreach_quarantined_total{error_code=\"value_not_integer\"} 1",

@@ -148,6 +148,30 @@ impl Sink {
         }
     }
 
+    /// Pending deltas per table (`daily_deltas`, `regional_deltas`,
+    /// `program_deltas`): the rows a fold has still to move. On Postgres,
+    /// the statistics' live-row estimate (cheap at any size, a second or so
+    /// behind); on SQLite, counted.
+    pub async fn pending(&self) -> Result<Vec<(String, i64)>> {
+        match &self.db {
+            Db::Postgres(db) => Ok(sqlx::query_as(
+                "SELECT relname::text, n_live_tup FROM pg_catalog.pg_stat_user_tables
+                 WHERE schemaname = 'outreach'
+                   AND relname IN ('daily_deltas', 'regional_deltas', 'program_deltas')
+                 ORDER BY 1",
+            )
+            .fetch_all(&db.pool)
+            .await?),
+            Db::Sqlite(db) => Ok(sqlx::query_as(
+                "SELECT 'daily_deltas', count(*) FROM daily_deltas
+                 UNION ALL SELECT 'program_deltas', count(*) FROM program_deltas
+                 UNION ALL SELECT 'regional_deltas', count(*) FROM regional_deltas",
+            )
+            .fetch_all(&db.pool)
+            .await?),
+        }
+    }
+
     /// Makes the Postgres login `login` an analyst and adds `scope` to the
     /// institutions it sees; returns all it sees now. (Run as the schema
     /// owner, after [`Sink::migrate`].)
