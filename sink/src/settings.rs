@@ -297,12 +297,12 @@ fn check_parameters(text: &str) -> Result<()> {
     for (key, _) in url.query_pairs() {
         if key == "sslpassword" {
             return Err(Error::Url(
-                "sslpassword in database.url: the Postgres driver cannot open an encrypted client key; decrypt it (`openssl pkey -in client.key -out client-plain.key`), keep it mode 600 and name it in sslkey".into(),
+                "sslpassword: the Postgres driver cannot open an encrypted client key; decrypt it (`openssl pkey -in client.key -out client-plain.key`), keep it mode 600 and name it in sslkey".into(),
             ));
         }
         if !PARAMETERS.contains(&&*key) && key != "options" {
             return Err(Error::Url(format!(
-                "unknown parameter {key} in database.url: the Postgres driver knows {} and options",
+                "unknown parameter {key}: the Postgres driver knows {} and options",
                 PARAMETERS.join(", ")
             )));
         }
