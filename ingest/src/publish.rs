@@ -25,13 +25,10 @@ const ATTEMPT: Duration = Duration::from_secs(1);
 
 pub struct Publisher {
     producer: FutureProducer<Logs>,
-    missions_topic: String,
-    activities_topic: String,
-    /// `kafka.brokers`, for errors.
-    brokers: String,
     /// `kafka.delivery_timeout_ms`.
     timeout: Duration,
-    /// For [`Doctor`], if the cluster stays silent.
+    /// The topics, the brokers (for errors), and what [`Doctor`] looks at
+    /// if the cluster stays silent.
     settings: KafkaSettings,
 }
 
@@ -42,9 +39,6 @@ impl Publisher {
                 .producer_config()
                 .set("compression.type", "lz4")
                 .create_with_context(Logs)?,
-            missions_topic: settings.missions_topic.clone(),
-            activities_topic: settings.activities_topic.clone(),
-            brokers: settings.brokers.clone(),
             timeout: Duration::from_millis(settings.delivery_timeout_ms.into()),
             settings: settings.clone(),
         })
@@ -101,7 +95,7 @@ impl Publisher {
 
     fn unreachable(&self) -> Error {
         Error::Unreachable {
-            brokers: self.brokers.clone(),
+            brokers: self.settings.brokers.clone(),
             failure: self.failure(),
             waited: self.timeout,
         }
@@ -111,9 +105,9 @@ impl Publisher {
     /// producer; the returned future resolves once the broker has it.
     pub async fn send(&self, event: &Event, json: &[u8]) -> Result<DeliveryFuture> {
         let (topic, key) = match &event.body {
-            Body::Dispatched(d) => (&self.missions_topic, d.mission_id.as_str()),
-            Body::Completed(c) => (&self.missions_topic, c.mission_id.as_str()),
-            Body::Activity(a) => (&self.activities_topic, a.record_id.as_str()),
+            Body::Dispatched(d) => (&self.settings.missions_topic, d.mission_id.as_str()),
+            Body::Completed(c) => (&self.settings.missions_topic, c.mission_id.as_str()),
+            Body::Activity(a) => (&self.settings.activities_topic, a.record_id.as_str()),
         };
         self.send_to(topic, key.as_bytes(), json).await
     }
@@ -134,7 +128,7 @@ impl Publisher {
     /// Sends bytes that are not a valid event, as they are, to the
     /// activities topic (to try out a pipeline's quarantine).
     pub async fn send_raw(&self, bytes: &[u8]) -> Result<DeliveryFuture> {
-        let record = FutureRecord::to(&self.activities_topic)
+        let record = FutureRecord::to(&self.settings.activities_topic)
             .key("invalid")
             .payload(bytes);
         Ok(enqueue(&self.producer, record).await?)

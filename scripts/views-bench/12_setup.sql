@@ -1,4 +1,4 @@
--- After 10_fill.sql, once: the bench controls the deltas' statistics itself
+-- After ../barrier-bench/10_fill.sql, once: the bench controls the deltas' statistics itself
 -- (autovacuum off on the three *_deltas tables: an autoanalyze between two
 -- states would change plans behind the measurement's back), a few stored
 -- cells brought to 0 (the fold keeps a cell whose total became 0; the views
