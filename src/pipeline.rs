@@ -15,6 +15,8 @@ use tracing::{info, warn};
 use transform::Transform;
 
 use crate::batch::{Applied, ApplyError, Timings, apply};
+use crate::fold::Compaction;
+use crate::fold::{Budget, Measure, backpressure, fold_every, settle};
 use crate::settings::Settings;
 
 /// What a run did, for the last log line, the benchmark and tests.
@@ -48,6 +50,9 @@ pub struct Report {
     /// From the first batch's first message to the end of the fold that
     /// followed the last commit (`--until-caught-up`); zero otherwise.
     pub settled: Duration,
+    /// Time batches waited for the fold, the pending deltas being over
+    /// `database.max_pending_deltas`.
+    pub backpressure: Duration,
 }
 
 /// A run's figures as one value: the fields of its last log line, and what
@@ -84,23 +89,9 @@ pub struct Figures {
     pub compaction_ms: u64,
     /// To the end of the fold after the last commit (`--until-caught-up`).
     pub settled_ms: u64,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Compaction {
-    pub runs: u64,
-    pub deltas: u64,
-    pub cells: u64,
-    pub time: Duration,
-}
-
-impl Compaction {
-    fn add(&mut self, done: sink::Compacted, took: Duration) {
-        self.runs += 1;
-        self.deltas += done.deltas;
-        self.cells += done.cells;
-        self.time += took;
-    }
+    /// Batches' wait for the fold (pending deltas over budget).
+    #[serde(default)]
+    pub backpressure_ms: u64,
 }
 
 impl Report {
@@ -141,6 +132,7 @@ impl Report {
             compacted_deltas: self.compaction.deltas,
             compaction_ms: ms(self.compaction.time),
             settled_ms: ms(self.settled),
+            backpressure_ms: ms(self.backpressure),
         }
     }
 
@@ -171,6 +163,7 @@ impl Report {
             compacted_deltas = f.compacted_deltas,
             compaction_ms = f.compaction_ms,
             settled_ms = f.settled_ms,
+            backpressure_ms = f.backpressure_ms,
             "pipeline stopped"
         );
     }
@@ -250,9 +243,13 @@ pub async fn run(
     }
 
     let (stop_compacting, stopped) = tokio::sync::oneshot::channel::<()>();
-    let compactor = tokio::spawn(compact_every(
+    let budget = Budget(settings.database.max_pending_deltas);
+    let (measured, measure) = tokio::sync::watch::channel(None);
+    let compactor = tokio::spawn(fold_every(
         sink.clone(),
         Duration::from_millis(settings.database.compact_interval_ms.max(1)),
+        budget,
+        measured,
         stopped,
     ));
     let (batches_tx, batches_rx) = mpsc::channel(settings.ingest.channel_capacity);
@@ -269,6 +266,7 @@ pub async fn run(
             batches_rx,
             acks_tx,
             health.clone(),
+            (measure, budget),
         );
         async move {
             let _done = done;
@@ -311,95 +309,12 @@ pub async fn run(
     Ok(report)
 }
 
-/// After a fold that took `d`, the next starts no sooner than
-/// `FOLD_SPACING × d`: under a backlog, folds come rarer and larger (a key's
-/// deltas from many batches collapse into one upsert) and the database
-/// spends at most a third of its time folding. (4 instead of 2 made no
-/// difference measured on 200,000 uniform events: the last fold dominates.)
-const FOLD_SPACING: u32 = 2;
-
 /// Wakes whoever waits on the `Notify` when dropped, however the owner ends.
 struct NotifyOnDrop(Arc<tokio::sync::Notify>);
 
 impl Drop for NotifyOnDrop {
     fn drop(&mut self) {
         self.0.notify_one();
-    }
-}
-
-/// Folds pending deltas every `interval` until `stop`; a fold that fails
-/// is logged and tried again at the next tick (batches are not affected:
-/// they only append). After a long fold it waits [`FOLD_SPACING`] times as
-/// long as that fold took.
-async fn compact_every(
-    sink: Sink,
-    interval: Duration,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> Compaction {
-    let mut done = Compaction::default();
-    let mut last = Duration::ZERO;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval.max(last * FOLD_SPACING)) => {}
-            _ = &mut stop => return done,
-        }
-        let t = Instant::now();
-        let result = sink.compact(sink::Share::Beside).await;
-        last = t.elapsed();
-        // What is left for the next fold, whoever folded: what readers pay
-        // for (issue 27) and what an operator watches.
-        if let Ok(pending) = sink.pending().await {
-            for (table, rows) in pending {
-                metrics::gauge!("outreach_pending_deltas", "table" => table).set(rows as f64);
-            }
-        }
-        match result {
-            Ok(Some(c)) => {
-                done.add(c, last);
-                metrics::counter!("outreach_compactions_total").increment(1);
-                metrics::counter!("outreach_compacted_deltas_total").increment(c.deltas);
-                metrics::histogram!("outreach_compaction_seconds")
-                    .record(t.elapsed().as_secs_f64());
-                if c.deltas > 0 {
-                    tracing::debug!(
-                        deltas = c.deltas,
-                        cells = c.cells,
-                        ms = t.elapsed().as_millis() as u64,
-                        "compacted"
-                    );
-                }
-            }
-            // Another worker is folding; it takes our deltas too.
-            Ok(None) => {
-                metrics::counter!("outreach_compactions_skipped_total").increment(1);
-                tracing::debug!("compaction skipped: another worker (or a rebuild) holds the lock");
-            }
-            Err(e) => {
-                metrics::counter!("outreach_compaction_failures_total").increment(1);
-                warn!(error = %e, "compaction failed; the deltas stay visible and are folded at the next try");
-            }
-        }
-    }
-}
-
-/// One fold that starts after this process's last commit, waiting while
-/// another worker holds the compaction lock (its fold may have started
-/// before our last batch committed).
-async fn settle(sink: &Sink) -> anyhow::Result<sink::Compacted> {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match sink.compact(sink::Share::Alone).await {
-            Ok(Some(done)) => return Ok(done),
-            Ok(None) if Instant::now() < deadline => {}
-            Ok(None) => anyhow::bail!("another worker held the compaction lock for 10 minutes"),
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                warn!(error = %e, retry_in = ?delay, "final compaction failed; retrying");
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("folding the last deltas")),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -475,10 +390,12 @@ async fn apply_all(
     mut batches: mpsc::Receiver<Batch>,
     acks: mpsc::UnboundedSender<Ack>,
     health: Arc<crate::http::Health>,
+    (mut measure, budget): (Measure, Budget),
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut first: Option<Instant> = None;
     while let Some(batch) = batches.recv().await {
+        report.backpressure += backpressure(&mut measure, budget).await;
         let first = *first.get_or_insert(batch.started);
         report.first = Some(first);
         let mut delay = Duration::from_millis(100);

@@ -117,6 +117,27 @@ async fn the_batch_sql_alternative_gives_the_pipelines_tables() {
     assert_eq!(alt["same_tables_as_pipeline"], true);
     assert!(alt["events_per_second"].as_f64().unwrap() > 0.0);
     assert!(alt["rebuild_seconds"].as_f64().unwrap() > 0.0);
+    // The readers' queries on both schemas, the same rows from each.
+    let readers = report["readers_idle"].as_array().unwrap();
+    assert_eq!(readers.len(), 6, "{readers:?}");
+    for q in readers {
+        assert_eq!(q["views"]["rows"], q["plain"]["rows"], "{q}");
+        assert!(q["views"]["p50_ms"].as_f64().unwrap() > 0.0, "{q}");
+        assert!(q["p50_ratio"].as_f64().unwrap() > 0.0, "{q}");
+    }
+    let find = |name: &str| {
+        readers
+            .iter()
+            .find(|q| q["query"].as_str().unwrap().contains(name))
+            .unwrap_or_else(|| panic!("{name} in {readers:?}"))
+    };
+    assert_eq!(
+        find("daily_metrics")["views"]["rows"],
+        1,
+        "one row of totals"
+    );
+    assert!(find("one county")["views"]["rows"].as_u64().unwrap() > 0);
+    assert!(find("by province")["views"]["rows"].as_u64().unwrap() > 0);
 }
 
 /// Freshness over a history: the history is applied and folded by a drain
@@ -129,7 +150,15 @@ async fn freshness_is_measured_over_a_history() {
     let report = bench(
         &db.url,
         Some(&broker),
-        &["--rate", "300", "--seconds", "3", "--history", "2000"],
+        &[
+            "--rate",
+            "300",
+            "--seconds",
+            "3",
+            "--history",
+            "2000",
+            "--readers",
+        ],
     );
     assert_eq!(report["mode"], "freshness");
     let history = report["history"]["messages"].as_u64().unwrap();
@@ -144,6 +173,23 @@ async fn freshness_is_measured_over_a_history() {
     let p = &report["processes"][0];
     assert!(p["messages"].as_u64().unwrap() >= total - history);
     assert!(p["freshness_max_ms"].as_u64().unwrap() > 0);
+    // The analysts' queries ran during the load, and idle after a fold.
+    let during = report["readers_during"].as_array().unwrap();
+    assert_eq!(during.len(), 6);
+    assert!(
+        during.iter().all(|q| q["samples"].as_u64().unwrap() > 0),
+        "{during:?}"
+    );
+    let idle = report["readers_idle"].as_array().unwrap();
+    assert!(
+        idle.iter()
+            .all(|q| q["views"]["p50_ms"].as_f64().unwrap() > 0.0),
+        "{idle:?}"
+    );
+    assert!(
+        idle.iter().all(|q| q.get("plain").is_none()),
+        "no plain tables here"
+    );
 }
 
 #[tokio::test]

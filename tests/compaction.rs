@@ -211,6 +211,18 @@ async fn fold_after_a_drain(url: &str, connections: u32, pool: &sqlx::PgPool) {
     let mut settings = sink::Settings::new(url);
     settings.max_connections = connections;
     let sink = sink::Sink::connect(&settings).await.unwrap();
+    let before = sink.pending().await.unwrap();
+    let counted = [
+        count(pool, "daily_deltas").await,
+        count(pool, "regional_deltas").await,
+        count(pool, "program_deltas").await,
+    ];
+    assert_eq!(
+        [before.daily, before.regional, before.program].map(|n| n as i64),
+        counted,
+        "pending counts every delta"
+    );
+    assert!(before.oldest.is_some(), "{before:?}");
     let done = sink
         .compact(sink::Share::Alone)
         .await
@@ -226,6 +238,7 @@ async fn fold_after_a_drain(url: &str, connections: u32, pool: &sqlx::PgPool) {
             "{deltas} folded ({connections} connections)"
         );
     }
+    assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
     sink.close().await;
 }
 
@@ -267,6 +280,80 @@ async fn unfold(pool: &sqlx::PgPool) {
         .await;
         assert!(count(pool, deltas).await > 0, "{deltas} now pending");
     }
+}
+
+/// The fold's lock (sink/src/postgres/compact.rs, `COMPACTION`): held by
+/// the test, as another worker's long fold would hold it.
+const FOLD_LOCK: i64 = 7_261_002_116;
+
+/// Past `database.max_pending_deltas`, batches wait for the fold: while no
+/// fold can run, the pending deltas stop growing and the run stops short of
+/// the end; once the fold runs again, the run ends with exact totals and
+/// reports the wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_wait_for_the_fold_past_the_pending_budget() {
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let w = generate(5, 3_000);
+    broker.producer().send(&w.records).await;
+    let pool = db.pool().await;
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(FOLD_LOCK)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let mut s = settings(broker, db, &unique("g"));
+    s.ingest.batch_max_messages = 200;
+    s.database.compact_interval_ms = 100;
+    s.database.max_pending_deltas = 300;
+    let run = tokio::spawn(async move { drain(&s).await });
+
+    // The pending deltas go over the budget, then stand still.
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (mut last, mut still_since) = (sink::Pending::default(), std::time::Instant::now());
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pending never stood still: {last:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = sink.pending().await.unwrap();
+        // (The oldest delta's age grows while the rows stand still.)
+        if now.rows() != last.rows() || now.rows() <= 300 {
+            (last, still_since) = (now, std::time::Instant::now());
+        } else if still_since.elapsed() > std::time::Duration::from_secs(3) {
+            break;
+        }
+    }
+    assert!(!run.is_finished(), "the run waits for the fold");
+    let accepted: i64 = sqlx::query_scalar("SELECT count(*) FROM outreach.activity_facts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        accepted < 2_000,
+        "batches stopped early ({accepted} events in, {last:?} pending)"
+    );
+    assert!(last.oldest.is_some(), "{last:?}");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(FOLD_LOCK)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let report = run.await.unwrap();
+    let f = report.figures();
+    assert!(f.backpressure_ms >= 3_000, "the wait is reported: {f:?}");
+    assert!(f.compactions > 1, "folds let the batches go on: {f:?}");
+    assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
+    support::workload::assert_matches(&pool, &w).await;
+    assert_consistent(&pool).await;
+    sink.close().await;
 }
 
 /// The SQL that spreads day deltas to periods agrees with the reference

@@ -81,6 +81,7 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
         || {
             get(&addr, "/metrics").is_some_and(|(_, m)| {
                 m.contains("outreach_pending_deltas{table=\"regional_deltas\"}")
+                    && m.contains("outreach_oldest_pending_delta_seconds")
                     && m.contains("outreach_compactions_total")
             })
         },

@@ -311,6 +311,9 @@ async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
     let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
         .await
         .unwrap();
+    let before = sink.pending().await.unwrap();
+    assert_eq!(before.rows() as i64, pending(&reader).await, "{before:?}");
+    assert!(before.oldest.is_some(), "{before:?}");
     let done = sink
         .compact(sink::Share::Alone)
         .await
@@ -318,6 +321,7 @@ async fn sqlite_totals_read_the_same_folded_unfolded_and_folded_again() {
         .expect("SQLite always folds");
     assert!(done.deltas > 0 && done.cells > 0, "{done:?}");
     assert_eq!(done.lanes, 2, "a pool of four folds in two lanes");
+    assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
     sink.close().await;
     assert_eq!(pending(&reader).await, 0, "folded again");
     model::assert_same(&model::load_sqlite(&reader).await, &folded, "folded again");

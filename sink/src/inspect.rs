@@ -119,6 +119,34 @@ const FLOOR_TABLES: [&str; 7] = [
 ];
 
 impl Sink {
+    /// Runs `sql` (Postgres, the simple protocol: no prepared plan) and
+    /// returns how long it took to fetch every row, and how many there were.
+    /// For the benchmark's readers.
+    pub async fn timed_read(&self, sql: &str) -> Result<(Duration, u64)> {
+        let Db::Postgres(db) = &self.db else {
+            return Err(crate::Error::Unsupported(
+                "the readers' benchmark runs on Postgres",
+            ));
+        };
+        let t = Instant::now();
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&db.pool)
+            .await?;
+        Ok((t.elapsed(), rows.len() as u64))
+    }
+
+    /// The first column of the first row of `sql`, as text (Postgres).
+    pub async fn read_text(&self, sql: &str) -> Result<Option<String>> {
+        let Db::Postgres(db) = &self.db else {
+            return Err(crate::Error::Unsupported(
+                "the readers' benchmark runs on Postgres",
+            ));
+        };
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&db.pool)
+            .await?)
+    }
+
     /// The Postgres settings that decide what a write costs, to print
     /// beside the figures (`None` on SQLite).
     pub async fn server_settings(&self) -> Result<Option<Vec<(String, String)>>> {

@@ -34,6 +34,35 @@ pub use sqlite::overview::Section;
 
 use schemas::Regions;
 
+/// The delta rows waiting for the fold, per table: what readers pay for
+/// on top of the stored cells, and what the pending budget bounds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub daily: u64,
+    pub regional: u64,
+    pub program: u64,
+    /// How long the oldest regional or program delta has waited (`None`:
+    /// none is pending).
+    pub oldest: Option<std::time::Duration>,
+}
+
+impl Pending {
+    /// Every table's rows together: what `database.max_pending_deltas`
+    /// bounds.
+    pub fn rows(&self) -> u64 {
+        self.daily + self.regional + self.program
+    }
+
+    /// (table, rows), for the per-table gauge.
+    pub fn tables(&self) -> [(&'static str, u64); 3] {
+        [
+            ("daily_deltas", self.daily),
+            ("regional_deltas", self.regional),
+            ("program_deltas", self.program),
+        ]
+    }
+}
+
 const SQLITE_HAS_NO_LOGINS: &str = "analyst logins and their scope are Postgres' (database.url = postgres://…): a SQLite file has no logins, and whoever can read the file reads every row";
 
 /// A pool of connections to the database.
@@ -148,28 +177,46 @@ impl Sink {
         }
     }
 
-    /// Pending deltas per table (`daily_deltas`, `regional_deltas`,
-    /// `program_deltas`): the rows a fold has still to move. On Postgres,
-    /// the statistics' live-row estimate (cheap at any size, a second or so
-    /// behind); on SQLite, counted.
-    pub async fn pending(&self) -> Result<Vec<(String, i64)>> {
-        match &self.db {
-            Db::Postgres(db) => Ok(sqlx::query_as(
-                "SELECT relname::text, n_live_tup FROM pg_catalog.pg_stat_user_tables
-                 WHERE schemaname = 'outreach'
-                   AND relname IN ('daily_deltas', 'regional_deltas', 'program_deltas')
-                 ORDER BY 1",
-            )
-            .fetch_all(&db.pool)
-            .await?),
-            Db::Sqlite(db) => Ok(sqlx::query_as(
-                "SELECT 'daily_deltas', count(*) FROM daily_deltas
-                 UNION ALL SELECT 'program_deltas', count(*) FROM program_deltas
-                 UNION ALL SELECT 'regional_deltas', count(*) FROM regional_deltas",
-            )
-            .fetch_all(&db.pool)
-            .await?),
-        }
+    /// The deltas a fold has still to move, and how long the oldest
+    /// regional or program delta has waited. Counted exactly (one scan of
+    /// each deltas table, which the fold keeps small; the statistics'
+    /// estimate lagged by seconds, too long for the pending budget).
+    pub async fn pending(&self) -> Result<Pending> {
+        let (daily, regional, program, oldest): (i64, i64, i64, Option<f64>) = match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM outreach.daily_deltas),
+                            r.n, p.n,
+                            extract(epoch FROM now() - least(r.oldest, p.oldest))::float8
+                     FROM (SELECT count(*) AS n, min(updated_at) AS oldest
+                           FROM outreach.regional_deltas) r,
+                          (SELECT count(*) AS n, min(updated_at) AS oldest
+                           FROM outreach.program_deltas) p",
+                )
+                .fetch_one(&db.pool)
+                .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM daily_deltas), r.n, p.n,
+                            (julianday('now') - julianday(
+                               CASE WHEN r.oldest IS NULL THEN p.oldest
+                                    WHEN p.oldest IS NULL THEN r.oldest
+                                    ELSE min(r.oldest, p.oldest) END)) * 86400.0
+                     FROM (SELECT count(*) AS n, min(updated_at) AS oldest FROM regional_deltas) r,
+                          (SELECT count(*) AS n, min(updated_at) AS oldest FROM program_deltas) p",
+                )
+                .fetch_one(&db.pool)
+                .await?
+            }
+        };
+        Ok(Pending {
+            daily: daily as u64,
+            regional: regional as u64,
+            program: program as u64,
+            // A clock step may make it negative: nothing has waited.
+            oldest: oldest.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
+        })
     }
 
     /// Makes the Postgres login `login` an analyst and adds `scope` to the

@@ -54,6 +54,16 @@ pub struct Settings {
     /// fold the next waits twice as long as it took.
     #[serde(default = "default_compact_interval_ms")]
     pub compact_interval_ms: u64,
+    /// The most delta rows (all three tables) that may wait for the fold.
+    /// Past it, batches wait until a fold brings the count back under, so
+    /// what analysts' queries pay for pending deltas stays bounded at any
+    /// offered load. 0: no bound.
+    #[serde(default = "default_max_pending_deltas")]
+    pub max_pending_deltas: u64,
+}
+
+fn default_max_pending_deltas() -> u64 {
+    1_000_000
 }
 
 fn default_compact_interval_ms() -> u64 {
@@ -96,6 +106,7 @@ impl Settings {
             writer_role: default_writer_role(),
             analyst_role: default_analyst_role(),
             compact_interval_ms: default_compact_interval_ms(),
+            max_pending_deltas: default_max_pending_deltas(),
         }
     }
 
@@ -195,6 +206,7 @@ impl std::fmt::Debug for Settings {
             .field("writer_role", &self.writer_role)
             .field("analyst_role", &self.analyst_role)
             .field("compact_interval_ms", &self.compact_interval_ms)
+            .field("max_pending_deltas", &self.max_pending_deltas)
             .finish()
     }
 }

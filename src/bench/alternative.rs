@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use anyhow::Context;
 
-use super::{BenchArgs, progress};
+use super::{BenchArgs, progress, readers};
 use crate::settings::Settings;
 
 /// The floor: Postgres COPYing the rows the run left into empty tables with
@@ -116,9 +116,31 @@ pub(super) async fn sql_alternative(
     let rebuild = alt.rebuild().await?;
     let total = started.elapsed().as_secs_f64();
     let mismatches = alt.mismatches().await?;
-    alt.drop().await?;
     if mismatches != 0 {
+        alt.drop().await?;
         bail!("the SQL alternative's tables differ from the pipeline's in {mismatches} cells");
+    }
+    // With the same rows in both: what analysts pay on the views against
+    // plain tables, nothing pending (the run ended with a fold).
+    progress(
+        args,
+        "timing the readers' queries: views against plain tables".into(),
+    );
+    let params = readers::Params::read(sink).await?;
+    let readers = readers::measure(sink, &params, Some("outreach_alt")).await;
+    alt.drop().await?;
+    report["readers_idle"] = readers?;
+    for q in report["readers_idle"].as_array().into_iter().flatten() {
+        progress(
+            args,
+            format!(
+                "  {}: views p50 {} ms, plain p50 {} ms ({}x)",
+                q["query"].as_str().unwrap_or_default(),
+                q["views"]["p50_ms"],
+                q["plain"]["p50_ms"],
+                q["p50_ratio"]
+            ),
+        );
     }
     let alt_rate = expected as f64 / total;
     let ours = report["events_per_second"].as_f64().unwrap_or(0.0);

@@ -88,6 +88,7 @@ impl Run {
             "database_split_ms": {"begin": f.begin_ms, "load": f.load_ms, "ledger": f.ledger_ms, "daily": f.daily_ms, "regional": f.regional_ms, "program_and_quarantine": f.program_ms},
             "compactions": f.compactions, "compacted_deltas": f.compacted_deltas,
             "compaction_ms": f.compaction_ms, "settled_ms": f.settled_ms,
+            "backpressure_ms": f.backpressure_ms,
             "freshness_p50_ms": f.freshness_p50_ms,
             "freshness_p99_ms": f.freshness_p99_ms, "freshness_max_ms": f.freshness_max_ms,
         })

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::child::{Process, Run, Target, spawn, watch};
 use super::generator::Generator;
-use super::{BenchArgs, progress};
+use super::{BenchArgs, progress, readers};
 
 pub(super) async fn throughput(
     args: &BenchArgs,
@@ -88,6 +88,7 @@ pub(super) async fn freshness(
     generator: &mut Generator,
     publisher: &ingest::Publisher,
     rate: u64,
+    db: &sink::Settings,
 ) -> anyhow::Result<Value> {
     let history = if args.history > 0 {
         while generator.activities < args.history {
@@ -117,6 +118,17 @@ pub(super) async fn freshness(
     let watcher = std::thread::spawn(move || watch(children, Some(Duration::from_secs(600))));
     // Let the group form before offering load.
     tokio::time::sleep(Duration::from_secs(8)).await;
+    let (stop_readers, readers_stop) = tokio::sync::watch::channel(false);
+    let reading = if args.readers {
+        let sink = sink::Sink::connect(db).await?;
+        let params = readers::Params::read(&sink).await?;
+        Some((
+            sink.clone(),
+            tokio::spawn(readers::during(sink, params, readers_stop)),
+        ))
+    } else {
+        None
+    };
     progress(
         args,
         format!("offering {rate} events/s for {} s", args.seconds),
@@ -143,6 +155,7 @@ pub(super) async fn freshness(
         tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
     }
     let offered = (generator.sent - before) as f64 / start.elapsed().as_secs_f64();
+    let _ = stop_readers.send(true);
     for d in pending {
         publisher.delivered(d).await?;
     }
@@ -156,8 +169,22 @@ pub(super) async fn freshness(
     let runs = watcher
         .join()
         .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
+    let (readers_during, readers_idle) = match reading {
+        Some((sink, during)) => {
+            let during = during.await??;
+            // Nothing pending: the same queries as analysts see them idle.
+            sink.compact(sink::Share::Alone).await?;
+            let params = readers::Params::read(&sink).await?;
+            let idle = readers::measure(&sink, &params, None).await?;
+            sink.close().await;
+            (during, idle)
+        }
+        None => (Value::Null, Value::Null),
+    };
     Ok(json!({
         "mode": "freshness",
+        "readers_during": readers_during,
+        "readers_idle": readers_idle,
         "offered_per_second": offered.round(),
         "seconds": args.seconds,
         "history": history,

@@ -7,13 +7,15 @@
 //!
 //! Here the options and the run; beside it the generator and its fold
 //! (`generator.rs`), `--stages` (`stages.rs`), the modes with a broker
-//! (`live.rs`), the pipeline's child processes (`child.rs`), and the COPY
-//! floor and the batch SQL alternative (`alternative.rs`).
+//! (`live.rs`), the pipeline's child processes (`child.rs`), the COPY
+//! floor and the batch SQL alternative (`alternative.rs`), and the
+//! analysts' queries (`readers.rs`).
 
 mod alternative;
 mod child;
 pub mod generator;
 mod live;
+mod readers;
 mod stages;
 
 use anyhow::Context;
@@ -75,6 +77,11 @@ pub struct BenchArgs {
     /// history (as in production) rather than on empty tables.
     #[arg(long, default_value_t = 0, requires = "rate")]
     pub history: u64,
+    /// Freshness mode: time the analysts' queries on the views in a loop
+    /// while the load runs (`readers_during`), then again after a fold
+    /// with nothing pending (`readers_idle`). Postgres only.
+    #[arg(long, requires = "rate")]
+    pub readers: bool,
     /// Processes sharing the consumer group.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
@@ -141,7 +148,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let mut generator = generator(settings, args)?;
 
     let report = if let Some(rate) = args.rate {
-        freshness(args, &kafka, &target, &mut generator, &publisher, rate).await?
+        freshness(args, &kafka, &target, &mut generator, &publisher, rate, &db).await?
     } else {
         throughput(args, &kafka, &target, &mut generator, &publisher).await?
     };

@@ -55,12 +55,13 @@ impl std::ops::AddAssign for Compacted {
 struct Table {
     deltas: &'static str,
     cells: &'static str,
-    /// The deltas' key: the cells' key, or (regional, program) the same with
-    /// `day` in place of the period and its first day.
+    /// The deltas' key: the cells' key, or (regional, program) the owner
+    /// and metric with `day` in place of the period and its first day.
     delta_key: &'static [&'static str],
-    /// Where the cells' key comes from: the deleted deltas (`moved`), spread
-    /// to their periods where the deltas hold days (migration 0004).
-    from: &'static str,
+    /// Where the deltas hold days (migration 0004): the columns before the
+    /// period in the cells' key (the owner: region or program). `None`:
+    /// the deltas have the cells' key (daily).
+    owner: Option<&'static str>,
     key: &'static [&'static str],
     conflict: &'static str,
     /// (column, how several deltas' values combine, how the stored value
@@ -90,23 +91,27 @@ const DAILY_KEY: [&str; 8] = [
     "dims",
 ];
 
-/// Day-grain deltas summed per day first (deltas of many batches collapse
-/// there), then one row per period holding the day.
-const SPREAD_REGIONAL: &str = "(SELECT region_code, day, metric, sum(value) AS value,
-        min(region_level) AS region_level, max(updated_at) AS updated_at
-      FROM moved GROUP BY region_code, day, metric) m
-    CROSS JOIN LATERAL outreach.period_starts(m.day)";
-const SPREAD_PROGRAM: &str = "(SELECT program_id, day, metric, sum(value) AS value,
-        max(updated_at) AS updated_at
-      FROM moved GROUP BY program_id, day, metric) m
-    CROSS JOIN LATERAL outreach.period_starts(m.day)";
+/// Each period's sums from a finer period's sums rather than from the
+/// deltas: a day's deltas are summed once, weeks and months from the days,
+/// quarters from the months, years from the quarters. Each step groups far
+/// fewer rows than the one before (measured in psql on 3 M regional
+/// deltas: 18 s against 62 s for spreading every delta to its five periods
+/// with `period_starts` and grouping them all). On `timestamp`, not
+/// `timestamptz`, as `period_starts` (migration 0004): no time zone.
+/// (period, the finer period it sums.)
+const PERIODS: [(&str, &str); 4] = [
+    ("week", "day"),
+    ("month", "day"),
+    ("quarter", "month"),
+    ("year", "quarter"),
+];
 
 const TABLES: [Table; 3] = [
     Table {
         deltas: "daily_deltas",
         cells: "daily_cells",
         delta_key: &DAILY_KEY,
-        from: "moved",
+        owner: None,
         key: &DAILY_KEY,
         conflict: "ON CONSTRAINT daily_cells_key",
         extra: &[],
@@ -116,7 +121,7 @@ const TABLES: [Table; 3] = [
         deltas: "regional_deltas",
         cells: "regional_cells",
         delta_key: &["region_code", "day", "metric"],
-        from: SPREAD_REGIONAL,
+        owner: Some("region_code"),
         key: &["region_code", "period_type", "period_start", "metric"],
         conflict: "(region_code, period_type, period_start, metric)",
         extra: &[
@@ -133,7 +138,7 @@ const TABLES: [Table; 3] = [
         deltas: "program_deltas",
         cells: "program_cells",
         delta_key: &["program_id", "day", "metric"],
-        from: SPREAD_PROGRAM,
+        owner: Some("program_id"),
         key: &["program_id", "period_type", "period_start", "metric"],
         conflict: "(program_id, period_type, period_start, metric)",
         extra: &[(
@@ -145,49 +150,122 @@ const TABLES: [Table; 3] = [
     },
 ];
 
+/// Where a fold's sums go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The range holds cells: the sums are added to them (an upsert).
+    Cells,
+    /// The range holds no cell (a first backfill, the fold after a
+    /// rebuild): a plain insert in key order, without the upsert's
+    /// conflict checks. Nothing else writes the cells meanwhile: batches
+    /// only append deltas, the other lane has other regions, and a rebuild
+    /// waits for [`LOCK`].
+    Empty,
+}
+
 impl Table {
+    fn extra_cols(&self) -> String {
+        self.extra
+            .iter()
+            .map(|(c, _, _)| format!(", {c}"))
+            .collect()
+    }
+
+    fn extra_aggs(&self) -> String {
+        self.extra
+            .iter()
+            .map(|(c, agg, _)| format!(", {agg}({c}) AS {c}"))
+            .collect()
+    }
+
+    /// The CTEs after `moved` and the query over them that yields the
+    /// cells' rows (key, value, extras), unordered and unfiltered.
+    fn sums_sql(&self) -> (String, String) {
+        let extra_cols = self.extra_cols();
+        let extra_aggs = self.extra_aggs();
+        let Some(owner) = self.owner else {
+            let key = self.key.join(", ");
+            return (
+                String::new(),
+                format!("SELECT {key}, sum(value) AS value{extra_aggs} FROM moved GROUP BY {key}"),
+            );
+        };
+        let mut ctes = format!(
+            ",\n p_day AS MATERIALIZED (SELECT {owner}, day AS period_start, metric, \
+             sum(value) AS value{extra_aggs} FROM moved GROUP BY {owner}, day, metric)"
+        );
+        let mut union = format!(
+            "SELECT {owner}, 'day' AS period_type, period_start, metric, value{extra_cols} FROM p_day"
+        );
+        for (period, finer) in PERIODS {
+            ctes += &format!(
+                ",\n p_{period} AS MATERIALIZED (SELECT {owner}, \
+                 date_trunc('{period}', period_start::timestamp)::date AS period_start, metric, \
+                 sum(value) AS value{extra_aggs} FROM p_{finer} GROUP BY 1, 2, 3)"
+            );
+            union += &format!(
+                "\n UNION ALL SELECT {owner}, '{period}', period_start, metric, value{extra_cols} \
+                 FROM p_{period}"
+            );
+        }
+        (ctes, union)
+    }
+
     /// One statement: take every visible delta of `range` out, sum them per
     /// key, add the sums to the cells in key order (so concurrent writers
     /// of the cells, if any, lock rows in the same order).
-    fn fold_sql(&self, range: Range<'_>) -> String {
+    fn fold_sql(&self, range: Range<'_>, target: Target) -> String {
         let key = self.key.join(", ");
         let delta_key = self.delta_key.join(", ");
-        let extra_cols: String = self
-            .extra
-            .iter()
-            .map(|(c, _, _)| format!(", {c}"))
-            .collect();
-        let extra_aggs: String = self
-            .extra
-            .iter()
-            .map(|(c, agg, _)| format!(", {agg}({c})"))
-            .collect();
+        let extra_cols = self.extra_cols();
         let extra_set: String = self
             .extra
             .iter()
             .map(|(c, _, set)| format!(", {c} = {set}"))
             .collect();
+        let (ctes, sums) = self.sums_sql();
+        let on_conflict = match target {
+            Target::Cells => format!(
+                "ON CONFLICT {} DO UPDATE SET value = c.value + excluded.value{extra_set}",
+                self.conflict
+            ),
+            Target::Empty => String::new(),
+        };
         format!(
-            "WITH moved AS (DELETE FROM outreach.{deltas}{range} RETURNING {delta_key}, value{extra_cols}),
+            "WITH moved AS (DELETE FROM outreach.{deltas}{range} RETURNING {delta_key}, value{extra_cols}){ctes},
                   added AS (
                INSERT INTO outreach.{cells} AS c ({key}, value{extra_cols})
-               SELECT {key}, sum(value)::bigint{extra_aggs} FROM {from}
-               GROUP BY {key} HAVING sum(value) <> 0 ORDER BY {key}
-               ON CONFLICT {conflict} DO UPDATE SET value = c.value + excluded.value{extra_set}
+               SELECT {key}, value::bigint{extra_cols} FROM ({sums}) s
+               WHERE value <> 0 ORDER BY {key}
+               {on_conflict}
                RETURNING 1)
              SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)",
             deltas = self.deltas,
             cells = self.cells,
-            from = self.from,
-            conflict = self.conflict,
             range = predicate(range),
         )
     }
 
+    /// Whether `range` of the cells holds none.
+    async fn target(&self, conn: &mut PgConnection, range: Range<'_>) -> Result<Target> {
+        let sql = format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM outreach.{}{})",
+            self.cells,
+            predicate(range)
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        if let Some(b) = range.boundary() {
+            q = q.bind(b);
+        }
+        let empty: bool = q.fetch_one(&mut *conn).await?;
+        Ok(if empty { Target::Empty } else { Target::Cells })
+    }
+
     /// Folds the deltas of `range`.
     async fn fold(&self, conn: &mut PgConnection, range: Range<'_>) -> Result<Compacted> {
+        let target = self.target(conn, range).await?;
         // Built from the constants above only.
-        let sql = self.fold_sql(range);
+        let sql = self.fold_sql(range, target);
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         if let Some(b) = range.boundary() {
             q = q.bind(b);
@@ -296,20 +374,37 @@ mod tests {
 
     #[test]
     fn the_fold_moves_and_sums_in_key_order() {
-        let sql = TABLES[1].fold_sql(Range::All);
+        let sql = TABLES[1].fold_sql(Range::All, Target::Cells);
         assert!(sql.contains("DELETE FROM outreach.regional_deltas RETURNING region_code, day, metric, value, region_level, updated_at"));
-        assert!(sql.contains("FROM moved GROUP BY region_code, day, metric) m"));
-        assert!(sql.contains("CROSS JOIN LATERAL outreach.period_starts(m.day)"));
+        assert!(sql.contains("FROM moved GROUP BY region_code, day, metric"));
+        assert!(sql.contains("date_trunc('quarter', period_start::timestamp)::date AS period_start, metric, sum(value) AS value, min(region_level) AS region_level, max(updated_at) AS updated_at FROM p_month"));
+        assert!(sql.contains("UNION ALL SELECT region_code, 'year', period_start"));
         assert!(sql.contains("ORDER BY region_code, period_type, period_start, metric"));
         assert!(sql.contains("updated_at = greatest(c.updated_at, excluded.updated_at)"));
+        let daily = TABLES[0].fold_sql(Range::All, Target::Cells);
+        assert!(!daily.contains("p_day"), "daily cells have the deltas' key");
+    }
+
+    #[test]
+    fn an_empty_target_is_inserted_without_conflict_checks() {
+        for t in &TABLES {
+            assert!(
+                t.fold_sql(Range::All, Target::Cells)
+                    .contains("ON CONFLICT")
+            );
+            assert!(
+                !t.fold_sql(Range::All, Target::Empty)
+                    .contains("ON CONFLICT")
+            );
+        }
     }
 
     #[test]
     fn the_lanes_take_disjoint_regions() {
         for t in TABLES.iter().filter(|t| t.regional) {
-            let below = t.fold_sql(Range::Below("b"));
-            let from = t.fold_sql(Range::From("b"));
-            let whole = t.fold_sql(Range::All);
+            let below = t.fold_sql(Range::Below("b"), Target::Cells);
+            let from = t.fold_sql(Range::From("b"), Target::Cells);
+            let whole = t.fold_sql(Range::All, Target::Cells);
             let deltas = format!("DELETE FROM outreach.{}", t.deltas);
             assert!(below.contains(&format!("{deltas} WHERE region_code < $1 RETURNING")));
             assert!(from.contains(&format!("{deltas} WHERE region_code >= $1 RETURNING")));
