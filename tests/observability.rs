@@ -98,8 +98,28 @@ async fn metrics_health_and_readiness_are_served_and_sigterm_exits_cleanly() {
         "outreach_freshness_seconds_bucket",
         "outreach_transaction_seconds_count",
         "outreach_messages_total{topic=",
+        // Buckets that hold a backfill's freshness, and batch sizes in
+        // messages rather than seconds.
+        "outreach_freshness_seconds_bucket{le=\"3600\"}",
+        "outreach_batch_messages_bucket{le=\"20000\"}",
     ] {
         assert!(m.contains(family), "{family} in\n{m}");
+    }
+    // Every family the pipeline exports says what it is.
+    let families: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("outreach_"))
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s))
+                .unwrap_or(n)
+        })
+        .collect();
+    assert!(families.len() > 15, "{families:?}");
+    for f in families {
+        assert!(m.contains(&format!("# HELP {f} ")), "HELP for {f} in\n{m}");
     }
 
     // SIGTERM: finish, commit, exit 0.
