@@ -34,8 +34,8 @@ struct AppState {
 /// Histogram buckets in seconds: a live batch's latency (milliseconds) up to
 /// a backfill's freshness (an hour), so that neither falls into `+Inf`.
 const SECONDS: [f64; 19] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-    600.0, 1200.0, 1800.0, 3600.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1200.0, 1800.0, 3600.0,
 ];
 
 /// `outreach_batch_messages` counts messages, up to `ingest.batch_max_messages`.
@@ -45,32 +45,109 @@ const MESSAGES: [f64; 9] = [
 
 /// The HELP line of every metric, as `/metrics` shows it.
 fn describe() {
-    use metrics::{describe_counter as counter, describe_gauge as gauge, describe_histogram as histogram, Unit};
-    counter!("outreach_messages_total", "Messages read from Kafka, per topic.");
-    counter!("outreach_events_accepted_total", "Events applied to the ledger (new records and newer revisions).");
-    counter!("outreach_events_unchanged_total", "Events that changed nothing: redeliveries and superseded revisions.");
-    counter!("outreach_quarantined_total", "Messages refused and kept in the quarantine, per error_code.");
+    use metrics::{
+        Unit, describe_counter as counter, describe_gauge as gauge, describe_histogram as histogram,
+    };
+    counter!(
+        "outreach_messages_total",
+        "Messages read from Kafka, per topic."
+    );
+    counter!(
+        "outreach_events_accepted_total",
+        "Events applied to the ledger (new records and newer revisions)."
+    );
+    counter!(
+        "outreach_events_unchanged_total",
+        "Events that changed nothing: redeliveries and superseded revisions."
+    );
+    counter!(
+        "outreach_quarantined_total",
+        "Messages refused and kept in the quarantine, per error_code."
+    );
     counter!("outreach_batches_total", "Batches committed.");
-    counter!("outreach_batches_fenced_total", "Batches refused because another replica wrote their partition.");
-    counter!("outreach_batch_retries_total", "Batches retried after a transient database or dead-letter error.");
-    counter!("outreach_rebalances_total", "Consumer group rebalances seen.");
-    counter!("outreach_compactions_total", "Folds of pending deltas into the stored cells done by this replica.");
-    counter!("outreach_compacted_deltas_total", "Delta rows folded into the stored cells.");
-    counter!("outreach_compactions_skipped_total", "Folds skipped because another replica (or a rebuild) held the fold's lock.");
-    counter!("outreach_compaction_failures_total", "Folds that failed; their deltas stay visible and are folded by the next.");
-    gauge!("outreach_assigned_partitions", "Partitions this replica holds.");
-    gauge!("outreach_broker_reachable", "1 when the cluster answered the last metadata probe.");
-    gauge!("outreach_missing_topics", "Subscribed topics the cluster says do not exist.");
-    gauge!("outreach_consumer_lag", "Messages between the group's committed offset and the high watermark, per partition.");
-    gauge!("outreach_pending_deltas", "Delta rows waiting for the fold, per table: what readers pay for on top of the cells.");
-    gauge!("outreach_oldest_pending_delta_seconds", Unit::Seconds, "Age of the oldest pending regional or program delta (0: none).");
-    gauge!("outreach_backpressure", "1 while batches wait for the fold (pending deltas over database.max_pending_deltas).");
-    histogram!("outreach_batch_seconds", Unit::Seconds, "A batch's first message read to its commit.");
-    histogram!("outreach_transaction_seconds", Unit::Seconds, "A batch's time in the database.");
+    counter!(
+        "outreach_batches_fenced_total",
+        "Batches refused because another replica wrote their partition."
+    );
+    counter!(
+        "outreach_batch_retries_total",
+        "Batches retried after a transient database or dead-letter error."
+    );
+    counter!(
+        "outreach_rebalances_total",
+        "Consumer group rebalances seen."
+    );
+    counter!(
+        "outreach_compactions_total",
+        "Folds of pending deltas into the stored cells done by this replica."
+    );
+    counter!(
+        "outreach_compacted_deltas_total",
+        "Delta rows folded into the stored cells."
+    );
+    counter!(
+        "outreach_compactions_skipped_total",
+        "Folds skipped because another replica (or a rebuild) held the fold's lock."
+    );
+    counter!(
+        "outreach_compaction_failures_total",
+        "Folds that failed; their deltas stay visible and are folded by the next."
+    );
+    gauge!(
+        "outreach_assigned_partitions",
+        "Partitions this replica holds."
+    );
+    gauge!(
+        "outreach_broker_reachable",
+        "1 when the cluster answered the last metadata probe."
+    );
+    gauge!(
+        "outreach_missing_topics",
+        "Subscribed topics the cluster says do not exist."
+    );
+    gauge!(
+        "outreach_consumer_lag",
+        "Messages between the group's committed offset and the high watermark, per partition."
+    );
+    gauge!(
+        "outreach_pending_deltas",
+        "Delta rows waiting for the fold, per table: what readers pay for on top of the cells."
+    );
+    gauge!(
+        "outreach_oldest_pending_delta_seconds",
+        Unit::Seconds,
+        "Age of the oldest pending regional or program delta (0: none)."
+    );
+    gauge!(
+        "outreach_backpressure",
+        "1 while batches wait for the fold (pending deltas over database.max_pending_deltas)."
+    );
+    histogram!(
+        "outreach_batch_seconds",
+        Unit::Seconds,
+        "A batch's first message read to its commit."
+    );
+    histogram!(
+        "outreach_transaction_seconds",
+        Unit::Seconds,
+        "A batch's time in the database."
+    );
     histogram!("outreach_batch_messages", "Messages per batch.");
-    histogram!("outreach_freshness_seconds", Unit::Seconds, "Commit time minus the Kafka message timestamp, per message.");
-    histogram!("outreach_compaction_seconds", Unit::Seconds, "Duration of each fold.");
-    histogram!("outreach_backpressure_seconds", Unit::Seconds, "How long batches waited for the fold, per wait.");
+    histogram!(
+        "outreach_freshness_seconds",
+        Unit::Seconds,
+        "Commit time minus the Kafka message timestamp, per message."
+    );
+    histogram!(
+        "outreach_compaction_seconds",
+        Unit::Seconds,
+        "Duration of each fold."
+    );
+    histogram!(
+        "outreach_backpressure_seconds",
+        Unit::Seconds,
+        "How long batches waited for the fold, per wait."
+    );
 }
 
 /// Installs the Prometheus recorder (once per process) and returns its handle.

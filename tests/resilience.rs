@@ -81,6 +81,127 @@ async fn totals_are_exact_after_8_sigkills_on_sqlite() {
     }
 }
 
+/// SIGKILL in the middle of the bulk fold that ends a backfill, into empty
+/// cells (two lanes, inserts without conflict handling): the killed fold
+/// leaves nothing half done, and the next run folds it all exactly. The
+/// test holds `regional_cells` in SHARE mode, so each lane has folded the
+/// daily cells (uncommitted) and waits at the regional ones when the kill
+/// lands: a kill in the fold, every time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_during_the_bulk_fold_after_a_backfill_loses_nothing() {
+    let app = App::spawn(4).await;
+    let (broker, database_url) = (&app.broker, app.db.url());
+    let pool = app.pool().await;
+    let w = generate(7, 10_000);
+    broker.producer().send(&w.records).await;
+    let group = unique("g");
+    let dir = tempdir();
+    let backfill = |log: &str| {
+        let file = std::fs::File::create(log).unwrap();
+        outreach_command_to(broker, database_url, &group)
+            .args(["run", "--until-caught-up"])
+            // No fold but the one after the last batch.
+            .env("OUTREACH__DATABASE__COMPACT_INTERVAL_MS", "3600000")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("outreach starts")
+    };
+
+    let log = format!("{dir}/killed.log");
+    let mut child = backfill(&log);
+    // Once it has migrated and committed a batch (the fold comes after the
+    // last batch and `ingest.drain_idle_ms` of quiet).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_batches(&log) == 0 {
+        assert!(Instant::now() < deadline, "no batch committed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE outreach.regional_cells IN SHARE MODE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let waiting = loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'outreach'
+               AND wait_event_type = 'Lock'
+               AND query LIKE 'WITH moved AS (DELETE FROM outreach.regional_deltas%'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fold reached the regional cells: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap(); // SIGKILL, mid-fold
+    child.wait().unwrap();
+    holder.rollback().await.unwrap();
+    // The killed fold's backends end once they find their client gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'outreach'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed run's backends linger"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (cells, deltas) in [
+        ("daily_cells", "daily_deltas"),
+        ("regional_cells", "regional_deltas"),
+    ] {
+        let (cells_n, deltas_n): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM outreach.{cells}), (SELECT count(*) FROM outreach.{deltas})"
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            cells_n, 0,
+            "{cells}: the killed fold ({waiting} lanes waiting) committed nothing"
+        );
+        assert!(deltas_n > 0, "{deltas}: still pending after the kill");
+    }
+    assert_matches(pool, &w).await;
+
+    let log = format!("{dir}/again.log");
+    let status = wait(backfill(&log), Duration::from_secs(180));
+    assert!(
+        status.success(),
+        "the next run failed: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_matches(pool, &w).await;
+    assert_consistent(pool).await;
+    for deltas in ["daily_deltas", "regional_deltas", "program_deltas"] {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM outreach.{deltas}"
+        )))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "{deltas} folded by the next run");
+    }
+}
+
 /// `rounds` runs SIGKILLed at random moments while `n` events arrive, then
 /// a drain to the end.
 async fn sigkills<D: Store>(app: &App<D>, rounds: usize, n: usize) -> Workload {
