@@ -190,6 +190,61 @@ async fn freshness_is_measured_over_a_history() {
         idle.iter().all(|q| q.get("plain").is_none()),
         "no plain tables here"
     );
+    assert!(
+        report["pending_max_rows"].as_u64().unwrap() > 0,
+        "deltas were pending"
+    );
+    assert_eq!(
+        report["lag_at_stop"], 0,
+        "a light load leaves nothing behind"
+    );
+}
+
+/// Sustained mode: stepped loads, each reported, until one falls behind
+/// (or `--steps`); the tables verify after the last step.
+#[tokio::test(flavor = "multi_thread")]
+async fn sustained_mode_steps_the_load_up() {
+    let broker = Broker::start();
+    let db = Db::new().await;
+    let report = bench(
+        &db.url,
+        Some(&broker),
+        &[
+            "--rate",
+            "200",
+            "--seconds",
+            "3",
+            "--history",
+            "1000",
+            "--sustained",
+            "--steps",
+            "2",
+        ],
+    );
+    assert_eq!(report["mode"], "sustained");
+    let steps = report["steps"].as_array().unwrap();
+    // A step that fell behind (a loaded test machine) ends the search.
+    assert!((1..=2).contains(&steps.len()), "{steps:?}");
+    for s in steps {
+        assert!(s["offered_per_second"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["freshness_p99_ms"].as_u64().unwrap() > 0, "{s}");
+        assert!(s["pending_max_rows"].as_u64().is_some(), "{s}");
+    }
+    let kept: Vec<&Value> = steps.iter().take_while(|s| s["kept_up"] == true).collect();
+    assert_eq!(
+        kept.len() + usize::from(kept.len() < steps.len()),
+        steps.len()
+    );
+    match kept.last() {
+        Some(s) => assert_eq!(
+            report["highest_sustained_per_second"],
+            s["offered_per_second"]
+        ),
+        None => assert!(report["highest_sustained_per_second"].is_null()),
+    }
+    if steps.len() == 2 {
+        assert!(steps[1]["offered_per_second"].as_f64() > steps[0]["offered_per_second"].as_f64());
+    }
 }
 
 #[tokio::test]

@@ -151,6 +151,13 @@ async fn totals_read_the_same_folded_unfolded_and_folded_again() {
     for (cells, deltas, _) in STORAGE {
         assert!(count(&pool, cells).await > 0, "{cells} holds the totals");
         assert_eq!(count(&pool, deltas).await, 0, "{deltas} is folded");
+        // Vacuumed after that fold: readers scan no page of dead deltas.
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_relation_size($1::regclass)")
+            .bind(format!("outreach.{deltas}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(bytes, 0, "{deltas} vacuumed after the drain's fold");
     }
     let folded = model::load(&pool).await;
     assert!(folded.cells() > 1_000, "a real workload");

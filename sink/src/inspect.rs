@@ -135,6 +135,26 @@ impl Sink {
         Ok((t.elapsed(), rows.len() as u64))
     }
 
+    /// Messages applied, over every partition the ledger has offsets for
+    /// (the sum of the next offsets: on topics that start at offset 0,
+    /// every message read, accepted or quarantined).
+    pub async fn applied_messages(&self) -> Result<u64> {
+        let sql = "SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM {s}consumer_offsets";
+        let n: i64 = match &self.db {
+            Db::Postgres(db) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{s}", "outreach.")))
+                    .fetch_one(&db.pool)
+                    .await?
+            }
+            Db::Sqlite(db) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{s}", "")))
+                    .fetch_one(&db.pool)
+                    .await?
+            }
+        };
+        Ok(n as u64)
+    }
+
     /// The first column of the first row of `sql`, as text (Postgres).
     pub async fn read_text(&self, sql: &str) -> Result<Option<String>> {
         let Db::Postgres(db) = &self.db else {

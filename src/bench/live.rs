@@ -1,6 +1,7 @@
 //! The modes with a broker: `throughput` (a backlog published, read raw,
-//! then drained by the pipeline's processes) and `freshness` (a steady
-//! offered load while `run` follows the topics).
+//! then drained by the pipeline's processes), `freshness` (a steady
+//! offered load while `run` follows the topics) and `sustained` (offered
+//! loads stepped up until the pipeline falls behind).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -90,56 +91,178 @@ pub(super) async fn freshness(
     rate: u64,
     db: &sink::Settings,
 ) -> anyhow::Result<Value> {
-    let history = if args.history > 0 {
-        while generator.activities < args.history {
-            publish(publisher, kafka, generator.next_batch(10_000)).await?;
-        }
-        let runs = watch(
-            vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
-            None,
-        )?;
-        let seconds = runs[0].figures.settled_ms as f64 / 1000.0;
+    let history = history(args, kafka, target, generator, publisher).await?;
+    let load = Load {
+        rate,
+        seconds: args.seconds,
+        readers: args.readers,
+    };
+    let mut report = offer(args, kafka, target, generator, publisher, load, db).await?;
+    report["mode"] = json!("freshness");
+    report["history"] = history;
+    Ok(report)
+}
+
+/// `--sustained`: offered loads from `--rate` up, a quarter more each step,
+/// each for `--seconds` on the history; the highest at which the pipeline
+/// kept up: freshness p99 under a second, and less than a second of load
+/// left unapplied when the step's `run` stopped (the pending deltas are
+/// bounded by `database.max_pending_deltas` whatever the load: past it,
+/// the lag is what grows, so lag is the test).
+pub(super) async fn sustained(
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    target: &Target,
+    generator: &mut Generator,
+    publisher: &ingest::Publisher,
+    rate: u64,
+    db: &sink::Settings,
+) -> anyhow::Result<Value> {
+    let history = history(args, kafka, target, generator, publisher).await?;
+    let mut steps = Vec::new();
+    let mut highest = None;
+    let mut rate = rate;
+    for _ in 0..args.steps {
+        let load = Load {
+            rate,
+            seconds: args.seconds,
+            readers: false,
+        };
+        let step = offer(args, kafka, target, generator, publisher, load, db).await?;
+        let p = |k: &str| {
+            step["processes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p[k].as_u64())
+                .max()
+                .unwrap_or(0)
+        };
+        let (p50, p99) = (p("freshness_p50_ms"), p("freshness_p99_ms"));
+        let lag = step["lag_at_stop"].as_u64().unwrap_or(0);
+        let offered = step["offered_per_second"].as_f64().unwrap_or(0.0);
+        let kept_up = p99 < 1_000 && (lag as f64) <= offered;
         progress(
             args,
             format!(
-                "history: {} messages applied and folded in {seconds:.1} s",
-                generator.sent
+                "offered {offered:.0}/s: freshness p50 {p50} ms, p99 {p99} ms, {lag} messages behind at the end, \
+                 pending deltas at most {}: {}",
+                step["pending_max_rows"],
+                if kept_up { "kept up" } else { "fell behind" }
             ),
         );
-        json!({ "messages": generator.sent, "seconds": seconds, "process": runs[0].to_json() })
-    } else {
-        Value::Null
-    };
-    let before = generator.sent;
+        steps.push(json!({
+            "offered_per_second": offered.round(), "freshness_p50_ms": p50, "freshness_p99_ms": p99,
+            "lag_at_stop": lag, "pending_max_rows": step["pending_max_rows"],
+            "backpressure_ms": p("backpressure_ms"), "kept_up": kept_up,
+            "peak_rss_mib": step["processes"][0]["peak_rss_mib"],
+        }));
+        if !kept_up {
+            break;
+        }
+        highest = Some(offered.round());
+        rate = rate * 5 / 4;
+    }
+    // What a step left behind, applied, so the tables verify.
+    watch(
+        vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
+        None,
+    )?;
+    Ok(json!({
+        "mode": "sustained",
+        "highest_sustained_per_second": highest,
+        "seconds_per_step": args.seconds,
+        "history": history,
+        "steps": steps,
+    }))
+}
+
+/// `--history N`: N events published, then applied and folded by `run
+/// --until-caught-up`, so that the offered load lands on a history (as in
+/// production) rather than on empty tables.
+async fn history(
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    target: &Target,
+    generator: &mut Generator,
+    publisher: &ingest::Publisher,
+) -> anyhow::Result<Value> {
+    if args.history == 0 {
+        return Ok(Value::Null);
+    }
+    while generator.activities < args.history {
+        publish(publisher, kafka, generator.next_batch(10_000)).await?;
+    }
+    let runs = watch(
+        vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
+        None,
+    )?;
+    let seconds = runs[0].figures.settled_ms as f64 / 1000.0;
+    progress(
+        args,
+        format!(
+            "history: {} messages applied and folded in {seconds:.1} s",
+            generator.sent
+        ),
+    );
+    Ok(json!({ "messages": generator.sent, "seconds": seconds, "process": runs[0].to_json() }))
+}
+
+/// One offered load.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rate: u64,
+    seconds: u64,
+    /// Time the analysts' queries during the load and after it.
+    readers: bool,
+}
+
+/// Offers `load` to `--processes` `run` processes following the topics,
+/// sampling the pending deltas every second; then stops them (SIGTERM) and
+/// reports their figures, what they left unapplied, and with
+/// `load.readers` the analysts' queries during the load and after a fold.
+async fn offer(
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    target: &Target,
+    generator: &mut Generator,
+    publisher: &ingest::Publisher,
+    load: Load,
+    db: &sink::Settings,
+) -> anyhow::Result<Value> {
+    let sink = sink::Sink::connect(db).await?;
     let children: Vec<Process> = (0..args.processes)
         .map(|_| spawn(kafka, target, &["run"]))
         .collect::<anyhow::Result<_>>()?;
     let pids: Vec<u32> = children.iter().map(Process::id).collect();
-    let watcher = std::thread::spawn(move || watch(children, Some(Duration::from_secs(600))));
+    let limit = Duration::from_secs(load.seconds + 600);
+    let watcher = std::thread::spawn(move || watch(children, Some(limit)));
     // Let the group form before offering load.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let (stop_readers, readers_stop) = tokio::sync::watch::channel(false);
-    let reading = if args.readers {
-        let sink = sink::Sink::connect(db).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reading = if load.readers {
         let params = readers::Params::read(&sink).await?;
-        Some((
+        Some(tokio::spawn(readers::during(
             sink.clone(),
-            tokio::spawn(readers::during(sink, params, readers_stop)),
-        ))
+            params,
+            stopped.clone(),
+        )))
     } else {
         None
     };
+    let sampler = tokio::spawn(most_pending(sink.clone(), stopped));
     progress(
         args,
-        format!("offering {rate} events/s for {} s", args.seconds),
+        format!("offering {} events/s for {} s", load.rate, load.seconds),
     );
+    let before = generator.sent;
     let tick = Duration::from_millis(10);
-    let per_tick = (rate as f64 * tick.as_secs_f64()).max(1.0);
+    let per_tick = (load.rate as f64 * tick.as_secs_f64()).max(1.0);
     let start = Instant::now();
     let mut due = 0.0;
     // Deliveries are awaited at the end, so the offered rate is not held back.
     let mut pending = Vec::new();
-    while start.elapsed() < Duration::from_secs(args.seconds) {
+    while start.elapsed() < Duration::from_secs(load.seconds) {
         due += per_tick;
         let n = due as usize;
         due -= n as f64;
@@ -155,7 +278,7 @@ pub(super) async fn freshness(
         tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
     }
     let offered = (generator.sent - before) as f64 / start.elapsed().as_secs_f64();
-    let _ = stop_readers.send(true);
+    let _ = stop.send(true);
     for d in pending {
         publisher.delivered(d).await?;
     }
@@ -169,27 +292,43 @@ pub(super) async fn freshness(
     let runs = watcher
         .join()
         .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
+    let pending_max = sampler.await??;
+    let lag = generator
+        .sent
+        .saturating_sub(sink.applied_messages().await?);
     let (readers_during, readers_idle) = match reading {
-        Some((sink, during)) => {
+        Some(during) => {
             let during = during.await??;
             // Nothing pending: the same queries as analysts see them idle.
             sink.compact(sink::Share::Alone).await?;
             let params = readers::Params::read(&sink).await?;
-            let idle = readers::measure(&sink, &params, None).await?;
-            sink.close().await;
-            (during, idle)
+            (during, readers::measure(&sink, &params, None).await?)
         }
         None => (Value::Null, Value::Null),
     };
+    sink.close().await;
     Ok(json!({
-        "mode": "freshness",
+        "offered_per_second": offered.round(),
+        "seconds": load.seconds,
+        "pending_max_rows": pending_max,
+        "lag_at_stop": lag,
         "readers_during": readers_during,
         "readers_idle": readers_idle,
-        "offered_per_second": offered.round(),
-        "seconds": args.seconds,
-        "history": history,
         "processes": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
     }))
+}
+
+/// The most delta rows pending at any one-second sample until `stop`.
+async fn most_pending(
+    sink: sink::Sink,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<u64> {
+    let mut most = 0;
+    while !*stop.borrow() {
+        most = most.max(sink.pending().await?.rows());
+        let _ = tokio::time::timeout(Duration::from_secs(1), stop.changed()).await;
+    }
+    Ok(most)
 }
 
 async fn publish(

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::settings::Settings;
 use alternative::{floor, sql_alternative};
 use generator::{generator, verify};
-use live::{freshness, throughput};
+use live::{freshness, sustained, throughput};
 use stages::stages;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -82,6 +82,16 @@ pub struct BenchArgs {
     /// with nothing pending (`readers_idle`). Postgres only.
     #[arg(long, requires = "rate")]
     pub readers: bool,
+    /// Sustained mode: offer `--rate`, then a quarter more at each step,
+    /// each for `--seconds` (over `--history`), until the pipeline falls
+    /// behind (freshness p99 of a second or more, or more than a second of
+    /// load unapplied when the step ends); reports the highest rate it kept up with.
+    #[arg(long, requires = "rate", conflicts_with = "readers")]
+    pub sustained: bool,
+    /// Sustained mode: steps at most (from `--rate`, ×1.25 each: 9 steps
+    /// reach about 6× it).
+    #[arg(long, default_value_t = 9, requires = "sustained")]
+    pub steps: usize,
     /// Processes sharing the consumer group.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
@@ -148,7 +158,11 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     let mut generator = generator(settings, args)?;
 
     let report = if let Some(rate) = args.rate {
-        freshness(args, &kafka, &target, &mut generator, &publisher, rate, &db).await?
+        if args.sustained {
+            sustained(args, &kafka, &target, &mut generator, &publisher, rate, &db).await?
+        } else {
+            freshness(args, &kafka, &target, &mut generator, &publisher, rate, &db).await?
+        }
     } else {
         throughput(args, &kafka, &target, &mut generator, &publisher).await?
     };

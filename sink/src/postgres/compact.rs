@@ -349,6 +349,24 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     Ok(Some(done))
 }
 
+/// After the fold that ends a backfill: the deltas tables are heaps of
+/// dead rows (a fold deletes what it moves) until autovacuum comes by, a
+/// minute or more later, and every analyst view scans them: measured on
+/// 200,000 uniform events, "one county by month" took 16 ms on the views
+/// against 0.4 ms on plain tables. VACUUM frees the pages (and gives back
+/// the empty tail), beside any batches appending meanwhile. It needs the
+/// tables' owner: a pipeline connected as the writer role gets Postgres'
+/// warning and leaves it to autovacuum. Failure changes no total, so it is
+/// only logged.
+pub(crate) async fn vacuum_deltas(pool: &sqlx::PgPool) {
+    let vacuum = sqlx::raw_sql(
+        "VACUUM (SKIP_LOCKED) outreach.daily_deltas, outreach.regional_deltas, outreach.program_deltas",
+    );
+    if let Err(e) = vacuum.execute(pool).await {
+        tracing::warn!(error = %e, "vacuuming the delta tables after the fold failed; autovacuum will");
+    }
+}
+
 /// Takes a lane's locks in its transaction: for the first lane
 /// [`COMPACTION`], then for both [`LOCK`] shared (no rebuild writes the
 /// cells meanwhile). False if one is taken.

@@ -205,7 +205,11 @@ impl Db {
     }
 
     pub async fn compact(&self, share: crate::Share) -> Result<Option<compact::Compacted>> {
-        compact::compact(&self.pool, share).await
+        let done = compact::compact(&self.pool, share).await?;
+        if share == crate::Share::Alone && done.is_some_and(|d| d.deltas > 0) {
+            compact::vacuum_deltas(&self.pool).await;
+        }
+        Ok(done)
     }
 
     pub async fn begin(&self) -> Result<Batch> {
