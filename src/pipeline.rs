@@ -16,7 +16,7 @@ use transform::Transform;
 
 use crate::batch::{Applied, ApplyError, Timings, apply};
 use crate::fold::Compaction;
-use crate::fold::{Budget, Measure, backpressure, fold_every, settle};
+use crate::fold::{Budget, Pressure, fold_every, settle};
 use crate::settings::Settings;
 
 /// What a run did, for the last log line, the benchmark and tests.
@@ -266,7 +266,7 @@ pub async fn run(
             batches_rx,
             acks_tx,
             health.clone(),
-            (measure, budget),
+            Pressure::new(measure, budget),
         );
         async move {
             let _done = done;
@@ -390,12 +390,12 @@ async fn apply_all(
     mut batches: mpsc::Receiver<Batch>,
     acks: mpsc::UnboundedSender<Ack>,
     health: Arc<crate::http::Health>,
-    (mut measure, budget): (Measure, Budget),
+    mut pressure: Pressure,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut first: Option<Instant> = None;
     while let Some(batch) = batches.recv().await {
-        report.backpressure += backpressure(&mut measure, budget).await;
+        report.backpressure += pressure.wait().await;
         let first = *first.get_or_insert(batch.started);
         report.first = Some(first);
         let mut delay = Duration::from_millis(100);
@@ -403,6 +403,7 @@ async fn apply_all(
             match apply(&sink, &transform, Some(&mut dead_letters), &batch).await {
                 Ok(done) => {
                     report.add(&done.timings);
+                    pressure.appended(done.cells as u64);
                     report.batches += 1;
                     report.busy = first.elapsed();
                     health

@@ -98,6 +98,16 @@ pub(super) async fn freshness(
         readers: args.readers,
     };
     let mut report = offer(args, kafka, target, generator, publisher, load, db).await?;
+    if report["lag_at_stop"].as_u64() != Some(0) {
+        progress(
+            args,
+            format!(
+                "{} messages were left unapplied: draining them",
+                report["lag_at_stop"]
+            ),
+        );
+        drain_the_rest(kafka, target)?;
+    }
     report["mode"] = json!("freshness");
     report["history"] = history;
     Ok(report)
@@ -163,11 +173,7 @@ pub(super) async fn sustained(
         highest = Some(offered.round());
         rate = rate * 5 / 4;
     }
-    // What a step left behind, applied, so the tables verify.
-    watch(
-        vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
-        None,
-    )?;
+    drain_the_rest(kafka, target)?;
     Ok(json!({
         "mode": "sustained",
         "highest_sustained_per_second": highest,
@@ -175,6 +181,16 @@ pub(super) async fn sustained(
         "history": history,
         "steps": steps,
     }))
+}
+
+/// Applies what a stopped `run` left behind (a load it did not keep up
+/// with), so that the tables verify.
+fn drain_the_rest(kafka: &ingest::KafkaSettings, target: &Target) -> anyhow::Result<()> {
+    watch(
+        vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
+        None,
+    )?;
+    Ok(())
 }
 
 /// `--history N`: N events published, then applied and folded by `run
