@@ -243,7 +243,14 @@ pub async fn run(
     }
 
     let (stop_compacting, stopped) = tokio::sync::oneshot::channel::<()>();
-    let budget = Budget(settings.database.max_pending_deltas);
+    // A backfill does not wait for the fold: it ends with one, and one
+    // large fold costs less per row than many (1.14 M messages applied and
+    // folded in 64 s without the budget, 178 s with it). The budget bounds
+    // what a live load leaves pending for readers.
+    let budget = match mode {
+        Mode::Follow => Budget(settings.database.max_pending_deltas),
+        Mode::UntilCaughtUp => Budget(0),
+    };
     let (measured, measure) = tokio::sync::watch::channel(None);
     let compactor = tokio::spawn(fold_every(
         sink.clone(),
