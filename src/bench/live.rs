@@ -106,7 +106,7 @@ pub(super) async fn freshness(
                 report["lag_at_stop"]
             ),
         );
-        drain_the_rest(kafka, target)?;
+        until_caught_up(kafka, target)?;
     }
     report["mode"] = json!("freshness");
     report["history"] = history;
@@ -173,7 +173,7 @@ pub(super) async fn sustained(
         highest = Some(offered.round());
         rate = rate * 5 / 4;
     }
-    drain_the_rest(kafka, target)?;
+    until_caught_up(kafka, target)?;
     Ok(json!({
         "mode": "sustained",
         "highest_sustained_per_second": highest,
@@ -183,14 +183,15 @@ pub(super) async fn sustained(
     }))
 }
 
-/// Applies what a stopped `run` left behind (a load it did not keep up
-/// with), so that the tables verify.
-fn drain_the_rest(kafka: &ingest::KafkaSettings, target: &Target) -> anyhow::Result<()> {
-    watch(
+/// `run --until-caught-up` as one child process: the history, or what a
+/// stopped `run` left behind (a load it did not keep up with), so that the
+/// tables verify.
+fn until_caught_up(kafka: &ingest::KafkaSettings, target: &Target) -> anyhow::Result<Run> {
+    let mut runs = watch(
         vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
         None,
     )?;
-    Ok(())
+    Ok(runs.remove(0))
 }
 
 /// `--history N`: N events published, then applied and folded by `run
@@ -209,11 +210,8 @@ async fn history(
     while generator.activities < args.history {
         publish(publisher, kafka, generator.next_batch(10_000)).await?;
     }
-    let runs = watch(
-        vec![spawn(kafka, target, &["run", "--until-caught-up"])?],
-        None,
-    )?;
-    let seconds = runs[0].figures.settled_ms as f64 / 1000.0;
+    let run = until_caught_up(kafka, target)?;
+    let seconds = run.figures.settled_ms as f64 / 1000.0;
     progress(
         args,
         format!(
@@ -221,7 +219,7 @@ async fn history(
             generator.sent
         ),
     );
-    Ok(json!({ "messages": generator.sent, "seconds": seconds, "process": runs[0].to_json() }))
+    Ok(json!({ "messages": generator.sent, "seconds": seconds, "process": run.to_json() }))
 }
 
 /// One offered load.

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 /// Timed runs per query and schema, after one untimed warm-up run.
 const RUNS: usize = 15;
 
-/// The queries, `{s}` for the schema; `{program}`, `{county}`, `{from}` and
-/// `{to}` are filled from the data (see [`Params`]).
+/// The queries, `{s}` for the schema; `{county}`, `{from}` and `{to}` are
+/// filled from the data (see [`Params`]).
 const QUERIES: [(&str, &str); 6] = [
     (
         "dashboard: program totals by month",
