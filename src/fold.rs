@@ -106,7 +106,8 @@ pub async fn fold_every(
             }
             // Another worker is folding; it takes our deltas too.
             Ok(None) => {
-                metrics::counter!("outreach_compactions_skipped_total").increment(1);
+                metrics::counter!("outreach_compactions_skipped_total", "reason" => "locked")
+                    .increment(1);
                 tracing::debug!("compaction skipped: another worker (or a rebuild) holds the lock");
             }
             Err(e) => {
@@ -129,6 +130,7 @@ pub async fn fold_every(
             }
             metrics::gauge!("outreach_oldest_pending_delta_seconds")
                 .set(p.oldest.unwrap_or_default().as_secs_f64());
+            metrics::gauge!("outreach_fold_held_cells").set(p.held as f64);
         }
         let over = budget.exceeded(pending.as_ref().map(sink::Pending::rows));
         measured.send_replace(pending);

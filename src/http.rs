@@ -25,6 +25,15 @@ pub struct Health {
     pub probe: ingest::probe::Findings,
 }
 
+impl Health {
+    /// Whether the last database operation succeeded: readiness, and the
+    /// `outreach_database_reachable` gauge that alerts watch.
+    pub fn database(&self, ok: bool) {
+        self.database_ok.store(ok, Ordering::Relaxed);
+        metrics::gauge!("outreach_database_reachable").set(if ok { 1.0 } else { 0.0 });
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     metrics: PrometheusHandle,
@@ -96,6 +105,14 @@ fn describe() {
     gauge!(
         "outreach_assigned_partitions",
         "Partitions this replica holds."
+    );
+    gauge!(
+        "outreach_database_reachable",
+        "1 when the last database operation succeeded; 0 while batches retry against it."
+    );
+    gauge!(
+        "outreach_fold_held_cells",
+        "Cells whose sum would exceed a bigint: their deltas stay pending (the views stay exact) and the log names each (docs/operations.md, \"A held cell\")."
     );
     gauge!(
         "outreach_broker_reachable",

@@ -234,10 +234,8 @@ pub async fn run(
         DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;
 
     let health = Arc::new(crate::http::Health::default());
-    health
-        .database_ok
-        .store(true, std::sync::atomic::Ordering::Relaxed);
     crate::http::recorder();
+    health.database(true);
     if !settings.http.address.is_empty() {
         crate::http::serve(&settings.http.address, health.clone()).await?;
     }
@@ -414,9 +412,7 @@ async fn apply_all(
                     pressure.appended(done.cells as u64);
                     report.batches += 1;
                     report.busy = first.elapsed();
-                    health
-                        .database_ok
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    health.database(true);
                     record_metrics(&batch, &done);
                     let now_ms = chrono::Utc::now().timestamp_millis();
                     let freshness = metrics::histogram!("outreach_freshness_seconds");
@@ -455,9 +451,7 @@ async fn apply_all(
                     warn!(error = %e, retry_in = ?delay, "batch failed; retrying");
                     metrics::counter!("outreach_batch_retries_total").increment(1);
                     if matches!(e, ApplyError::Sink(_)) {
-                        health
-                            .database_ok
-                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                        health.database(false);
                     }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(30));

@@ -405,3 +405,131 @@ async fn period_starts_in_sql_match_the_reference() {
     .unwrap();
     assert_period_starts(rows, 11_385);
 }
+
+/// A sum that no longer fits a cell fails that cell only. The country's
+/// yearly total of its largest metric is set to `i64::MAX` hundredths (a
+/// stand-in for the ~92 million maximal events of a producer stuck in a
+/// loop: no test can publish them), then more events arrive. Their fold
+/// really overflows in Postgres (`bigint out of range`): the cell is held
+/// with its deltas pending, everything else folds, the view of the held
+/// cell stays exact; once the cell fits again (here the stand-in taken
+/// back out) the next fold releases it and every total is the model's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sum_beyond_bigint_holds_its_cell_and_the_rest_folds() {
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let w = generate(11, 3_000);
+    let (first, rest) = w.records.split_at(w.records.len() / 2);
+    let mut s = settings(broker, db, &unique("g"));
+    s.database.compact_interval_ms = 3_600_000;
+    broker.producer().send(first).await;
+    drain(&s).await;
+    let pool = db.pool().await;
+    let (country, metric, year, stored): (String, String, chrono::NaiveDate, i64) = sqlx::query_as(
+        "SELECT region_code, metric, period_start, value FROM outreach.regional_cells
+             WHERE region_level = 'country' AND period_type = 'year'
+             ORDER BY value DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let raised = i64::MAX - stored;
+    let cell = "region_code = $1 AND metric = $2 AND period_type = 'year' AND period_start = $3";
+    let shift = |sign: &str| {
+        format!("UPDATE outreach.regional_cells SET value = value {sign} $4 WHERE {cell}")
+    };
+    sqlx::query(sqlx::AssertSqlSafe(shift("+")))
+        .bind(&country)
+        .bind(&metric)
+        .bind(year)
+        .bind(raised)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    broker.producer().send(rest).await;
+    let report = drain(&s).await;
+    assert!(
+        report.compaction.deltas > 0,
+        "the drain's fold folded the rest"
+    );
+    let held: Vec<(String, String, String, chrono::NaiveDate)> =
+        sqlx::query_as("SELECT deltas, owner, metric, year FROM outreach.held_cells")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        held,
+        [(
+            "regional_deltas".to_owned(),
+            country.clone(),
+            metric.clone(),
+            year
+        )],
+        "the overflowing cell, and it alone, is held"
+    );
+    for deltas in ["daily_deltas", "program_deltas"] {
+        assert_eq!(count(&pool, deltas).await, 0, "{deltas} folded");
+    }
+    let (held_deltas, others): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE region_code = $1 AND metric = $2
+                                 AND date_trunc('year', day::timestamp)::date = $3),
+                count(*) FILTER (WHERE NOT (region_code = $1 AND metric = $2
+                                 AND date_trunc('year', day::timestamp)::date = $3))
+         FROM outreach.regional_deltas",
+    )
+    .bind(&country)
+    .bind(&metric)
+    .bind(year)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(held_deltas > 0, "the held cell's deltas stay pending");
+    assert_eq!(others, 0, "every other regional cell folded");
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    assert_eq!(sink.pending().await.unwrap().held, 1);
+    let view = |year_cell: &'static str| {
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "SELECT (value * 100)::text FROM outreach.regional_metrics WHERE {year_cell}"
+        )))
+    };
+    let while_held: String = view(cell)
+        .bind(&country)
+        .bind(&metric)
+        .bind(year)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // The operator's way back: the runaway total withdrawn (here, the
+    // stand-in taken out). The next fold releases the cell.
+    sqlx::query(sqlx::AssertSqlSafe(shift("-")))
+        .bind(&country)
+        .bind(&metric)
+        .bind(year)
+        .bind(raised)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let done = sink.compact(sink::Share::Beside).await.unwrap().unwrap();
+    assert_eq!(done.deltas as i64, held_deltas, "the held deltas folded");
+    assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
+    let exact: String = view(cell)
+        .bind(&country)
+        .bind(&metric)
+        .bind(year)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // numeric text, e.g. "123400" or "123400.00": compared as integers.
+    let int = |t: &str| t.split('.').next().unwrap().parse::<i128>().unwrap();
+    assert_eq!(
+        int(&while_held) - int(&exact),
+        raised as i128,
+        "while held, the view summed the cell and every pending delta exactly"
+    );
+    support::workload::assert_matches(&pool, &w).await;
+    sink.close().await;
+}

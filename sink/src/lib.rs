@@ -44,6 +44,9 @@ pub struct Pending {
     /// How long the oldest regional or program delta has waited (`None`:
     /// none is pending).
     pub oldest: Option<std::time::Duration>,
+    /// Cells the fold holds back because their sums would not fit
+    /// (Postgres, migration 0007); their deltas are counted above.
+    pub held: u64,
 }
 
 impl Pending {
@@ -182,40 +185,44 @@ impl Sink {
     /// each deltas table, which the fold keeps small; the statistics'
     /// estimate lagged by seconds, too long for the pending budget).
     pub async fn pending(&self) -> Result<Pending> {
-        let (daily, regional, program, oldest): (i64, i64, i64, Option<f64>) = match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM outreach.daily_deltas),
+        let (daily, regional, program, oldest, held): (i64, i64, i64, Option<f64>, i64) =
+            match &self.db {
+                Db::Postgres(db) => {
+                    sqlx::query_as(
+                        "SELECT (SELECT count(*) FROM outreach.daily_deltas),
                             r.n, p.n,
-                            extract(epoch FROM now() - least(r.oldest, p.oldest))::float8
+                            extract(epoch FROM now() - least(r.oldest, p.oldest))::float8,
+                            (SELECT count(*) FROM outreach.held_cells)
                      FROM (SELECT count(*) AS n, min(updated_at) AS oldest
                            FROM outreach.regional_deltas) r,
                           (SELECT count(*) AS n, min(updated_at) AS oldest
                            FROM outreach.program_deltas) p",
-                )
-                .fetch_one(&db.pool)
-                .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM daily_deltas), r.n, p.n,
+                    )
+                    .fetch_one(&db.pool)
+                    .await?
+                }
+                Db::Sqlite(db) => {
+                    sqlx::query_as(
+                        "SELECT (SELECT count(*) FROM daily_deltas), r.n, p.n,
                             (julianday('now') - julianday(
                                CASE WHEN r.oldest IS NULL THEN p.oldest
                                     WHEN p.oldest IS NULL THEN r.oldest
-                                    ELSE min(r.oldest, p.oldest) END)) * 86400.0
+                                    ELSE min(r.oldest, p.oldest) END)) * 86400.0,
+                            0
                      FROM (SELECT count(*) AS n, min(updated_at) AS oldest FROM regional_deltas) r,
                           (SELECT count(*) AS n, min(updated_at) AS oldest FROM program_deltas) p",
-                )
-                .fetch_one(&db.pool)
-                .await?
-            }
-        };
+                    )
+                    .fetch_one(&db.pool)
+                    .await?
+                }
+            };
         Ok(Pending {
             daily: daily as u64,
             regional: regional as u64,
             program: program as u64,
             // A clock step may make it negative: nothing has waited.
             oldest: oldest.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
+            held: held as u64,
         })
     }
 

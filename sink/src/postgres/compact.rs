@@ -69,14 +69,27 @@ struct Table {
     extra: &'static [(&'static str, &'static str, &'static str)],
     /// Keyed by `region_code`, so foldable in region ranges.
     regional: bool,
+    /// The deltas' column a held cell is known by (migration 0007).
+    held_owner: &'static str,
 }
 
-/// The DELETE's condition for `range`, its boundary bound as `$1`.
+/// The condition for `range`, its boundary bound as `$1`.
 fn predicate(range: Range<'_>) -> String {
     range
         .operator()
         .map(|op| format!(" WHERE region_code {op} $1"))
         .unwrap_or_default()
+}
+
+/// Which deltas a fold takes, as to the held cells (migration 0007).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// The table has no held cell: every delta of the range.
+    None,
+    /// Every delta of the range but the held cells'.
+    Exclude,
+    /// Only the held cells' deltas (to see whether they fit again).
+    Only,
 }
 
 /// The key of `daily_metrics`, the same in its cells and deltas.
@@ -116,6 +129,7 @@ const TABLES: [Table; 3] = [
         conflict: "ON CONSTRAINT daily_cells_key",
         extra: &[],
         regional: true,
+        held_owner: "region_code",
     },
     Table {
         deltas: "regional_deltas",
@@ -133,6 +147,7 @@ const TABLES: [Table; 3] = [
             ),
         ],
         regional: true,
+        held_owner: "region_code",
     },
     Table {
         deltas: "program_deltas",
@@ -147,6 +162,7 @@ const TABLES: [Table; 3] = [
             "greatest(c.updated_at, excluded.updated_at)",
         )],
         regional: false,
+        held_owner: "program_id",
     },
 ];
 
@@ -211,10 +227,34 @@ impl Table {
         (ctes, union)
     }
 
+    /// The deltas (aliased `d`) of `range` that `hold` takes.
+    fn deltas_where(&self, range: Range<'_>, hold: Hold) -> String {
+        let held = format!(
+            "EXISTS (SELECT FROM outreach.held_cells h WHERE h.deltas = '{}' \
+             AND h.owner = d.{} AND h.metric = d.metric AND h.year = date_trunc('year', d.day::timestamp)::date)",
+            self.deltas, self.held_owner
+        );
+        let mut conditions: Vec<String> = range
+            .operator()
+            .map(|op| format!("d.region_code {op} $1"))
+            .into_iter()
+            .collect();
+        match hold {
+            Hold::None => {}
+            Hold::Exclude => conditions.push(format!("NOT {held}")),
+            Hold::Only => conditions.push(held),
+        }
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        }
+    }
+
     /// One statement: take every visible delta of `range` out, sum them per
     /// key, add the sums to the cells in key order (so concurrent writers
     /// of the cells, if any, lock rows in the same order).
-    fn fold_sql(&self, range: Range<'_>, target: Target) -> String {
+    fn fold_sql(&self, range: Range<'_>, target: Target, hold: Hold) -> String {
         let key = self.key.join(", ");
         let delta_key = self.delta_key.join(", ");
         let extra_cols = self.extra_cols();
@@ -232,7 +272,7 @@ impl Table {
             Target::Empty => String::new(),
         };
         format!(
-            "WITH moved AS (DELETE FROM outreach.{deltas}{range} RETURNING {delta_key}, value{extra_cols}){ctes},
+            "WITH moved AS (DELETE FROM outreach.{deltas} d{range} RETURNING {delta_key}, value{extra_cols}){ctes},
                   added AS (
                INSERT INTO outreach.{cells} AS c ({key}, value{extra_cols})
                SELECT {key}, value::bigint{extra_cols} FROM ({sums}) s
@@ -242,7 +282,7 @@ impl Table {
              SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)",
             deltas = self.deltas,
             cells = self.cells,
-            range = predicate(range),
+            range = self.deltas_where(range, hold),
         )
     }
 
@@ -261,30 +301,270 @@ impl Table {
         Ok(if empty { Target::Empty } else { Target::Cells })
     }
 
-    /// Folds the deltas of `range`.
-    async fn fold(&self, conn: &mut PgConnection, range: Range<'_>) -> Result<Compacted> {
-        let target = self.target(conn, range).await?;
-        // Built from the constants above only.
-        let sql = self.fold_sql(range, target);
+    /// Folds the deltas of `range` but those of held cells (when `held`:
+    /// this table has some). A sum that no longer fits a cell (SQLSTATE
+    /// 22003) fails only that cell: it is held, named in the log, and the
+    /// rest folds. Held cells whose sums fit again are folded and released.
+    async fn fold(
+        &self,
+        conn: &mut PgConnection,
+        range: Range<'_>,
+        held: bool,
+    ) -> Result<Compacted> {
+        let hold = if held { Hold::Exclude } else { Hold::None };
+        let (mut done, newly_held) = match self.fold_savepoint(conn, range, hold).await {
+            Err(e) if out_of_range(&e) => {
+                let found = self.overflowing(conn, range, hold).await?;
+                if found.is_empty() {
+                    return Err(e);
+                }
+                for cell in &found {
+                    self.hold(conn, cell).await?;
+                }
+                (self.fold_savepoint(conn, range, Hold::Exclude).await?, true)
+            }
+            other => (other?, false),
+        };
+        if held && !newly_held {
+            match self.fold_savepoint(conn, range, Hold::Only).await {
+                Ok(released) => {
+                    self.release(conn, range).await?;
+                    done += released;
+                }
+                // Still too large: held on, tried again at the next fold.
+                Err(e) if out_of_range(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// One fold statement inside a savepoint, so that its failure leaves
+    /// the fold's transaction usable (and the other tables' folds in it).
+    async fn fold_savepoint(
+        &self,
+        conn: &mut PgConnection,
+        range: Range<'_>,
+        hold: Hold,
+    ) -> Result<Compacted> {
+        let mut savepoint = conn.begin().await?;
+        let result = async {
+            let target = self.target(&mut savepoint, range).await?;
+            // Built from the constants above only.
+            let sql = self.fold_sql(range, target, hold);
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            if let Some(b) = range.boundary() {
+                q = q.bind(b);
+            }
+            let (deltas, cells): (i64, i64) = q.fetch_one(&mut *savepoint).await?;
+            Ok::<_, crate::Error>(Compacted {
+                deltas: deltas as u64,
+                cells: cells as u64,
+                lanes: 1,
+            })
+        }
+        .await;
+        match result {
+            Ok(done) => {
+                savepoint.commit().await?;
+                Ok(done)
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The (owner, metric, year) whose stored value plus pending deltas in
+    /// `range` do not fit a bigint. Checked at the year (the sum of every
+    /// finer period of a cell, which are never negative) or, for daily
+    /// cells, cell by cell.
+    fn overflowing_sql(&self, range: Range<'_>, hold: Hold) -> String {
+        let deltas_where = self.deltas_where(range, hold);
+        let fits = "BETWEEN -9223372036854775808 AND 9223372036854775807";
+        let Some(owner) = self.owner else {
+            let key = self.key.join(", ");
+            let joined = self
+                .key
+                .iter()
+                .map(|k| format!("c.{k} IS NOT DISTINCT FROM s.{k}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            return format!(
+                "WITH s AS (SELECT {key}, sum(value) AS pending, count(*) AS n
+                            FROM outreach.{deltas} d{deltas_where} GROUP BY {key})
+                 SELECT s.{owner} AS owner, s.metric, date_trunc('year', s.day::timestamp)::date AS year,
+                        sum(coalesce(c.value, 0))::text AS stored, sum(s.pending)::text AS pending,
+                        sum(s.n)::int8 AS deltas, min(s.day) AS first, max(s.day) AS last
+                 FROM s LEFT JOIN outreach.{cells} c ON {joined}
+                 WHERE coalesce(c.value, 0) + s.pending NOT {fits}
+                 GROUP BY 1, 2, 3",
+                deltas = self.deltas,
+                cells = self.cells,
+                owner = self.held_owner,
+            );
+        };
+        format!(
+            "WITH s AS (SELECT {owner} AS owner, metric,
+                               date_trunc('year', day::timestamp)::date AS year,
+                               sum(value) AS pending, count(*) AS n, min(day) AS first,
+                               max(day) AS last
+                        FROM outreach.{deltas} d{deltas_where} GROUP BY 1, 2, 3)
+             SELECT s.owner, s.metric, s.year, coalesce(c.value, 0)::text AS stored,
+                    s.pending::text AS pending, s.n AS deltas, s.first, s.last
+             FROM s LEFT JOIN outreach.{cells} c
+               ON c.{owner} = s.owner AND c.period_type = 'year' AND c.period_start = s.year
+              AND c.metric = s.metric
+             WHERE coalesce(c.value, 0) + s.pending NOT {fits}",
+            deltas = self.deltas,
+            cells = self.cells,
+        )
+    }
+
+    async fn overflowing(
+        &self,
+        conn: &mut PgConnection,
+        range: Range<'_>,
+        hold: Hold,
+    ) -> Result<Vec<Overflow>> {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(self.overflowing_sql(range, hold)));
+        if let Some(b) = range.boundary() {
+            q = q.bind(b);
+        }
+        Ok(q.fetch_all(&mut *conn).await?)
+    }
+
+    /// Records `cell` as held and says so, with the institutions whose
+    /// facts make up most of it: where its deltas came from.
+    async fn hold(&self, conn: &mut PgConnection, cell: &Overflow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outreach.held_cells (deltas, owner, metric, year, stored, pending)
+             VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.deltas)
+        .bind(&cell.owner)
+        .bind(&cell.metric)
+        .bind(cell.year)
+        .bind(&cell.stored)
+        .bind(&cell.pending)
+        .execute(&mut *conn)
+        .await?;
+        let sources: Vec<(String, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(self.sources_sql()))
+                .bind(&cell.owner)
+                .bind(&cell.metric)
+                .bind(cell.year)
+                .fetch_all(&mut *conn)
+                .await?;
+        let sources = sources
+            .iter()
+            .map(|(institution, facts, value)| {
+                format!("{institution} ({facts} facts, {value} hundredths)")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::error!(
+            cells = self.cells,
+            owner = %cell.owner,
+            metric = %cell.metric,
+            year = %cell.year,
+            stored = %cell.stored,
+            pending = %cell.pending,
+            deltas = cell.deltas,
+            days = %format!("{}..{}", cell.first, cell.last),
+            sources = %sources,
+            "{}: {} {} {}: the stored {} plus the pending {} hundredths exceed a bigint; its {} deltas ({} to {}) stay pending, the views stay exact, every other cell folds. Largest sources in the ledger: {}. See docs/operations.md, \"A held cell\"",
+            self.cells, cell.owner, cell.metric, cell.year, cell.stored, cell.pending,
+            cell.deltas, cell.first, cell.last, if sources.is_empty() { "none" } else { &sources },
+        );
+        Ok(())
+    }
+
+    /// The three institutions whose ledger facts add most to a held
+    /// (owner, metric, year): facts of its region and the regions below it,
+    /// or of its program.
+    fn sources_sql(&self) -> String {
+        let owned = match (self.owner, self.regional) {
+            (Some(_), true) => {
+                "f.region_code IN (WITH RECURSIVE r AS (
+                    SELECT region_code FROM outreach.regions WHERE region_code = $1
+                    UNION ALL SELECT g.region_code FROM outreach.regions g
+                    JOIN r ON g.parent_code = r.region_code) SELECT region_code FROM r)"
+            }
+            (Some(_), false) => "f.program_id = $1",
+            (None, _) => "f.region_code = $1",
+        };
+        format!(
+            "SELECT f.institution_id, count(*), sum(f.value)::text FROM outreach.activity_facts f
+             WHERE {owned} AND f.metric = $2 AND f.day >= $3 AND f.day < ($3 + interval '1 year')
+             GROUP BY 1 ORDER BY sum(f.value) DESC LIMIT 3"
+        )
+    }
+
+    /// Forgets the held cells of `range`: their deltas were just folded.
+    async fn release(&self, conn: &mut PgConnection, range: Range<'_>) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM outreach.held_cells h WHERE h.deltas = '{}'{} RETURNING owner, metric, year",
+            self.deltas,
+            range
+                .operator()
+                .map(|op| format!(" AND h.owner {op} $1"))
+                .unwrap_or_default()
+        );
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         if let Some(b) = range.boundary() {
             q = q.bind(b);
         }
-        let (deltas, cells): (i64, i64) = q.fetch_one(&mut *conn).await?;
-        Ok(Compacted {
-            deltas: deltas as u64,
-            cells: cells as u64,
-            lanes: 1,
-        })
+        let released: Vec<(String, String, chrono::NaiveDate)> = q.fetch_all(&mut *conn).await?;
+        for (owner, metric, year) in released {
+            tracing::info!(cells = self.cells, %owner, %metric, %year, "a held cell fits again: its deltas are folded");
+        }
+        Ok(())
+    }
+}
+
+/// A cell whose sum does not fit: (owner, metric, year), its stored value
+/// and pending sum in hundredths (as text: numeric), its deltas and days.
+#[derive(Debug, sqlx::FromRow)]
+struct Overflow {
+    owner: String,
+    metric: String,
+    year: chrono::NaiveDate,
+    stored: String,
+    pending: String,
+    deltas: i64,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+}
+
+/// SQLSTATE 22003: a value out of its type's range (a sum beyond bigint).
+fn out_of_range(e: &crate::Error) -> bool {
+    matches!(e, crate::Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22003"))
+}
+
+/// The deltas tables that have held cells.
+async fn held_tables(conn: &mut PgConnection) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT deltas FROM outreach.held_cells")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+impl Table {
+    fn held_in(&self, held: &[String]) -> bool {
+        held.iter().any(|t| t == self.deltas)
     }
 }
 
 /// Moves every delta visible to this transaction into the cells. The
 /// caller holds [`LOCK`].
 pub(crate) async fn fold(conn: &mut PgConnection) -> Result<Compacted> {
+    let held = held_tables(conn).await?;
     let mut done = Compacted::default();
     for t in &TABLES {
-        done += t.fold(conn, Range::All).await?;
+        done += t.fold(conn, Range::All, t.held_in(&held)).await?;
     }
     Ok(done)
 }
@@ -318,10 +598,15 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
         return Ok(Some(done));
     };
     let first = async {
+        let held = held_tables(&mut tx).await?;
         let mut done = Compacted::default();
         for t in &TABLES {
             done += t
-                .fold(&mut tx, Range::first_lane(t.regional, &boundary))
+                .fold(
+                    &mut tx,
+                    Range::first_lane(t.regional, &boundary),
+                    t.held_in(&held),
+                )
                 .await?;
         }
         Ok::<_, crate::Error>(done)
@@ -332,9 +617,12 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
             // A rebuild waits for the first lane: it folds everything.
             return Ok(Compacted::default());
         }
+        let held = held_tables(&mut tx).await?;
         let mut done = Compacted::default();
         for t in TABLES.iter().filter(|t| t.regional) {
-            done += t.fold(&mut tx, Range::From(&boundary)).await?;
+            done += t
+                .fold(&mut tx, Range::From(&boundary), t.held_in(&held))
+                .await?;
         }
         tx.commit().await?;
         Ok::<_, crate::Error>(done)
@@ -392,26 +680,44 @@ mod tests {
 
     #[test]
     fn the_fold_moves_and_sums_in_key_order() {
-        let sql = TABLES[1].fold_sql(Range::All, Target::Cells);
-        assert!(sql.contains("DELETE FROM outreach.regional_deltas RETURNING region_code, day, metric, value, region_level, updated_at"));
+        let sql = TABLES[1].fold_sql(Range::All, Target::Cells, Hold::None);
+        assert!(sql.contains("DELETE FROM outreach.regional_deltas d RETURNING region_code, day, metric, value, region_level, updated_at"));
         assert!(sql.contains("FROM moved GROUP BY region_code, day, metric"));
         assert!(sql.contains("date_trunc('quarter', period_start::timestamp)::date AS period_start, metric, sum(value) AS value, min(region_level) AS region_level, max(updated_at) AS updated_at FROM p_month"));
         assert!(sql.contains("UNION ALL SELECT region_code, 'year', period_start"));
         assert!(sql.contains("ORDER BY region_code, period_type, period_start, metric"));
         assert!(sql.contains("updated_at = greatest(c.updated_at, excluded.updated_at)"));
-        let daily = TABLES[0].fold_sql(Range::All, Target::Cells);
+        let daily = TABLES[0].fold_sql(Range::All, Target::Cells, Hold::None);
         assert!(!daily.contains("p_day"), "daily cells have the deltas' key");
+    }
+
+    #[test]
+    fn held_cells_are_left_out_or_taken_alone() {
+        for t in &TABLES {
+            let out = t.fold_sql(Range::All, Target::Cells, Hold::Exclude);
+            let only = t.fold_sql(Range::All, Target::Cells, Hold::Only);
+            let none = t.fold_sql(Range::All, Target::Cells, Hold::None);
+            let held = format!(
+                "EXISTS (SELECT FROM outreach.held_cells h WHERE h.deltas = '{}'",
+                t.deltas
+            );
+            assert!(out.contains(&format!("d WHERE NOT {held}")));
+            assert!(only.contains(&format!("d WHERE {held}")));
+            assert!(!none.contains("held_cells"));
+        }
+        let lane = TABLES[1].fold_sql(Range::From("b"), Target::Cells, Hold::Exclude);
+        assert!(lane.contains("WHERE d.region_code >= $1 AND NOT EXISTS"));
     }
 
     #[test]
     fn an_empty_target_is_inserted_without_conflict_checks() {
         for t in &TABLES {
             assert!(
-                t.fold_sql(Range::All, Target::Cells)
+                t.fold_sql(Range::All, Target::Cells, Hold::None)
                     .contains("ON CONFLICT")
             );
             assert!(
-                !t.fold_sql(Range::All, Target::Empty)
+                !t.fold_sql(Range::All, Target::Empty, Hold::None)
                     .contains("ON CONFLICT")
             );
         }
@@ -420,13 +726,13 @@ mod tests {
     #[test]
     fn the_lanes_take_disjoint_regions() {
         for t in TABLES.iter().filter(|t| t.regional) {
-            let below = t.fold_sql(Range::Below("b"), Target::Cells);
-            let from = t.fold_sql(Range::From("b"), Target::Cells);
-            let whole = t.fold_sql(Range::All, Target::Cells);
+            let below = t.fold_sql(Range::Below("b"), Target::Cells, Hold::None);
+            let from = t.fold_sql(Range::From("b"), Target::Cells, Hold::None);
+            let whole = t.fold_sql(Range::All, Target::Cells, Hold::None);
             let deltas = format!("DELETE FROM outreach.{}", t.deltas);
-            assert!(below.contains(&format!("{deltas} WHERE region_code < $1 RETURNING")));
-            assert!(from.contains(&format!("{deltas} WHERE region_code >= $1 RETURNING")));
-            assert!(whole.contains(&format!("{deltas} RETURNING")));
+            assert!(below.contains(&format!("{deltas} d WHERE d.region_code < $1 RETURNING")));
+            assert!(from.contains(&format!("{deltas} d WHERE d.region_code >= $1 RETURNING")));
+            assert!(whole.contains(&format!("{deltas} d RETURNING")));
         }
         assert!(
             !TABLES[2].regional,
