@@ -460,3 +460,103 @@ async fn an_upgrade_from_the_first_sqlite_schema_keeps_every_total() {
     assert_eq!(day, 14.0);
     sink.close().await;
 }
+
+/// SQLite would turn a cell's sum past 2^63 - 1 hundredths into an inexact
+/// REAL without a word; migration 0003 refuses it instead. With the
+/// country's yearly total of its largest metric at `i64::MAX` (a stand-in
+/// for ~92 million maximal events), more events make that fold fail, with
+/// the error, while the other tables fold; the cell keeps its exact integer
+/// and its deltas stay pending. Once it fits again, the next fold is exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sum_beyond_63_bits_is_refused_on_sqlite_never_stored_inexact() {
+    let app = App::spawn_sqlite(2).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let w = generate(11, 3_000);
+    let (first, rest) = w.records.split_at(w.records.len() / 2);
+    let mut s = settings_to(broker, &db.url, &unique("g"));
+    s.database.compact_interval_ms = 3_600_000;
+    broker.producer().send(first).await;
+    drain(&s).await;
+    let writer = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let (country, metric, year, stored): (String, String, String, i64) = sqlx::query_as(
+        "SELECT region_code, metric, period_start, value FROM regional_cells
+         WHERE region_level = 'country' AND period_type = 'year'
+         ORDER BY value DESC LIMIT 1",
+    )
+    .fetch_one(&writer)
+    .await
+    .unwrap();
+    let raised = i64::MAX - stored;
+    let cell = "region_code = ?1 AND metric = ?2 AND period_type = 'year' AND period_start = ?3";
+    let shift =
+        |sign: &str| format!("UPDATE regional_cells SET value = value {sign} ?4 WHERE {cell}");
+    sqlx::query(sqlx::AssertSqlSafe(shift("+")))
+        .bind(&country)
+        .bind(&metric)
+        .bind(&year)
+        .bind(raised)
+        .execute(&writer)
+        .await
+        .unwrap();
+
+    broker.producer().send(rest).await;
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        outreach::pipeline::run(&s, ingest::Mode::UntilCaughtUp, std::future::pending()),
+    )
+    .await
+    .expect("the run ends");
+    let Err(failed) = run else {
+        panic!("the drain's fold took the overflow without an error");
+    };
+    assert!(
+        format!("{failed:#}").contains("integer overflow"),
+        "{failed:#}"
+    );
+    let (value, kind): (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT value, typeof(value) FROM regional_cells WHERE {cell}"
+    )))
+    .bind(&country)
+    .bind(&metric)
+    .bind(&year)
+    .fetch_one(&writer)
+    .await
+    .unwrap();
+    assert_eq!(
+        (value, kind.as_str()),
+        (i64::MAX, "integer"),
+        "never stored inexact"
+    );
+    let left: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM daily_deltas), (SELECT count(*) FROM regional_deltas),
+                (SELECT count(*) FROM program_deltas)",
+    )
+    .fetch_one(&writer)
+    .await
+    .unwrap();
+    assert_eq!(left.0, 0, "daily deltas folded despite the failure");
+    assert_eq!(left.2, 0, "program deltas folded despite the failure");
+    assert!(
+        left.1 > 0,
+        "regional deltas of the failing range stay pending"
+    );
+
+    // Once the cell fits again (the stand-in taken back out), a fold is
+    // exact.
+    sqlx::query(sqlx::AssertSqlSafe(shift("-")))
+        .bind(&country)
+        .bind(&metric)
+        .bind(&year)
+        .bind(raised)
+        .execute(&writer)
+        .await
+        .unwrap();
+    writer.close().await;
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    sink.compact(sink::Share::Alone).await.unwrap();
+    assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
+    sink.close().await;
+    support::workload::assert_matches_sqlite(&db.pool().await, &w).await;
+}

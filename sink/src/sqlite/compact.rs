@@ -113,25 +113,25 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
         }
     };
     let Some((boundary, mut second)) = crate::lanes::second_lane(pool, boundary).await else {
-        let mut done = Compacted::default();
+        let mut folds = Folds::default();
         for t in &TABLES {
-            done += fold_range(&mut conn, t, Range::All).await?;
+            folds.add(fold_range(&mut conn, t, Range::All).await);
         }
-        return Ok(done);
+        return folds.done();
     };
     let first = async {
-        let mut done = Compacted::default();
+        let mut folds = Folds::default();
         for t in &TABLES {
-            done += fold_range(&mut conn, t, Range::first_lane(t.regional, &boundary)).await?;
+            folds.add(fold_range(&mut conn, t, Range::first_lane(t.regional, &boundary)).await);
         }
-        Ok::<_, crate::Error>(done)
+        folds.done()
     };
     let second = async {
-        let mut done = Compacted::default();
+        let mut folds = Folds::default();
         for t in TABLES.iter().filter(|t| t.regional) {
-            done += fold_range(&mut second, t, Range::From(&boundary)).await?;
+            folds.add(fold_range(&mut second, t, Range::From(&boundary)).await);
         }
-        Ok::<_, crate::Error>(done)
+        folds.done()
     };
     // Each range commits on its own, exact: the other's failure loses it
     // nothing.
@@ -140,6 +140,33 @@ pub(crate) async fn compact(pool: &SqlitePool, share: Share) -> Result<Compacted
     done += second?;
     done.lanes = 2;
     Ok(done)
+}
+
+/// Each table's fold commits on its own: one that fails (a cell past
+/// 2^63 - 1, refused by migration 0003's triggers) does not keep the others
+/// from folding. The first error is returned once every table has tried.
+#[derive(Default)]
+struct Folds {
+    done: Compacted,
+    error: Option<crate::Error>,
+}
+
+impl Folds {
+    fn add(&mut self, fold: Result<Compacted>) {
+        match fold {
+            Ok(done) => self.done += done,
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn done(self) -> Result<Compacted> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.done),
+        }
+    }
 }
 
 /// The SQL condition for `range`, its boundary as parameter `?{n}` (NULL
