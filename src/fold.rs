@@ -229,11 +229,28 @@ impl Pressure {
 /// another worker holds the compaction lock (its fold may have started
 /// before our last batch committed).
 pub async fn settle(sink: &sink::Sink) -> anyhow::Result<sink::Compacted> {
-    let deadline = Instant::now() + Duration::from_secs(600);
+    // The last step of a backfill can take a while (a minute after a
+    // million events): say what it is doing.
+    if let Ok(pending) = sink.pending().await {
+        info!(
+            deltas = pending.rows(),
+            "folding the pending deltas into the cells (the last step)"
+        );
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(600);
     let mut delay = Duration::from_millis(50);
     loop {
         match sink.compact(sink::Share::Alone).await {
-            Ok(Some(done)) => return Ok(done),
+            Ok(Some(done)) => {
+                info!(
+                    deltas = done.deltas,
+                    cells = done.cells,
+                    ms = started.elapsed().as_millis() as u64,
+                    "folded"
+                );
+                return Ok(done);
+            }
             Ok(None) if Instant::now() < deadline => {}
             Ok(None) => anyhow::bail!("another worker held the compaction lock for 10 minutes"),
             Err(e) if e.is_retryable() && Instant::now() < deadline => {

@@ -12,6 +12,7 @@ pub mod files;
 pub mod fold;
 pub mod http;
 pub mod pipeline;
+pub mod progress;
 pub mod rebuild;
 pub mod report;
 pub mod settings;

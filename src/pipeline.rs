@@ -285,6 +285,13 @@ pub async fn run(
             _ = worker_done.notified() => {}
         }
     };
+    let backlog = Arc::new(ingest::Backlog::default());
+    let progress = (mode == Mode::UntilCaughtUp).then(|| {
+        tokio::spawn(crate::progress::catching_up(
+            backlog.clone(),
+            settings.log.format == crate::settings::LogFormat::Pretty,
+        ))
+    });
     let ingested = ingest::run(
         &settings.kafka,
         &settings.ingest,
@@ -295,13 +302,20 @@ pub async fn run(
             acks: acks_rx,
             assigned: health.assigned.clone(),
             probe: health.probe.clone(),
+            backlog,
         },
         mode,
         shutdown,
     )
     .await;
+    if let Some(progress) = progress {
+        progress.abort();
+    }
     let mut report = worker.await.context("the batch worker panicked")??;
     let _ = stop_compacting.send(());
+    if mode == Mode::UntilCaughtUp {
+        info!("caught up: finishing the fold in progress, if any, then folding the rest");
+    }
     report.compaction = compactor.await.context("the compactor panicked")?;
     report.ingest = ingested.context("ingest stopped")?;
     if mode == Mode::UntilCaughtUp {

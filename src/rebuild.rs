@@ -14,7 +14,8 @@ use anyhow::Context;
 use schemas::{Changes, Regions};
 use transform::{Rollup, activity_cells, mission_cells};
 
-use crate::settings::Settings;
+use crate::progress::Progress;
+use crate::settings::{LogFormat, Settings};
 
 /// Facts read, transformed and written at a time: memory stays bounded
 /// whatever the size of the ledger.
@@ -45,6 +46,13 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
     let mut tx = sink.begin().await?;
     tx.lock_out_writers().await?;
     tx.clear_derived().await?;
+    let (activities, missions) = tx.ledger_size().await.context("counting the ledger")?;
+    let chunks = activities.div_ceil(CHUNK as u64) + missions.div_ceil(MISSION_CHUNK as u64);
+    let mut progress = Progress::new(
+        "rebuild",
+        "chunks",
+        settings.log.format == LogFormat::Pretty,
+    );
     let mut done = Rebuilt::default();
     loop {
         let facts = tx
@@ -62,7 +70,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         done.rows += add(&mut tx, &rollup, &cells, &[]).await?;
         done.activities += facts.len();
         done.chunks += 1;
-        progress(&done);
+        progress.set(done.chunks as u64, chunks);
     }
     loop {
         let facts = tx
@@ -85,8 +93,13 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         done.rows += add(&mut tx, &rollup, &cells, &facts).await?;
         done.missions += facts.len();
         done.chunks += 1;
-        progress(&done);
+        progress.set(done.chunks as u64, chunks);
     }
+    drop(progress);
+    tracing::info!(
+        rows = done.rows,
+        "folding the rebuilt roll-ups into their cells (the last step)"
+    );
     tx.settle().await.context("folding the rebuilt tables")?;
     tx.commit().await?;
     tracing::info!(
@@ -136,14 +149,4 @@ fn known_regions<'a>(
         );
     }
     Ok(())
-}
-
-fn progress(done: &Rebuilt) {
-    if done.chunks.is_multiple_of(20) {
-        tracing::info!(
-            activities = done.activities,
-            missions = done.missions,
-            "rebuilding"
-        );
-    }
 }

@@ -142,3 +142,69 @@ async fn rebuilds_while_a_pipeline_writes_leave_the_totals_exact() {
         "after concurrent rebuilds",
     );
 }
+
+/// The progress lines of a long run, from JSON logs: (done, total) of
+/// `task`.
+fn progress(stderr: &[u8], task: &str) -> Vec<(u64, u64)> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["task"] == task)
+        .map(|v| {
+            let (done, total, left) = (&v["done"], &v["total"], &v["left"]);
+            let (done, total) = (done.as_u64().unwrap(), total.as_u64().unwrap());
+            assert_eq!(left.as_u64(), Some(total - done), "{v}");
+            (done, total)
+        })
+        .collect()
+}
+
+/// `run --until-caught-up` and `rebuild` say how far along they are: the
+/// messages left to the end offsets, the chunks done of the ledger's.
+/// (Without a terminal, one log line every few seconds, the first at once.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_and_a_rebuild_show_their_progress() {
+    let app = App::spawn(2).await;
+    let (broker, db) = (&app.broker, &app.db);
+    let w = generate(7, 3_000);
+    broker.producer().send(&w.records).await;
+
+    let out = outreach_command(broker, db, &unique("g"))
+        .args(["run", "--until-caught-up"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let caught_up = progress(&out.stderr, "catching up");
+    // One member: every message of both topics, read or left.
+    assert!(!caught_up.is_empty(), "a progress line");
+    for &(_, total) in &caught_up {
+        assert_eq!(total, w.records.len() as u64, "{caught_up:?}");
+    }
+
+    let out = outreach_command(broker, db, "unused")
+        .arg("rebuild")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let chunks: u64 = stdout
+        .split(" read in ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("chunks in {stdout:?}"));
+    let rebuilt = progress(&out.stderr, "rebuild");
+    assert_eq!(
+        rebuilt.first(),
+        Some(&(1, chunks)),
+        "the first chunk, of the total counted before the first read"
+    );
+}

@@ -20,7 +20,7 @@ mod settings;
 pub mod tools;
 
 pub use batch::{Accepted, Batch, Position, Raw, Rejected};
-pub use consumer::{Ack, Links, Mode, Summary, run};
+pub use consumer::{Ack, Backlog, Links, Mode, Summary, run};
 pub use deadletter::DeadLetters;
 pub use embedded::EmbeddedBroker;
 pub use publish::{Publisher, enqueue};

@@ -135,6 +135,11 @@ impl Batch {
         }
     }
 
+    /// For a rebuild: (activity facts, mission facts) in the ledger.
+    pub async fn ledger_size(&mut self) -> Result<(u64, u64)> {
+        each!(self, tx => tx.ledger_size().await)
+    }
+
     /// For a rebuild: the next `n` activity facts of the ledger (none
     /// once every fact was read). The rebuild reads the ledger in chunks,
     /// so its memory does not grow with the ledger.

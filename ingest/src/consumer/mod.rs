@@ -60,6 +60,42 @@ pub struct Links {
     /// Whether the cluster answered the last metadata probe, and which
     /// subscribed topics it says do not exist, for readiness.
     pub probe: crate::probe::Findings,
+    /// [`Mode::UntilCaughtUp`]: how far along the drain is.
+    pub backlog: Arc<Backlog>,
+}
+
+/// How far a drain ([`Mode::UntilCaughtUp`]) is, as of the last batch cut:
+/// messages read, and messages between the read positions and the end
+/// offsets this member drains to. For the progress of a backfill.
+#[derive(Debug)]
+pub struct Backlog {
+    read: std::sync::atomic::AtomicU64,
+    /// -1 until every end offset is known.
+    left: std::sync::atomic::AtomicI64,
+}
+
+impl Default for Backlog {
+    fn default() -> Backlog {
+        Backlog {
+            read: 0.into(),
+            left: (-1).into(),
+        }
+    }
+}
+
+impl Backlog {
+    /// (read, left), once the end offsets are known.
+    pub fn get(&self) -> Option<(u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let left = u64::try_from(self.left.load(Relaxed)).ok()?;
+        Some((self.read.load(Relaxed), left))
+    }
+
+    fn set(&self, read: u64, left: Option<u64>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.read.store(read, Relaxed);
+        self.left.store(left.map_or(-1, |n| n as i64), Relaxed);
+    }
 }
 
 /// Counts for the final log line and for tests.
@@ -149,6 +185,7 @@ struct Ingest {
     events: mpsc::UnboundedReceiver<Rebalance>,
     summary: Summary,
     assigned_gauge: Arc<std::sync::atomic::AtomicUsize>,
+    backlog: Arc<Backlog>,
 }
 
 /// Runs the stage until `shutdown` resolves (or, in [`Mode::UntilCaughtUp`],
@@ -168,6 +205,7 @@ pub async fn run(
         mut acks,
         assigned,
         probe: findings,
+        backlog,
     } = links;
     let (consumer, events) = subscribe(kafka, settings, &lookup, mode)?;
     let (missing_tx, mut missing) = watch::channel(Vec::new());
@@ -191,6 +229,7 @@ pub async fn run(
         mode,
         events,
         assigned,
+        backlog,
     );
     let linger = Duration::from_millis(settings.batch_linger_ms);
     tokio::pin!(shutdown);
@@ -315,6 +354,7 @@ impl Ingest {
         mode: Mode,
         events: mpsc::UnboundedReceiver<Rebalance>,
         assigned_gauge: Arc<std::sync::atomic::AtomicUsize>,
+        backlog: Arc<Backlog>,
     ) -> Ingest {
         Ingest {
             consumer,
@@ -339,6 +379,7 @@ impl Ingest {
             events,
             summary: Summary::default(),
             assigned_gauge,
+            backlog,
         }
     }
 
@@ -413,11 +454,19 @@ impl Ingest {
                 self.parts.assign(list);
                 if self.mode == Mode::UntilCaughtUp {
                     self.fetch_ends().await;
+                    self.publish_left();
                 }
                 self.publish_assignment();
             }
         }
         Ok(())
+    }
+
+    /// What is left of a drain, after an assignment and after each batch.
+    fn publish_left(&self) {
+        if self.mode == Mode::UntilCaughtUp {
+            self.backlog.set(self.summary.messages, self.parts.left());
+        }
     }
 
     fn publish_assignment(&self) {
@@ -503,6 +552,7 @@ impl Ingest {
             return Ok(());
         };
         self.parts.cut(&batch.ranges);
+        self.publish_left();
         self.in_flight += 1;
         self.summary.batches += 1;
         debug!(

@@ -190,6 +190,18 @@ impl Partitions {
         }
     }
 
+    /// Messages from the read positions to the end offsets, `None` while an
+    /// end is not known.
+    pub fn left(&self) -> Option<u64> {
+        self.parts
+            .values()
+            .map(|p| {
+                let at = p.cursor.next().or(p.stored).unwrap_or(p.low);
+                p.end.map(|end| (end - at).max(0) as u64)
+            })
+            .sum()
+    }
+
     /// Every partition read up to the end offset it had when assigned.
     pub fn drained(&self) -> bool {
         self.parts.values().all(|p| match p.end {
@@ -374,5 +386,18 @@ mod tests {
         assert!(!parts.drained());
         steps(&mut parts, &[5, 6]);
         assert!(parts.drained());
+    }
+
+    #[test]
+    fn left_counts_from_the_read_positions_to_the_ends() {
+        let mut parts = Partitions::default();
+        parts.assign([(key(0), Some(Some(5))), (key(1), Some(None))]);
+        assert_eq!(parts.left(), None, "no end offsets yet");
+        parts.set_watermarks(&key(0), 0, 9);
+        assert_eq!(parts.left(), None, "one end not known");
+        parts.set_watermarks(&key(1), 2, 6);
+        assert_eq!(parts.left(), Some(4 + 4), "stored 5 of 9; low 2 of 6");
+        steps(&mut parts, &[5, 6]);
+        assert_eq!(parts.left(), Some(2 + 4));
     }
 }

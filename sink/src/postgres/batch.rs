@@ -131,6 +131,17 @@ impl Batch {
         Ok(())
     }
 
+    /// (activity facts, mission facts) in the ledger.
+    pub async fn ledger_size(&mut self) -> Result<(u64, u64)> {
+        let (a, m): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM outreach.activity_facts),
+                    (SELECT count(*) FROM outreach.mission_facts)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((a as u64, m as u64))
+    }
+
     /// The next `n` activity facts, through a cursor ordered by region
     /// and day: each chunk then covers few regions and days, so its
     /// roll-up collapses well and the rebuild appends few deltas.

@@ -103,6 +103,16 @@ impl Batch {
             .await?)
     }
 
+    /// (activity facts, mission facts) in the ledger.
+    pub async fn ledger_size(&mut self) -> Result<(u64, u64)> {
+        let (a, m): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM activity_facts), (SELECT count(*) FROM mission_facts)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((a as u64, m as u64))
+    }
+
     /// The next `n` activity facts in key order (keyset: each chunk starts
     /// past the last key read, through the primary key's index; the first
     /// past `("", "")`, below every identifier).
