@@ -30,9 +30,10 @@ impl Progress {
     /// A bar when stderr is a terminal and logs are not JSON (`bar`).
     pub fn new(task: &'static str, unit: &'static str, bar: bool) -> Progress {
         let bar = (bar && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            // Hidden until the total is known (the first `set`).
+            let bar = ProgressBar::hidden();
             let template = format!(
-                "{task} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} {{per_sec}} eta {{eta}}"
+                "{task} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} {{msg}} eta {{eta}}"
             );
             bar.set_style(
                 ProgressStyle::with_template(&template)
@@ -54,8 +55,13 @@ impl Progress {
     /// `done` of `total` so far.
     pub fn set(&mut self, done: u64, total: u64) {
         if let Some(bar) = &self.bar {
+            let per_second = figures(done, total, self.started.elapsed()).per_second;
+            bar.set_message(format!("{per_second:.0}/s"));
             bar.set_length(total);
             bar.set_position(done);
+            if bar.is_hidden() {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
             return;
         }
         if self.last_log.is_some_and(|t| t.elapsed() < EVERY) {

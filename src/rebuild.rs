@@ -53,6 +53,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         "chunks",
         settings.log.format == LogFormat::Pretty,
     );
+    progress.set(0, chunks);
     let mut done = Rebuilt::default();
     loop {
         let facts = tx
