@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every pipeline service of docker-compose.yml (outreach,
 # grafana-grant). Base images are pinned to exact tags (scripts/lint-ops).
 
@@ -6,7 +5,8 @@
 FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY . .
-# BuildKit cache mounts keep the downloaded crates and the compiled
+# BuildKit's cache mounts (its built-in Dockerfile frontend has them: no
+# `# syntax=` line, which would pull a frontend image by a floating tag) keep the downloaded crates and the compiled
 # dependencies from one build to the next, so a source change recompiles
 # only this workspace. The target directory is a cache, not a layer: the
 # binary is copied out of it in the same step.

@@ -108,7 +108,7 @@ fn describe() {
     );
     gauge!(
         "outreach_database_reachable",
-        "1 when the last database operation succeeded; 0 while batches retry against it."
+        "1 when the last batch reached the database; 0 while batches retry against it."
     );
     gauge!(
         "outreach_fold_held_cells",

@@ -309,7 +309,10 @@ pub async fn run(
     )
     .await;
     if let Some(progress) = progress {
+        // Awaited, so that the bar is off the screen before anything else
+        // (an error) is printed.
         progress.abort();
+        let _ = progress.await;
     }
     let mut report = worker.await.context("the batch worker panicked")??;
     let _ = stop_compacting.send(());

@@ -40,7 +40,8 @@ impl Progress {
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
-            *BAR.lock().expect("not poisoned") = Some(bar.clone());
+            *BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bar.clone());
             bar
         });
         Progress {
@@ -91,7 +92,8 @@ impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
-            *BAR.lock().expect("not poisoned") = None;
+            *BAR.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         }
     }
 }
@@ -154,7 +156,10 @@ impl Drop for Line {
         let write = || {
             let _ = std::io::stderr().write_all(&self.0);
         };
-        match &*BAR.lock().expect("not poisoned") {
+        match &*BAR
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             Some(bar) => bar.suspend(write),
             None => write(),
         }

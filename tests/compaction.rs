@@ -489,7 +489,13 @@ async fn a_sum_beyond_bigint_holds_its_cell_and_the_rest_folds() {
     let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
         .await
         .unwrap();
-    assert_eq!(sink.pending().await.unwrap().held, 1);
+    let pending = sink.pending().await.unwrap();
+    assert_eq!((pending.held, pending.held_rows), (1, held_deltas as u64));
+    assert_eq!(
+        pending.rows(),
+        0,
+        "held deltas are not held against the budget"
+    );
     let view = |year_cell: &'static str| {
         sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
             "SELECT (value * 100)::text FROM outreach.regional_metrics WHERE {year_cell}"

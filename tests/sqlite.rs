@@ -534,11 +534,41 @@ async fn a_sum_beyond_63_bits_is_refused_on_sqlite_never_stored_inexact() {
     .fetch_one(&writer)
     .await
     .unwrap();
-    assert_eq!(left.0, 0, "daily deltas folded despite the failure");
-    assert_eq!(left.2, 0, "program deltas folded despite the failure");
+    assert_eq!(left.0, 0, "daily deltas folded");
+    assert_eq!(left.2, 0, "program deltas folded");
     assert!(
         left.1 > 0,
         "regional deltas of the failing range stay pending"
+    );
+    // One lane (daily, regional, program in turn): the program table,
+    // after the failing regional one, still folds.
+    sqlx::query(
+        // A pair that cancels: the totals stay the model's.
+        "INSERT INTO program_deltas (program_id, day, metric, value, updated_at)
+         SELECT program_id, period_start, metric, v, updated_at
+         FROM (SELECT * FROM program_cells WHERE period_type = 'day' LIMIT 1),
+              (SELECT 100 AS v UNION ALL SELECT -100)",
+    )
+    .execute(&writer)
+    .await
+    .unwrap();
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    let failed = sink.compact(sink::Share::Beside).await;
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("integer overflow")),
+        "{failed:?}"
+    );
+    let program: i64 = sqlx::query_scalar("SELECT count(*) FROM program_deltas")
+        .fetch_one(&writer)
+        .await
+        .unwrap();
+    assert_eq!(
+        program, 0,
+        "the program table folded despite the regional failure"
     );
 
     // Once the cell fits again (the stand-in taken back out), a fold is
@@ -552,9 +582,6 @@ async fn a_sum_beyond_63_bits_is_refused_on_sqlite_never_stored_inexact() {
         .await
         .unwrap();
     writer.close().await;
-    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
-        .await
-        .unwrap();
     sink.compact(sink::Share::Alone).await.unwrap();
     assert_eq!(sink.pending().await.unwrap(), sink::Pending::default());
     sink.close().await;

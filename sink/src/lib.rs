@@ -45,15 +45,19 @@ pub struct Pending {
     /// none is pending).
     pub oldest: Option<std::time::Duration>,
     /// Cells the fold holds back because their sums would not fit
-    /// (Postgres, migration 0007); their deltas are counted above.
+    /// (Postgres, migration 0007), and their delta rows (counted in the
+    /// tables' figures above too).
     pub held: u64,
+    pub held_rows: u64,
 }
 
 impl Pending {
-    /// Every table's rows together: what `database.max_pending_deltas`
-    /// bounds.
+    /// Every table's rows together but the held cells': what
+    /// `database.max_pending_deltas` bounds. (A held cell's deltas wait for
+    /// its records to be corrected, not for the fold: counting them would
+    /// stop every batch behind a producer stuck in a loop.)
     pub fn rows(&self) -> u64 {
-        self.daily + self.regional + self.program
+        (self.daily + self.regional + self.program).saturating_sub(self.held_rows)
     }
 
     /// (table, rows), for the per-table gauge.
@@ -185,14 +189,20 @@ impl Sink {
     /// each deltas table, which the fold keeps small; the statistics'
     /// estimate lagged by seconds, too long for the pending budget).
     pub async fn pending(&self) -> Result<Pending> {
-        let (daily, regional, program, oldest, held): (i64, i64, i64, Option<f64>, i64) =
+        #[allow(clippy::type_complexity)] // one row of the statement below
+        let (daily, regional, program, oldest, held, held_rows): (i64, i64, i64, Option<f64>, i64, i64) =
             match &self.db {
                 Db::Postgres(db) => {
                     sqlx::query_as(
                         "SELECT (SELECT count(*) FROM outreach.daily_deltas),
                             r.n, p.n,
                             extract(epoch FROM now() - least(r.oldest, p.oldest))::float8,
-                            (SELECT count(*) FROM outreach.held_cells)
+                            (SELECT count(*) FROM outreach.held_cells),
+                            CASE WHEN EXISTS (SELECT FROM outreach.held_cells) THEN
+                              (SELECT count(*) FROM outreach.daily_deltas d WHERE EXISTS (SELECT FROM outreach.held_cells h WHERE h.deltas = 'daily_deltas' AND h.owner = d.region_code AND h.metric = d.metric AND h.year = date_trunc('year', d.day::timestamp)::date))
+                              + (SELECT count(*) FROM outreach.regional_deltas d WHERE EXISTS (SELECT FROM outreach.held_cells h WHERE h.deltas = 'regional_deltas' AND h.owner = d.region_code AND h.metric = d.metric AND h.year = date_trunc('year', d.day::timestamp)::date))
+                              + (SELECT count(*) FROM outreach.program_deltas d WHERE EXISTS (SELECT FROM outreach.held_cells h WHERE h.deltas = 'program_deltas' AND h.owner = d.program_id AND h.metric = d.metric AND h.year = date_trunc('year', d.day::timestamp)::date))
+                            ELSE 0 END
                      FROM (SELECT count(*) AS n, min(updated_at) AS oldest
                            FROM outreach.regional_deltas) r,
                           (SELECT count(*) AS n, min(updated_at) AS oldest
@@ -208,7 +218,7 @@ impl Sink {
                                CASE WHEN r.oldest IS NULL THEN p.oldest
                                     WHEN p.oldest IS NULL THEN r.oldest
                                     ELSE min(r.oldest, p.oldest) END)) * 86400.0,
-                            0
+                            0, 0
                      FROM (SELECT count(*) AS n, min(updated_at) AS oldest FROM regional_deltas) r,
                           (SELECT count(*) AS n, min(updated_at) AS oldest FROM program_deltas) p",
                     )
@@ -223,6 +233,7 @@ impl Sink {
             // A clock step may make it negative: nothing has waited.
             oldest: oldest.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
             held: held as u64,
+            held_rows: held_rows as u64,
         })
     }
 

@@ -67,34 +67,23 @@ pub struct Links {
 /// How far a drain ([`Mode::UntilCaughtUp`]) is, as of the last batch cut:
 /// messages read, and messages between the read positions and the end
 /// offsets this member drains to. For the progress of a backfill.
-#[derive(Debug)]
-pub struct Backlog {
-    read: std::sync::atomic::AtomicU64,
-    /// -1 until every end offset is known.
-    left: std::sync::atomic::AtomicI64,
-}
-
-impl Default for Backlog {
-    fn default() -> Backlog {
-        Backlog {
-            read: 0.into(),
-            left: (-1).into(),
-        }
-    }
-}
+#[derive(Debug, Default)]
+pub struct Backlog(std::sync::Mutex<Option<(u64, u64)>>);
 
 impl Backlog {
-    /// (read, left), once the end offsets are known.
+    /// (read, left), once the end offsets are known: both of one batch cut.
     pub fn get(&self) -> Option<(u64, u64)> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let left = u64::try_from(self.left.load(Relaxed)).ok()?;
-        Some((self.read.load(Relaxed), left))
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set(&self, read: u64, left: Option<u64>) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.read.store(read, Relaxed);
-        self.left.store(left.map_or(-1, |n| n as i64), Relaxed);
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = left.map(|left| (read, left));
     }
 }
 

@@ -376,49 +376,46 @@ impl Table {
         }
     }
 
-    /// The (owner, metric, year) whose stored value plus pending deltas in
-    /// `range` do not fit a bigint. Checked at the year (the sum of every
-    /// finer period of a cell, which are never negative) or, for daily
-    /// cells, cell by cell.
+    /// The (owner, metric, year) with a cell whose stored value plus the
+    /// pending deltas of `range` do not fit a bigint: the fold's own sums,
+    /// every period, joined to the cells. A week that spans New Year holds
+    /// both years.
     fn overflowing_sql(&self, range: Range<'_>, hold: Hold) -> String {
-        let deltas_where = self.deltas_where(range, hold);
-        let fits = "BETWEEN -9223372036854775808 AND 9223372036854775807";
-        let Some(owner) = self.owner else {
-            let key = self.key.join(", ");
-            let joined = self
-                .key
-                .iter()
-                .map(|k| format!("c.{k} IS NOT DISTINCT FROM s.{k}"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            return format!(
-                "WITH s AS (SELECT {key}, sum(value) AS pending, count(*) AS n
-                            FROM outreach.{deltas} d{deltas_where} GROUP BY {key})
-                 SELECT s.{owner} AS owner, s.metric, date_trunc('year', s.day::timestamp)::date AS year,
-                        sum(coalesce(c.value, 0))::text AS stored, sum(s.pending)::text AS pending,
-                        sum(s.n)::int8 AS deltas, min(s.day) AS first, max(s.day) AS last
-                 FROM s LEFT JOIN outreach.{cells} c ON {joined}
-                 WHERE coalesce(c.value, 0) + s.pending NOT {fits}
-                 GROUP BY 1, 2, 3",
-                deltas = self.deltas,
-                cells = self.cells,
-                owner = self.held_owner,
-            );
+        let (ctes, sums) = self.sums_sql();
+        let joined = self
+            .key
+            .iter()
+            .map(|k| match *k {
+                // The one nullable key column (daily cells' mission).
+                "mission_id" => format!("c.{k} IS NOT DISTINCT FROM s.{k}"),
+                _ => format!("c.{k} = s.{k}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let (first, last) = match self.owner {
+            Some(_) => (
+                "s.period_start",
+                "CASE s.period_type WHEN 'week' THEN s.period_start + 6 ELSE s.period_start END",
+            ),
+            None => ("s.day", "s.day"),
         };
         format!(
-            "WITH s AS (SELECT {owner} AS owner, metric,
-                               date_trunc('year', day::timestamp)::date AS year,
-                               sum(value) AS pending, count(*) AS n, min(day) AS first,
-                               max(day) AS last
-                        FROM outreach.{deltas} d{deltas_where} GROUP BY 1, 2, 3)
-             SELECT s.owner, s.metric, s.year, coalesce(c.value, 0)::text AS stored,
-                    s.pending::text AS pending, s.n AS deltas, s.first, s.last
-             FROM s LEFT JOIN outreach.{cells} c
-               ON c.{owner} = s.owner AND c.period_type = 'year' AND c.period_start = s.year
-              AND c.metric = s.metric
-             WHERE coalesce(c.value, 0) + s.pending NOT {fits}",
+            "WITH moved AS (SELECT {delta_key}, value{extra} FROM outreach.{deltas} d{deltas_where}){ctes},
+                  over AS (SELECT s.{owner} AS owner, s.metric, {first} AS first, {last} AS last,
+                                  coalesce(c.value, 0) AS stored, s.value AS pending
+                           FROM ({sums}) s LEFT JOIN outreach.{cells} c ON {joined}
+                           WHERE coalesce(c.value, 0) + s.value
+                                 NOT BETWEEN -9223372036854775808 AND 9223372036854775807)
+             SELECT owner, metric, year, max(stored)::text AS stored, max(pending)::text AS pending
+             FROM (SELECT *, date_trunc('year', first::timestamp)::date AS year FROM over
+                   UNION SELECT *, date_trunc('year', last::timestamp)::date FROM over) y
+             GROUP BY 1, 2, 3",
+            delta_key = self.delta_key.join(", "),
+            extra = self.extra_cols(),
+            deltas_where = self.deltas_where(range, hold),
             deltas = self.deltas,
             cells = self.cells,
+            owner = self.held_owner,
         )
     }
 
@@ -450,6 +447,23 @@ impl Table {
         .bind(&cell.pending)
         .execute(&mut *conn)
         .await?;
+        // Its pending deltas, now held (the fold's condition for them).
+        let (deltas, first, last): (i64, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*), min(day), max(day) FROM outreach.{} d
+                 WHERE d.{} = $1 AND d.metric = $2
+                   AND date_trunc('year', d.day::timestamp)::date = $3",
+                self.deltas, self.held_owner
+            )))
+            .bind(&cell.owner)
+            .bind(&cell.metric)
+            .bind(cell.year)
+            .fetch_one(&mut *conn)
+            .await?;
+        let days = match (first, last) {
+            (Some(first), Some(last)) => format!("{first} to {last}"),
+            _ => "none".to_owned(),
+        };
         let sources: Vec<(String, i64, String)> =
             sqlx::query_as(sqlx::AssertSqlSafe(self.sources_sql()))
                 .bind(&cell.owner)
@@ -471,12 +485,12 @@ impl Table {
             year = %cell.year,
             stored = %cell.stored,
             pending = %cell.pending,
-            deltas = cell.deltas,
-            days = %format!("{}..{}", cell.first, cell.last),
+            deltas,
+            days = %days,
             sources = %sources,
-            "{}: {} {} {}: the stored {} plus the pending {} hundredths exceed a bigint; its {} deltas ({} to {}) stay pending, the views stay exact, every other cell folds. Largest sources in the ledger: {}. See docs/operations.md, \"A held cell\"",
+            "{}: {} {} {}: the stored {} plus the pending {} hundredths exceed a bigint; the year's {} deltas (days {}) stay pending, the views stay exact, every other cell folds. Largest sources in the ledger: {}. See docs/operations.md, \"A held cell\"",
             self.cells, cell.owner, cell.metric, cell.year, cell.stored, cell.pending,
-            cell.deltas, cell.first, cell.last, if sources.is_empty() { "none" } else { &sources },
+            deltas, days, if sources.is_empty() { "none" } else { &sources },
         );
         Ok(())
     }
@@ -524,8 +538,9 @@ impl Table {
     }
 }
 
-/// A cell whose sum does not fit: (owner, metric, year), its stored value
-/// and pending sum in hundredths (as text: numeric), its deltas and days.
+/// A cell whose sum does not fit, by (owner, metric, year), with its
+/// stored value and pending sum in hundredths (as text: numeric; the
+/// largest of the year's cells that do not fit).
 #[derive(Debug, sqlx::FromRow)]
 struct Overflow {
     owner: String,
@@ -533,9 +548,6 @@ struct Overflow {
     year: chrono::NaiveDate,
     stored: String,
     pending: String,
-    deltas: i64,
-    first: chrono::NaiveDate,
-    last: chrono::NaiveDate,
 }
 
 /// SQLSTATE 22003: a value out of its type's range (a sum beyond bigint).
