@@ -492,6 +492,7 @@ mod tests {
                     cells: 6,
                 },
             ],
+            lags: vec![],
         }
     }
 

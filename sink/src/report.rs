@@ -69,6 +69,26 @@ pub struct LatenessCount {
     pub cells: i64,
 }
 
+/// One row of `reporting_lags`: how many activity facts of an institution
+/// and program, whose day falls in `month`, first arrived `days_to_arrival`
+/// days after that day. The report sums these per program, per institution
+/// and per month, percentiles included (docs/contract.md, "Reporting
+/// timeliness").
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LagRow {
+    pub institution_id: String,
+    pub program_id: String,
+    /// The first day of the month the work was done in.
+    pub month: NaiveDate,
+    /// `None`: the facts were stored before arrivals were kept.
+    pub days_to_arrival: Option<i64>,
+    pub events: i64,
+    /// Facts whose winning revision is above 1 and not a withdrawal.
+    pub corrections: i64,
+    /// Facts whose winning revision has the value 0.
+    pub withdrawals: i64,
+}
+
 /// Everything a report is made of.
 #[derive(Debug, Clone)]
 pub struct ReportRows {
@@ -85,6 +105,10 @@ pub struct ReportRows {
     /// file). Where it does not, `quarantine` is empty whatever it holds.
     pub sees_quarantine: bool,
     pub lateness: Vec<LatenessCount>,
+    /// `reporting_lags` for the programs asked, in the months the period
+    /// touches (the view's grain is the month of the work), ordered by
+    /// institution, program, month and days.
+    pub lags: Vec<LagRow>,
 }
 
 const PG_ACTIVITY: &str = "
@@ -140,6 +164,22 @@ WHERE period_type = 'day'
   AND (?2 IS NULL OR period_start >= ?2) AND (?3 IS NULL OR period_start <= ?3)
 GROUP BY 1 ORDER BY 1";
 
+const PG_LAGS: &str = "
+SELECT institution_id, program_id, month, days_to_arrival, events, corrections, withdrawals
+FROM outreach.reporting_lags
+WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
+  AND ($2::date IS NULL OR month >= date_trunc('month', $2::timestamp)::date)
+  AND ($3::date IS NULL OR month <= $3)
+ORDER BY 1, 2, 3, 4";
+
+const SQLITE_LAGS: &str = "
+SELECT institution_id, program_id, month, days_to_arrival, events, corrections, withdrawals
+FROM reporting_lags
+WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR month >= substr(?2, 1, 7) || '-01')
+  AND (?3 IS NULL OR month <= ?3)
+ORDER BY 1, 2, 3, 4";
+
 const PG_REGIONS: &str =
     "SELECT region_code, name, level, parent_code FROM outreach.regions ORDER BY region_code";
 const SQLITE_REGIONS: &str =
@@ -190,6 +230,12 @@ impl Sink {
                     .bind(query.to)
                     .fetch_all(&mut *tx)
                     .await?;
+                let lags = sqlx::query_as(PG_LAGS)
+                    .bind(programs)
+                    .bind(query.from)
+                    .bind(query.to)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let regions = sqlx::query_as(PG_REGIONS).fetch_all(&mut *tx).await?;
                 let programs = sqlx::query_as(PG_PROGRAMS).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
@@ -202,6 +248,7 @@ impl Sink {
                     quarantine,
                     sees_quarantine,
                     lateness,
+                    lags,
                 })
             }
             Db::Sqlite(db) => {
@@ -246,6 +293,12 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         .bind(&to)
         .fetch_all(&mut *conn)
         .await?;
+    let lags = sqlx::query_as(SQLITE_LAGS)
+        .bind(&programs)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(&mut *conn)
+        .await?;
     let regions = sqlx::query_as(SQLITE_REGIONS).fetch_all(&mut *conn).await?;
     let programs = sqlx::query_as(SQLITE_PROGRAMS)
         .fetch_all(&mut *conn)
@@ -259,6 +312,7 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         quarantine,
         sees_quarantine: true,
         lateness,
+        lags,
     })
 }
 

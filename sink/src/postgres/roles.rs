@@ -26,8 +26,14 @@ pub const ANALYST_TABLES: [&str; 7] = [
     "quarantine",
 ];
 
-/// The views analysts read (migrations 0002 and 0003).
-pub const ANALYST_VIEWS: [&str; 3] = ["program_summary", "region_summary", "surgery_roles"];
+/// The views analysts read (migrations 0002, 0003 and 0008).
+pub const ANALYST_VIEWS: [&str; 5] = [
+    "program_summary",
+    "region_summary",
+    "surgery_roles",
+    "reporting_lags",
+    "reporting_timeliness",
+];
 
 /// Which rows of a table an analyst sees, read from `outreach.analyst_scope`
 /// for `session_user` (not `current_user`: a login that runs `SET ROLE
