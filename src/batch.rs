@@ -187,6 +187,7 @@ mod tests {
             id: format!("e{offset}"),
             institution: id("h1"),
             time: Utc::now(),
+            arrived: None,
             body,
         };
         let position = Position {

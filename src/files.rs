@@ -261,6 +261,7 @@ impl<'a> Lines<'a> {
             let event = match self.decoder.decode(&Message {
                 headers: &STRUCTURED,
                 value: Some(&bytes),
+                timestamp_ms: None,
             }) {
                 Ok(e) => {
                     self.tally.good += 1;

@@ -133,6 +133,13 @@ async fn a_scoped_analyst_cannot_read_another_institution_however_it_tries() {
     let mut m = login(db, mallory).await;
     let own = ["h1", "h1", "0"].map(String::from);
     assert_eq!(seen(&mut m).await, own, "granted h1");
+    // The timeliness views show each login its own institution's facts.
+    let timeliness = "SELECT institution_id || ' ' || program_id || ' ' || events
+                      FROM outreach.reporting_timeliness ORDER BY 1";
+    assert_eq!(rows(&mut m, timeliness).await, ["h1 healthy-china-tour-2023 2"]);
+    let mut h2 = login(db, other).await;
+    assert_eq!(rows(&mut h2, timeliness).await, ["h2 nrmc-gansu 2"]);
+    h2.close().await.unwrap();
 
     // 1. A leaky function in a filter: cheap, claims to be immutable, and
     // shouts whatever it is shown. It may only ever be shown h1's rows.
@@ -164,6 +171,11 @@ async fn a_scoped_analyst_cannot_read_another_institution_however_it_tries() {
         "SELECT institution_id FROM outreach.missions
          WHERE pg_temp.peek(institution_id, mission_id, region_code, program_id, host_facility_id)",
         "SELECT topic FROM outreach.quarantine WHERE pg_temp.peek2(encode(payload, 'escape'), topic)",
+        "SELECT institution_id FROM outreach.reporting_lags WHERE pg_temp.peek2(institution_id, program_id)",
+        "SELECT institution_id FROM outreach.reporting_timeliness
+         WHERE pg_temp.peek2(institution_id, program_id)",
+        "SELECT t.institution_id FROM (SELECT * FROM outreach.reporting_lags) t
+         JOIN outreach.programs p USING (program_id) WHERE pg_temp.peek2(t.institution_id, p.program_id)",
         // The same through a subquery and a join the planner may flatten.
         "SELECT d.institution_id FROM (SELECT * FROM outreach.daily_metrics) d
          JOIN outreach.regions r USING (region_code) WHERE pg_temp.peek2(d.institution_id, r.name)",
@@ -186,6 +198,14 @@ async fn a_scoped_analyst_cannot_read_another_institution_however_it_tries() {
         ),
         format!(
             "SELECT institution_id FROM outreach.missions
+             WHERE CASE WHEN institution_id = 'h2' THEN {boom} ELSE 1 END = 1"
+        ),
+        format!(
+            "SELECT institution_id FROM outreach.reporting_lags
+             WHERE CASE WHEN program_id = 'nrmc-gansu' THEN {boom} ELSE 1 END = 1"
+        ),
+        format!(
+            "SELECT institution_id FROM outreach.reporting_timeliness
              WHERE CASE WHEN institution_id = 'h2' THEN {boom} ELSE 1 END = 1"
         ),
     ] {
@@ -252,6 +272,7 @@ async fn a_scoped_analyst_cannot_read_another_institution_however_it_tries() {
         "CREATE FUNCTION outreach.analyst_sees_all(int) RETURNS bool LANGUAGE sql AS 'SELECT true'",
         "CREATE OR REPLACE FUNCTION outreach.analyst_sees_all() RETURNS bool LANGUAGE sql AS 'SELECT true'",
         "ALTER VIEW outreach.daily_metrics RESET (security_barrier)",
+        "ALTER VIEW outreach.reporting_lags RESET (security_barrier)",
         "SELECT * FROM outreach.daily_cells",
         "SELECT * FROM outreach.daily_deltas",
         "SELECT * FROM outreach.regional_cells",

@@ -22,7 +22,8 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
     for batch in batches {
         let out = t.apply(batch, &prior).unwrap();
         let c = out.changes;
-        for f in c.activities_new.into_iter().chain(c.activities_replaced) {
+        let activities = c.activities_new.into_iter().chain(c.activities_replaced);
+        for f in activities.chain(c.activities_restamped) {
             prior.activities.insert(
                 (
                     f.institution.clone().into_owned(),
@@ -99,6 +100,28 @@ fn apply(t: &Transform, batches: &[Vec<Event>]) -> Tables {
     tables.daily.retain(|_, v| *v != 0);
     tables.regional.retain(|_, v| *v != 0);
     tables.program.retain(|_, v| *v != 0);
+    // The ledger's arrivals, and the timeliness figures made of them.
+    let facts: Vec<model::FactArrival> = prior
+        .activities
+        .values()
+        .map(|f| model::FactArrival {
+            institution: f.institution.to_string(),
+            program: f.program_id.to_string(),
+            day: f.day,
+            revision: f.revision,
+            withdrawn: f.value.hundredths() == 0,
+            first_arrived: f.first_arrived,
+        })
+        .collect();
+    tables.timeliness = model::timeliness(&facts);
+    tables.arrivals = prior
+        .activities
+        .values()
+        .map(|f| {
+            let key = (f.institution.to_string(), f.record_id.to_string());
+            (key, (f.first_arrived, f.revision_arrived))
+        })
+        .collect();
     tables
 }
 
@@ -228,6 +251,8 @@ fn the_model_agrees_with_a_hand_computed_history() {
         },
         Again(6),
         Bad(0),
+        // rec-1's winning revision again, later: not a new arrival.
+        Again(1),
     ];
     let (_, regions) = transform();
     let records = render(&steps);
@@ -268,4 +293,20 @@ fn the_model_agrees_with_a_hand_computed_history() {
     assert_eq!(levels.len(), 4, "{levels:?}");
     assert_eq!(t.missions.len(), 1);
     assert_eq!(t.missions.values().next().unwrap().status, "completed");
+    // Step n is produced 7n hours after 2023-12-19T00:00Z.
+    let at = |n: i64| {
+        Some("2023-12-19T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+            + chrono::TimeDelta::hours(7 * n))
+    };
+    let key = |r: &str| ("h1".to_owned(), r.to_owned());
+    assert_eq!(t.arrivals[&key("rec-1")], (at(0), at(1)));
+    assert_eq!(t.arrivals[&key("rec-2")], (at(3), at(4)));
+    let month = "2023-12-01".parse().unwrap();
+    let row = &t.timeliness[&("h1".to_owned(), "healthy-china-tour-2023".to_owned(), month)];
+    assert_eq!(
+        (row.events, row.corrections, row.withdrawals, row.arrival_unknown),
+        (2, 1, 1, 0),
+        "rec-1 corrected, rec-2 withdrawn"
+    );
+    assert_eq!((row.median_days, row.within_7_days), (Some(0), Some(10_000)));
 }

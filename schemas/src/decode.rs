@@ -40,6 +40,9 @@ pub struct Header<'a> {
 pub struct Message<'a> {
     pub headers: &'a [Header<'a>],
     pub value: Option<&'a [u8]>,
+    /// The record's Kafka timestamp (ms since the epoch), where it has
+    /// one: the event's arrival ([`Event::arrived`]).
+    pub timestamp_ms: Option<i64>,
 }
 
 /// Validates messages against the contract and a region table.
@@ -112,6 +115,9 @@ impl Decoder {
             id: head.id,
             institution: head.institution,
             time: head.time,
+            arrived: msg
+                .timestamp_ms
+                .and_then(DateTime::from_timestamp_millis),
             body,
         })
     }

@@ -115,6 +115,13 @@ pub struct Event {
     /// CloudEvents `time`, truncated to microseconds so that it survives a
     /// round trip through `timestamptz` unchanged (versions compare on it).
     pub time: DateTime<Utc>,
+    /// When the event reached the pipeline's input: the Kafka timestamp of
+    /// its message (the broker's append time on a topic that keeps
+    /// LogAppendTime, else the producer's create time). Not the producer's
+    /// claim in `time`, and not when a batch happened to commit: a replay,
+    /// an outage or a slow fold does not make a hospital late. `None`: the
+    /// message had no timestamp.
+    pub arrived: Option<DateTime<Utc>>,
     pub body: Body,
 }
 

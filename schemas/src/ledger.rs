@@ -35,6 +35,13 @@ pub struct ActivityFact<'a> {
     pub dims: Cow<'a, Dims>,
     /// Zero after a withdrawal.
     pub value: Amount,
+    /// The earliest arrival ([`crate::Event::arrived`]) of any revision of
+    /// this fact, and of its winning revision: redeliveries and replays
+    /// are not new arrivals, and the order messages come in does not
+    /// matter. `None` (the smallest: it stays) where unknown: a message
+    /// without a timestamp, or a fact stored before arrivals were kept.
+    pub first_arrived: Option<DateTime<Utc>>,
+    pub revision_arrived: Option<DateTime<Utc>>,
 }
 
 impl ActivityFact<'_> {
@@ -61,6 +68,8 @@ impl ActivityFact<'_> {
             metric: self.metric,
             dims: own(self.dims),
             value: self.value,
+            first_arrived: self.first_arrived,
+            revision_arrived: self.revision_arrived,
         }
     }
 }
@@ -243,6 +252,9 @@ impl MissionFact {
 pub struct Changes<'a> {
     pub activities_new: Vec<ActivityFact<'a>>,
     pub activities_replaced: Vec<ActivityFact<'a>>,
+    /// Facts that keep their version and their figures, but of which this
+    /// batch saw an earlier delivery: only their arrival times move.
+    pub activities_restamped: Vec<ActivityFact<'a>>,
     pub missions_new: Vec<MissionFact>,
     pub missions_replaced: Vec<MissionFact>,
     /// `(program_id, name)`: every program seen, with a name when a dispatch gave one.

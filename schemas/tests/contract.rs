@@ -180,6 +180,7 @@ fn structured(event: &Value) -> Result<schemas::Event, schemas::Rejection> {
     decoder().decode(&Message {
         headers: &[],
         value: Some(&value),
+        timestamp_ms: None,
     })
 }
 
@@ -285,6 +286,7 @@ fn the_envelope_attributes_match_the_schema_and_the_validator() {
         let r = decoder().decode(&Message {
             headers: &hs,
             value: Some(&value),
+            timestamp_ms: None,
         });
         assert_eq!(r.is_ok(), left_out.is_none(), "without {left_out:?}: {r:?}");
     }

@@ -137,6 +137,7 @@ fn escapes_member_order_and_whitespace_do_not_change_the_event() {
             value: Some(text.as_bytes().to_vec()),
             headers: vec![],
             partition: None,
+            timestamp_ms: None,
         }
         .decode(&d)
         .unwrap_or_else(|r| panic!("{text}: {r}"))

@@ -37,6 +37,7 @@ fn check(headers: &[(String, Option<Vec<u8>>)], value: Option<&[u8]>) -> Result<
     match decoder().decode(&Message {
         headers: &headers,
         value,
+        timestamp_ms: None,
     }) {
         Ok(_) => Ok(()),
         Err(r) => {

@@ -218,6 +218,7 @@ async fn write<S: Statements>(
     };
     tx.write_activities(&c.activities_new, true).await?;
     tx.write_activities(&c.activities_replaced, false).await?;
+    tx.write_activities(&c.activities_restamped, false).await?;
     tx.write_missions(&c.missions_new, true).await?;
     tx.write_missions(&c.missions_replaced, false).await?;
     tx.write_programs(&c.programs).await?;

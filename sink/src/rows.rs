@@ -133,7 +133,7 @@ type MissionGet = Get<
 >;
 
 /// `activity_facts`; the first two columns are the key.
-pub const ACTIVITY: [Column<ActivityGet>; 12] = [
+pub const ACTIVITY: [Column<ActivityGet>; 14] = [
     text("institution_id", |f| id(&f.institution)),
     text("record_id", |f| id(&f.record_id)),
     col("revision", Get::Int(|f| Some(f.revision.into()))),
@@ -146,6 +146,8 @@ pub const ACTIVITY: [Column<ActivityGet>; 12] = [
     text("metric", |f| Some(Cow::Borrowed(f.metric.as_str()))),
     text("dims", |f| Some(Cow::Borrowed(f.dims.as_json()))),
     col("value", Get::Int(|f| Some(f.value.hundredths()))),
+    col("first_arrived_at", Get::Time(|f| f.first_arrived)),
+    col("revision_arrived_at", Get::Time(|f| f.revision_arrived)),
 ];
 
 /// `mission_facts`; the first two columns are the key. A mission known
@@ -187,7 +189,7 @@ pub const MISSION: [Column<MissionGet>; 16] = [
 ];
 
 /// The names of [`ACTIVITY`], in order.
-pub const ACTIVITY_FIELDS: [&str; 12] = names(&ACTIVITY);
+pub const ACTIVITY_FIELDS: [&str; 14] = names(&ACTIVITY);
 /// The names of [`MISSION`], in order.
 pub const MISSION_FIELDS: [&str; 16] = names(&MISSION);
 
@@ -274,6 +276,7 @@ where
     for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
     let metric: String = r.try_get(a!("metric"))?;
     let value: i64 = r.try_get(a!("value"))?;
@@ -298,6 +301,8 @@ where
         value: (value >= 0)
             .then(|| Amount::from_hundredths(value))
             .ok_or_else(|| damaged("activity_facts.value", &value.to_string()))?,
+        first_arrived: r.try_get(a!("first_arrived_at"))?,
+        revision_arrived: r.try_get(a!("revision_arrived_at"))?,
     })
 }
 
@@ -410,10 +415,12 @@ mod tests {
             metric: Metric::Surgeries,
             dims: Cow::Owned(Dims::default()),
             value: Amount::from_hundredths(1250),
+            first_arrived: Some(time),
+            revision_arrived: None,
         };
         assert_eq!(
             json(JsonRow(&ACTIVITY, &fact)),
-            r#"["h1","r1",2,"e\"1","p",null,"f","620921","2023-06-14","surgeries","{}",1250]"#
+            r#"["h1","r1",2,"e\"1","p",null,"f","620921","2023-06-14","surgeries","{}",1250,"2023-06-14T08:30:00.250Z",null]"#
         );
         let only_completed = MissionFact {
             institution: id("h1"),

@@ -95,6 +95,8 @@ fn fact(record: &str, value: i64) -> ActivityFact<'static> {
         metric: Metric::Surgeries,
         dims: Cow::Owned(Dims::default()),
         value: Amount::from_hundredths(value),
+        first_arrived: None,
+        revision_arrived: None,
     }
 }
 

@@ -95,6 +95,7 @@ pub(super) async fn sql_alternative(
             if let Ok(e) = decoder.decode(&schemas::Message {
                 headers: &headers,
                 value: Some(v),
+                timestamp_ms: None,
             }) {
                 events.push(e);
             }

@@ -43,6 +43,7 @@ pub(super) async fn stages(
             decoder.decode(&schemas::Message {
                 headers: &headers,
                 value: Some(v),
+                timestamp_ms: None,
             })
         })
         .collect();

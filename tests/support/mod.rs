@@ -212,6 +212,9 @@ impl Producer {
             if let Some(p) = r.partition {
                 rec = rec.partition(p);
             }
+            if let Some(t) = r.timestamp_ms {
+                rec = rec.timestamp(t);
+            }
             let delivery = ingest::enqueue(&self.inner, rec).await;
             pending.push(delivery.unwrap_or_else(|e| panic!("producing failed: {e}")));
         }

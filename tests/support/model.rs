@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use schemas::{Body, Event, Regions};
 
 /// `daily_metrics`: day, institution, program, mission, facility, region,
@@ -48,6 +48,81 @@ pub struct Tables {
     pub program: BTreeMap<ProgramKey, i64>,
     pub missions: BTreeMap<(String, String), Mission>,
     pub programs: BTreeSet<String>,
+    /// Each activity fact's (institution, record) first arrival and its
+    /// winning revision's, as the ledger keeps them.
+    pub arrivals: BTreeMap<(String, String), Arrivals>,
+    /// `reporting_timeliness`: (institution, program, month) → its row.
+    pub timeliness: BTreeMap<(String, String, NaiveDate), Timeliness>,
+}
+
+pub type Arrivals = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A row of `reporting_timeliness`; shares in ten-thousandths (the view
+/// rounds them to four decimals).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Timeliness {
+    pub events: i64,
+    pub corrections: i64,
+    pub withdrawals: i64,
+    pub arrival_unknown: i64,
+    pub median_days: Option<i64>,
+    pub p90_days: Option<i64>,
+    pub within_7_days: Option<i64>,
+    pub within_30_days: Option<i64>,
+}
+
+/// What the timeliness figures need of one activity fact's winner.
+pub struct FactArrival {
+    pub institution: String,
+    pub program: String,
+    pub day: NaiveDate,
+    pub revision: i32,
+    pub withdrawn: bool,
+    pub first_arrived: Option<DateTime<Utc>>,
+}
+
+/// `reporting_timeliness` as the contract defines it, from the winning
+/// facts: lags in whole days from the day of the work to the UTC date of
+/// the first arrival (0 at least), nearest-rank percentiles over the facts
+/// whose arrival is known, shares of those rounded half up to 1/10,000.
+pub fn timeliness(facts: &[FactArrival]) -> BTreeMap<(String, String, NaiveDate), Timeliness> {
+    let mut groups: BTreeMap<(String, String, NaiveDate), (Timeliness, Vec<i64>)> = BTreeMap::new();
+    for f in facts {
+        let month = NaiveDate::from_ymd_opt(f.day.year(), f.day.month(), 1).unwrap();
+        let (t, lags) = groups
+            .entry((f.institution.clone(), f.program.clone(), month))
+            .or_default();
+        t.events += 1;
+        t.withdrawals += i64::from(f.withdrawn);
+        t.corrections += i64::from(f.revision > 1 && !f.withdrawn);
+        match f.first_arrived {
+            None => t.arrival_unknown += 1,
+            Some(at) => lags.push((at.date_naive() - f.day).num_days().max(0)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, (mut t, mut lags))| {
+            lags.sort_unstable();
+            let n = lags.len() as i64;
+            // The smallest lag that at least `num/den` of the facts arrived within.
+            let rank = |num: i64, den: i64| {
+                lags.iter()
+                    .enumerate()
+                    .find(|(i, _)| den * (*i as i64 + 1) >= num * n)
+                    .map(|(_, d)| *d)
+            };
+            let share = |days: i64| {
+                let within = lags.iter().filter(|d| **d <= days).count() as i64;
+                (n > 0).then(|| (2 * within * 10_000 + n) / (2 * n))
+            };
+            t.median_days = rank(1, 2);
+            t.p90_days = rank(9, 10);
+            t.within_7_days = share(7);
+            t.within_30_days = share(30);
+            (k, t)
+        })
+        .collect()
 }
 
 impl Tables {
@@ -83,6 +158,8 @@ pub fn canonical_dims(pairs: impl IntoIterator<Item = (String, String)>) -> Stri
 pub fn fold(events: &[Event], regions: &Regions) -> Tables {
     // The latest version of each fact: a total order, so arrival order is moot.
     let mut activities: BTreeMap<(String, String), &Event> = BTreeMap::new();
+    // The earliest arrival of every delivery of each activity fact.
+    let mut first: BTreeMap<(String, String), Option<DateTime<Utc>>> = BTreeMap::new();
     let mut dispatches: BTreeMap<(String, String), &Event> = BTreeMap::new();
     let mut completions: BTreeMap<(String, String), &Event> = BTreeMap::new();
     let mut programs = BTreeSet::new();
@@ -91,6 +168,10 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
         let (map, key, newer): (_, _, fn(&Event, &Event) -> bool) = match &e.body {
             Body::Activity(a) => {
                 programs.insert(a.program_id.as_str().to_owned());
+                let key = (inst.clone(), a.record_id.as_str().to_owned());
+                let seen = first.entry(key).or_insert(e.arrived);
+                // `None` (no timestamp) is the earliest: unknown stays unknown.
+                *seen = (*seen).min(e.arrived);
                 (&mut activities, a.record_id.as_str(), |new, old| {
                     (revision(new), &new.id) > (revision(old), &old.id)
                 })
@@ -115,6 +196,30 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
         programs,
         ..Tables::default()
     };
+    let mut facts = Vec::new();
+    for (key, e) in &activities {
+        let Body::Activity(a) = &e.body else {
+            unreachable!()
+        };
+        // The winner's arrival: the earliest delivery of that very version.
+        let revision_arrived = events
+            .iter()
+            .filter(|o| o.institution.as_str() == key.0 && o.id == e.id && revision(o) == a.revision)
+            .filter(|o| matches!(&o.body, Body::Activity(b) if b.record_id.as_str() == key.1))
+            .map(|o| o.arrived)
+            .min()
+            .unwrap();
+        t.arrivals.insert(key.clone(), (first[key], revision_arrived));
+        facts.push(FactArrival {
+            institution: key.0.clone(),
+            program: a.program_id.as_str().to_owned(),
+            day: a.occurred_on,
+            revision: a.revision,
+            withdrawn: a.value.hundredths() == 0,
+            first_arrived: first[key],
+        });
+    }
+    t.timeliness = timeliness(&facts);
     let mut add = |key: DailyKey, hundredths: i64| *t.daily.entry(key).or_default() += hundredths;
     for ((inst, _), e) in &activities {
         let Body::Activity(a) = &e.body else {
@@ -283,7 +388,63 @@ pub async fn load(pool: &sqlx::PgPool) -> Tables {
         .fetch_all(pool)
         .await
         .unwrap();
-    tables(daily, regional, program, missions, programs)
+    let mut t = tables(daily, regional, program, missions, programs);
+    let arrivals: Vec<ArrivalRow> = sqlx::query_as(
+        "SELECT institution_id, record_id, first_arrived_at, revision_arrived_at \
+         FROM outreach.activity_facts",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let timeliness: Vec<TimelinessRow> = sqlx::query_as(
+        "SELECT institution_id, program_id, month, events, corrections, withdrawals, \
+         arrival_unknown, median_days::bigint, p90_days::bigint, \
+         (within_7_days * 10000)::bigint, (within_30_days * 10000)::bigint \
+         FROM outreach.reporting_timeliness",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    with_timeliness(&mut t, arrivals, timeliness);
+    t
+}
+
+type ArrivalRow = (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+type TimelinessRow = (
+    String,
+    String,
+    NaiveDate,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn with_timeliness(t: &mut Tables, arrivals: Vec<ArrivalRow>, timeliness: Vec<TimelinessRow>) {
+    t.arrivals = arrivals
+        .into_iter()
+        .map(|(i, r, first, revision)| ((i, r), (first, revision)))
+        .collect();
+    t.timeliness = timeliness
+        .into_iter()
+        .map(|(i, p, m, events, corrections, withdrawals, unknown, median, p90, w7, w30)| {
+            let row = Timeliness {
+                events,
+                corrections,
+                withdrawals,
+                arrival_unknown: unknown,
+                median_days: median,
+                p90_days: p90,
+                within_7_days: w7,
+                within_30_days: w30,
+            };
+            ((i, p, m), row)
+        })
+        .collect();
 }
 
 /// The same tables as read back from SQLite: values are REAL (the nearest
@@ -352,7 +513,24 @@ pub async fn load_sqlite(pool: &sqlx::SqlitePool) -> Tables {
         .fetch_all(pool)
         .await
         .unwrap();
-    tables(daily, regional, program, missions, programs)
+    let mut t = tables(daily, regional, program, missions, programs);
+    let arrivals: Vec<ArrivalRow> = sqlx::query_as(
+        "SELECT institution_id, record_id, first_arrived_at, revision_arrived_at FROM activity_facts",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let timeliness: Vec<TimelinessRow> = sqlx::query_as(
+        "SELECT institution_id, program_id, month, events, corrections, withdrawals, \
+         arrival_unknown, median_days, p90_days, \
+         CAST(round(within_7_days * 10000) AS INTEGER), CAST(round(within_30_days * 10000) AS INTEGER) \
+         FROM reporting_timeliness",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    with_timeliness(&mut t, arrivals, timeliness);
+    t
 }
 
 fn tables(
@@ -453,5 +631,7 @@ pub fn assert_same(got: &Tables, want: &Tables, context: &str) {
     diff("regional_metrics", &got.regional, &want.regional, context);
     diff("program_metrics", &got.program, &want.program, context);
     diff("missions", &got.missions, &want.missions, context);
+    diff("activity_facts' arrivals", &got.arrivals, &want.arrivals, context);
+    diff("reporting_timeliness", &got.timeliness, &want.timeliness, context);
     assert_eq!(got.programs, want.programs, "{context}: programs");
 }

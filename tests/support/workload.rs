@@ -67,6 +67,7 @@ pub fn generate(seed: u64, n: usize) -> Workload {
             value: Some(value),
             headers: Vec::new(),
             partition: None,
+            timestamp_ms: None,
         })
         .collect();
     Workload {

@@ -13,6 +13,7 @@ use std::hash::Hash;
 /// The per-batch maps: foldhash, several times cheaper than SipHash here.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+use chrono::{DateTime, Utc};
 use schemas::{
     Activity, ActivityFact, Body, Changes, CompletionFact, Dispatch, DispatchFact, ErrorCode,
     Event, Id, MissionFact, Rejection,
@@ -93,7 +94,7 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     let mut p = Plan::default();
     // The batch's winner per key, borrowed from its event: an owned fact
     // is built only for a winner.
-    let mut activities: Map<(&Id, &Id), (&Event, &Activity)> = Map::default();
+    let mut activities: Map<(&Id, &Id), Deliveries<'_>> = Map::default();
     let mut dispatches: Map<(&Id, &Id), (&Event, &Dispatch)> = Map::default();
     let mut completions: Map<(&Id, &Id), Vec<(usize, CompletionFact)>> = Map::default();
     let mut programs: Map<&Id, Option<(DispatchVersion<'_>, &str)>> = Map::default();
@@ -103,8 +104,12 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
         match &e.body {
             Body::Activity(a) => {
                 programs.entry(&a.program_id).or_default();
-                let key = (inst, &a.record_id);
-                keep_newest(&mut activities, key, (e, a), |(e, a)| (a.revision, &e.id));
+                match activities.entry((inst, &a.record_id)) {
+                    Entry::Occupied(mut o) => o.get_mut().add(e, a),
+                    Entry::Vacant(v) => {
+                        v.insert(Deliveries::new(e, a));
+                    }
+                }
             }
             Body::Dispatched(d) => {
                 let entry = programs.entry(&d.program_id).or_default();
@@ -143,11 +148,28 @@ pub fn plan<'e, 'p, E: Borrow<Event>>(events: &'e [E], prior: &'p Prior) -> Plan
     // Most winners are new facts: room for them up front, instead of
     // growing a vector of facts by copies.
     p.changes.activities_new.reserve(winners.len());
-    for (key, (e, a)) in winners {
-        let new = activity_fact(e, a);
+    for (key, d) in winners {
+        let mut new = activity_fact(d.event, d.activity);
+        new.first_arrived = d.first;
+        new.revision_arrived = d.winner_first;
         match prior_activities.get(&key).copied() {
-            Some(old) if old.version() >= new.version() => {}
+            Some(old) if old.version() >= new.version() => {
+                // The figures stay; an earlier delivery only moves arrivals.
+                let first = old.first_arrived.min(d.first);
+                let revision = if old.version() == new.version() {
+                    old.revision_arrived.min(d.winner_first)
+                } else {
+                    old.revision_arrived
+                };
+                if (first, revision) != (old.first_arrived, old.revision_arrived) {
+                    let mut f = old.clone();
+                    f.first_arrived = first;
+                    f.revision_arrived = revision;
+                    p.changes.activities_restamped.push(f);
+                }
+            }
             Some(old) => {
+                new.first_arrived = old.first_arrived.min(d.first);
                 p.old_activities.push(old);
                 p.changes.activities_replaced.push(new);
                 changed += 1;
@@ -257,6 +279,40 @@ fn in_key_order<'k, V>(items: Vec<((&'k Id, &'k Id), V)>) -> Vec<((&'k Id, &'k I
     keyed.into_iter().map(|(_, k, v)| (k, v)).collect()
 }
 
+/// A batch's deliveries of one activity fact: the winner (highest
+/// version), the earliest arrival of any of them, and of the winner's.
+/// `None` is the smallest arrival (unknown stays unknown).
+struct Deliveries<'e> {
+    event: &'e Event,
+    activity: &'e Activity,
+    first: Option<DateTime<Utc>>,
+    winner_first: Option<DateTime<Utc>>,
+}
+
+impl<'e> Deliveries<'e> {
+    fn new(event: &'e Event, activity: &'e Activity) -> Self {
+        Deliveries {
+            event,
+            activity,
+            first: event.arrived,
+            winner_first: event.arrived,
+        }
+    }
+
+    fn add(&mut self, e: &'e Event, a: &'e Activity) {
+        self.first = self.first.min(e.arrived);
+        let version = (a.revision, e.id.as_str());
+        match version.cmp(&(self.activity.revision, self.event.id.as_str())) {
+            std::cmp::Ordering::Greater => {
+                (self.event, self.activity) = (e, a);
+                self.winner_first = e.arrived;
+            }
+            std::cmp::Ordering::Equal => self.winner_first = self.winner_first.min(e.arrived),
+            std::cmp::Ordering::Less => {}
+        }
+    }
+}
+
 /// Keeps the candidate with the highest version per key (the first of
 /// equal ones, so a redelivery changes nothing).
 fn keep_newest<K: Hash + Eq, C: Copy, V: Ord>(
@@ -292,6 +348,8 @@ fn activity_fact<'e>(e: &'e Event, a: &'e Activity) -> ActivityFact<'e> {
         metric: a.metric,
         dims: Cow::Borrowed(&a.dims),
         value: a.value,
+        first_arrived: e.arrived,
+        revision_arrived: e.arrived,
     }
 }
 

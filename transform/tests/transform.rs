@@ -28,6 +28,7 @@ fn activity(event: &str, record: &str, revision: i32, value: i64, on: &str, regi
         id: event.into(),
         institution: id("h1"),
         time: time("2024-01-01T00:00:00Z"),
+        arrived: None,
         body: Body::Activity(Activity {
             record_id: id(record),
             revision,
@@ -48,6 +49,7 @@ fn dispatch(event: &str, mission: &str, start: &str, team: i32) -> Event {
         id: event.into(),
         institution: id("h1"),
         time: time("2024-01-01T00:00:00Z"),
+        arrived: None,
         body: Body::Dispatched(Dispatch {
             mission_id: id(mission),
             program_id: id("p1"),
@@ -68,6 +70,7 @@ fn completion(event: &str, mission: &str, end: &str) -> Event {
         id: event.into(),
         institution: id("h1"),
         time: time("2024-02-01T00:00:00Z"),
+        arrived: None,
         body: Body::Completed(Completion {
             mission_id: id(mission),
             end_date: day(end),
@@ -284,4 +287,57 @@ fn a_completion_that_cannot_fit_its_mission_is_refused() {
     let p = plan(&alone, &nothing);
     assert!(p.rejected.is_empty() && p.contributions().is_empty());
     assert_eq!(p.changes.missions_new.len(), 1);
+}
+
+/// Arrivals are the earliest delivery of the fact and of its winning
+/// revision; a batch that only brings an earlier delivery of the stored
+/// winner restamps it (no cell), a later one changes nothing, and an
+/// unknown arrival (a fact stored before arrivals were kept) stays unknown.
+#[test]
+fn arrivals_keep_the_earliest_delivery_and_unknown_stays_unknown() {
+    let regions = Regions::shipped();
+    let t = Transform::new(&regions).unwrap();
+    let at = |h: i64| Some(time("2024-01-01T00:00:00Z") + chrono::TimeDelta::hours(h));
+    let arrived = |mut e: Event, h: i64| {
+        e.arrived = at(h);
+        e
+    };
+    let batch = vec![
+        arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 5),
+        arrived(activity("e1", "r1", 1, 5, "2023-12-30", "620921"), 3),
+        arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 4),
+    ];
+    let out = t.apply(&batch, &Prior::default()).unwrap();
+    let f = &out.changes.activities_new[0];
+    assert_eq!((f.revision, f.first_arrived, f.revision_arrived), (2, at(3), at(4)));
+
+    let key = (id("h1"), id("r1"));
+    let stored = |first, revision| {
+        let mut f = f.clone().into_owned();
+        f.first_arrived = first;
+        f.revision_arrived = revision;
+        Prior {
+            activities: HashMap::from([(key.clone(), f)]),
+            missions: HashMap::new(),
+        }
+    };
+    // Later deliveries of either revision: nothing to write.
+    let later = [arrived(activity("e1", "r1", 1, 5, "2023-12-30", "620921"), 9),
+        arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 9)];
+    let out = t.apply(&later, &stored(at(3), at(4))).unwrap();
+    assert!(out.changes.activities_restamped.is_empty());
+    assert!(out.changes.daily.is_empty());
+    // An earlier one of the winner: restamped, no cell.
+    let earlier = [arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 1)];
+    let out = t.apply(&earlier, &stored(at(3), at(4))).unwrap();
+    let r = &out.changes.activities_restamped[0];
+    assert_eq!((r.first_arrived, r.revision_arrived), (at(1), at(1)));
+    assert!(out.changes.daily.is_empty());
+    // Unknown stays unknown; a new revision's own arrival is known.
+    let out = t.apply(&earlier, &stored(None, None)).unwrap();
+    assert!(out.changes.activities_restamped.is_empty());
+    let newer = [arrived(activity("e3", "r1", 3, 8, "2023-12-30", "620921"), 20)];
+    let out = t.apply(&newer, &stored(None, None)).unwrap();
+    let r = &out.changes.activities_replaced[0];
+    assert_eq!((r.first_arrived, r.revision_arrived), (None, at(20)));
 }

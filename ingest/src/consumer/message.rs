@@ -84,6 +84,7 @@ impl Ingest {
             None => self.decoder.decode(&schemas::Message {
                 headers: &headers,
                 value: m.payload(),
+                timestamp_ms: position.timestamp_ms,
             }),
         };
         self.summary.decode_ns += started.elapsed().as_nanos() as u64;

@@ -20,6 +20,7 @@ fn raw(topic: &str, value: &[u8]) -> Record {
         value: Some(value.to_vec()),
         headers: vec![],
         partition: None,
+        timestamp_ms: None,
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Record {
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
     pub partition: Option<i32>,
+    /// The Kafka timestamp to produce it with (ms since the epoch); `None`:
+    /// the producer's clock.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Record {
@@ -34,6 +37,7 @@ impl Record {
         d.decode(&schemas::Message {
             headers: &headers,
             value: self.value.as_deref(),
+            timestamp_ms: self.timestamp_ms,
         })
     }
 }

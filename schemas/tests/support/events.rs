@@ -18,6 +18,7 @@ pub fn structured(topic: &str, key: &str, event: &Value) -> Record {
             Some(b"application/cloudevents+json".to_vec()),
         )],
         partition: None,
+        timestamp_ms: None,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn binary(topic: &str, key: &str, event: &Value) -> Record {
         value: Some(serde_json::to_vec(&event["data"]).unwrap()),
         headers,
         partition: None,
+        timestamp_ms: None,
     }
 }
 
