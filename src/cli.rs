@@ -70,9 +70,10 @@ pub enum Command {
         files: Vec<PathBuf>,
     },
     /// Write the programs' figures, monthly charts, regions, outcome
-    /// indicators and a data-quality panel as one self-contained HTML file
-    /// (no network needed to view it; prints to PDF from a browser). Reads
-    /// the analyst tables of database.url, Postgres or SQLite.
+    /// indicators, reporting timeliness and a data-quality panel as one
+    /// self-contained HTML file, in English or Chinese (--lang zh-CN; no
+    /// network needed to view it; prints to PDF from a browser). Reads the
+    /// analyst tables of database.url, Postgres or SQLite.
     Report(crate::report::ReportArgs),
     /// Measure the pipeline: generate events, publish them, run the release
     /// pipeline from an empty database until caught up, verify the tables,

@@ -4,7 +4,8 @@
 //! with redelivered duplicates, corrections, a withdrawal and bad lines),
 //! the real pipeline until it has caught up, and a SQLite file as the
 //! database; then the roll-ups, printed as tables, and the HTML report
-//! (`outreach report`) beside the database file.
+//! (`outreach report`) beside the database file, in English and in
+//! Chinese.
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +36,10 @@ pub struct DemoArgs {
 pub struct Demo {
     pub database: PathBuf,
     pub report: crate::pipeline::Report,
-    /// The HTML report written beside the database.
+    /// The HTML report written beside the database, in English.
     pub html: PathBuf,
+    /// The same report in Simplified Chinese (`--lang zh-CN`).
+    pub html_zh: PathBuf,
 }
 
 pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
@@ -94,15 +97,24 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
     // Beside the database, never over it (`--database x.html`).
-    let html = if database.extension().is_some_and(|e| e == "html") {
-        database.with_extension("report.html")
+    let (html, html_zh) = if database.extension().is_some_and(|e| e == "html") {
+        (
+            database.with_extension("report.html"),
+            database.with_extension("report.zh-CN.html"),
+        )
     } else {
-        database.with_extension("html")
+        (
+            database.with_extension("html"),
+            database.with_extension("zh-CN.html"),
+        )
     };
-    let written = ::report::write(
+    let written = ::report::write_all(
         &sink,
         &::report::Filter::default(),
-        &html,
+        &[
+            (::report::Lang::En, html.as_path()),
+            (::report::Lang::ZhCn, html_zh.as_path()),
+        ],
         chrono::Utc::now(),
     )
     .await;
@@ -118,14 +130,16 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         database.display()
     );
     println!(
-        "\nThe report (figures, charts, indicators; `outreach report --help` for more):\n  {}",
-        html.display()
+        "\nThe report (figures, charts, indicators, reporting timeliness; `outreach report --help` for more):\n  {}\n  {} (简体中文, --lang zh-CN)",
+        html.display(),
+        html_zh.display()
     );
     drop(broker);
     Ok(Demo {
         database,
         report,
         html,
+        html_zh,
     })
 }
 

@@ -26,9 +26,32 @@ pub struct ReportArgs {
     /// day with figures.
     #[arg(long, value_name = "DATE")]
     pub to: Option<NaiveDate>,
+    /// The language of the page: every sentence, label, unit and date
+    /// (the figures are the same in both).
+    #[arg(long, value_enum, default_value_t = Lang::En, value_name = "LANG")]
+    pub lang: Lang,
     /// The HTML file to write (replaced if it exists).
     #[arg(long, default_value = "outreach-report.html", value_name = "FILE")]
     pub out: PathBuf,
+}
+
+/// `--lang`: the report crate's languages, as the command line spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// English
+    En,
+    /// Simplified Chinese (简体中文), in the register of the hospitals' reports
+    #[value(name = "zh-CN")]
+    ZhCn,
+}
+
+impl From<Lang> for ::report::Lang {
+    fn from(l: Lang) -> Self {
+        match l {
+            Lang::En => ::report::Lang::En,
+            Lang::ZhCn => ::report::Lang::ZhCn,
+        }
+    }
 }
 
 impl ReportArgs {
@@ -62,7 +85,14 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<::rep
     let sink = crate::pipeline::connect(&settings.database).await?;
     // A database the pipeline never wrote to has no analyst tables: say
     // so, rather than "no such table".
-    let written = ::report::write(&sink, &filter, &args.out, chrono::Utc::now()).await;
+    let written = ::report::write(
+        &sink,
+        &filter,
+        args.lang.into(),
+        &args.out,
+        chrono::Utc::now(),
+    )
+    .await;
     sink.close().await;
     let written = written?;
     println!(

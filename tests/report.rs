@@ -1,11 +1,23 @@
 //! `outreach report` on both backends: every figure the page prints
 //! (each `span.fig` says what it sums) equals the same sum in SQL over the
 //! analyst tables, for the bundled sample, a program filter, a date range
-//! and a region; every indicator is the ratio of the figures beside it;
-//! the quarantine counts are the table's; hostile names come out as text;
-//! and a real browser (headless Chromium) renders the page.
+//! and a region; every timeliness figure (`span.tl`) equals
+//! `reporting_timeliness` or the same definitions over `reporting_lags`;
+//! every indicator is the ratio of the figures beside it; the quarantine
+//! counts are the table's; the Chinese page (`--lang zh-CN`) prints the
+//! English page's figures; hostile names come out as text; and a real
+//! browser (headless Chromium) renders both pages, the Chinese one with
+//! no missing glyph.
 
+#[path = "report/browser.rs"]
+mod browser;
+#[path = "report/glyphs.rs"]
+mod glyphs;
+#[path = "report/hostile.rs"]
+mod hostile;
 mod support;
+#[path = "report/timeliness.rs"]
+mod timeliness;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -153,24 +165,6 @@ impl Sql {
         rows.into_iter().collect()
     }
 
-    /// `program_metrics`' day cells: what the lateness panel counts.
-    async fn day_cells(&self) -> i64 {
-        match self {
-            Sql::Postgres(pool) => sqlx::query_scalar(
-                "SELECT count(*) FROM outreach.program_metrics WHERE period_type = 'day'",
-            )
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-            Sql::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT count(*) FROM program_metrics WHERE period_type = 'day'")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap()
-            }
-        }
-    }
-
     /// The programs with figures in the asked period and regions.
     async fn programs_with_figures(&self, asked: &Asked) -> Vec<String> {
         let scope = Scope {
@@ -310,22 +304,16 @@ async fn check(html: &str, sql: &Sql, asked: &Asked) -> usize {
             .collect();
         assert_eq!(printed, sql.quarantined().await);
     }
-    if asked.programs.is_empty() && asked.from.is_none() && asked.to.is_none() {
-        let late: i64 = doc
-            .select(&select("td[data-lateness]"))
-            .map(|e| e.text().collect::<String>().parse::<i64>().unwrap())
-            .sum();
-        assert_eq!(
-            late,
-            sql.day_cells().await,
-            "every day cell is in one lateness bucket"
-        );
-    }
+    let (tl, _) = timeliness::check(&doc, sql, asked).await;
+    assert!(
+        doc.select(&select("section#timeliness")).next().is_some() || sections.is_empty(),
+        "every report with programs has its timeliness section"
+    );
     assert!(
         doc.select(&select("script")).next().is_none(),
         "no script in the page"
     );
-    checked
+    checked + tl
 }
 
 /// The binary, with nothing from the environment pointing it elsewhere.
@@ -352,19 +340,69 @@ fn outreach(database_url: &str, args: &[String]) -> Output {
     o
 }
 
-/// Writes the report for `asked` with the real binary and checks it.
+/// Writes the report for `asked` with the real binary, in English and in
+/// Chinese, and checks both: the figures against SQL, and the Chinese
+/// page's against the English page's. Returns how many figures a page has.
 async fn report_and_check(database_url: &str, sql: &Sql, asked: &Asked, out: &Path) -> usize {
-    let mut args = vec![
-        "report".to_owned(),
-        "--out".to_owned(),
-        out.display().to_string(),
-    ];
-    args.extend(asked.args());
-    let o = outreach(database_url, &args);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains(&out.display().to_string()), "{stdout}");
-    let html = std::fs::read_to_string(out).unwrap();
-    check(&html, sql, asked).await
+    let zh_out = out.with_extension("zh-CN.html");
+    let mut pages = Vec::new();
+    for (lang, out) in [(None, out), (Some("zh-CN"), zh_out.as_path())] {
+        let mut args = vec![
+            "report".to_owned(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ];
+        if let Some(lang) = lang {
+            args.extend(["--lang".to_owned(), lang.to_owned()]);
+        }
+        args.extend(asked.args());
+        let o = outreach(database_url, &args);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains(&out.display().to_string()), "{stdout}");
+        pages.push(std::fs::read_to_string(out).unwrap());
+    }
+    let checked = check(&pages[0], sql, asked).await;
+    assert_eq!(check(&pages[1], sql, asked).await, checked);
+    same_figures(&pages[0], &pages[1]);
+    checked
+}
+
+/// A printed figure: what it says it is (its attributes, sorted), and its
+/// value parsed (`None`: `–`).
+type Printed = (Vec<(String, String)>, Option<i64>);
+
+/// A page's figures, the quarantine counts and indicators too, sorted.
+fn figures_of(html: &str) -> Vec<Printed> {
+    let doc = Html::parse_document(html);
+    let mut out = Vec::new();
+    for e in doc.select(&select("span.fig, span.tl, td[data-quarantine], td.ratio")) {
+        let mut attrs: Vec<(String, String)> = e
+            .value()
+            .attrs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        attrs.sort();
+        let text: String = e.text().collect();
+        let value = match e.value().attr("class") {
+            Some("fig") => Some(hundredths(&text)),
+            Some("tl") => timeliness::value(&text),
+            _ if text == "–" => None,
+            _ => Some(hundredths(&text)),
+        };
+        out.push((attrs, value));
+    }
+    out.sort();
+    out
+}
+
+/// The Chinese page prints the English page's figures, every one.
+fn same_figures(en: &str, zh: &str) {
+    let (en, zh) = (figures_of(en), figures_of(zh));
+    assert!(!en.is_empty());
+    assert_eq!(en.len(), zh.len(), "as many figures in both pages");
+    for (e, z) in en.iter().zip(&zh) {
+        assert_eq!(e, z, "the English and the Chinese page differ");
+    }
 }
 
 /// The filters every backend's report is checked under.
@@ -391,7 +429,8 @@ fn filters() -> Vec<Asked> {
     ]
 }
 
-fn demo(dir: &Path, files: &[PathBuf], env: &[(&str, &str)]) -> (PathBuf, PathBuf, String) {
+/// The demo in `dir`: its database, its English and its Chinese report.
+fn demo(dir: &Path, files: &[PathBuf], env: &[(&str, &str)]) -> (PathBuf, PathBuf, PathBuf) {
     let database = dir.join("demo.db");
     let mut c = outreach_bin();
     c.envs(env.iter().copied())
@@ -406,11 +445,15 @@ fn demo(dir: &Path, files: &[PathBuf], env: &[(&str, &str)]) -> (PathBuf, PathBu
         String::from_utf8_lossy(&o.stderr)
     );
     let html = dir.join("demo.html");
-    assert!(
-        stdout.contains(&html.display().to_string()),
-        "the demo points at its report:\n{stdout}"
-    );
-    (database, html, stdout)
+    let zh = dir.join("demo.zh-CN.html");
+    for page in [&html, &zh] {
+        assert!(
+            stdout.contains(&page.display().to_string()),
+            "the demo points at its report {}:\n{stdout}",
+            page.display()
+        );
+    }
+    (database, html, zh)
 }
 
 fn scratch(prefix: &str) -> PathBuf {
@@ -422,20 +465,36 @@ fn scratch(prefix: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_the_demo_report_and_filtered_reports_print_the_sql_sums() {
     let dir = scratch("outreach-report");
-    let (database, html, _) = demo(&dir, &[], &[]);
+    let (database, html, zh) = demo(&dir, &[], &[]);
     let url = format!("sqlite://{}", database.display());
     let sql = Sql::Sqlite(sqlite_reader(&database).await);
-    let checked = check(
-        &std::fs::read_to_string(&html).unwrap(),
-        &sql,
-        &Asked::default(),
-    )
-    .await;
+    let (html, zh) = (
+        std::fs::read_to_string(&html).unwrap(),
+        std::fs::read_to_string(&zh).unwrap(),
+    );
+    let checked = check(&html, &sql, &Asked::default()).await;
     assert!(checked > 500, "the demo's report prints {checked} figures");
+    assert_eq!(check(&zh, &sql, &Asked::default()).await, checked);
+    same_figures(&html, &zh);
+
+    // Arrivals spread over days (the demo's are all the time it ran, or
+    // unknown), so that medians, percentiles and shares differ per row.
+    let writer = Sql::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap());
+    timeliness::spread_arrivals(&writer).await;
+    if let Sql::Sqlite(pool) = writer {
+        pool.close().await;
+    }
     for (i, asked) in filters().iter().enumerate() {
         let n = report_and_check(&url, &sql, asked, &dir.join(format!("r{i}.html"))).await;
         assert!(n > 0, "{i}: no figure printed");
     }
+    let page = std::fs::read_to_string(dir.join("r0.html")).unwrap();
+    let (tl, known) =
+        timeliness::check(&Html::parse_document(&page), &sql, &Asked::default()).await;
+    assert!(
+        known > tl / 4,
+        "{known} of {tl} timeliness figures are days or shares: the arrivals did not reach the report"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -449,6 +508,7 @@ async fn postgres_reports_print_the_sql_sums() {
         .unwrap();
     drain(&settings).await;
     let sql = Sql::Postgres(db.pool().await);
+    timeliness::spread_arrivals(&sql).await;
     let dir = scratch("outreach-report-pg");
     for (i, asked) in filters().iter().enumerate() {
         let n = report_and_check(&db.url, &sql, asked, &dir.join(format!("r{i}.html"))).await;
@@ -510,196 +570,6 @@ async fn postgres_reports_print_the_sql_sums() {
             .unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A dispatch and an activity whose program and region names are hostile.
-const HOSTILE_NAME: &str = r#"<script>alert("x")</script> & 'quoted' "double" 健康中国行 "#;
-
-fn hostile_events(dir: &Path) -> (PathBuf, PathBuf, String) {
-    let name = format!("{HOSTILE_NAME}{}", "very long name ".repeat(200));
-    let dispatch = serde_json::json!({
-        "specversion": "1.0", "id": "h-1", "source": "urn:outreach:institution:hostile",
-        "type": "org.outreach.mission.dispatched.v1", "time": "2023-05-01T08:00:00Z",
-        "data": {"mission_id": "h-m", "program_id": "hostile", "program_name": name,
-                 "host_facility_id": "h-f", "region_code": "620999", "team_size": 3,
-                 "start_date": "2023-05-01"}
-    });
-    let activity = serde_json::json!({
-        "specversion": "1.0", "id": "h-2", "source": "urn:outreach:institution:hostile",
-        "type": "org.outreach.activity.recorded.v1", "time": "2023-05-02T08:00:00Z",
-        "data": {"record_id": "h-r", "program_id": "hostile", "mission_id": "h-m",
-                 "facility_id": "h-f", "region_code": "620999", "occurred_on": "2023-05-02",
-                 "metric": "outpatient_visits", "value": 42}
-    });
-    let events = dir.join("hostile.jsonl");
-    std::fs::write(&events, format!("{dispatch}\n{activity}\n")).unwrap();
-    let regions = dir.join("regions.csv");
-    let region_name = r#"<img src=x onerror=alert(1)> "金塔" 'county'"#;
-    std::fs::write(
-        &regions,
-        format!(
-            "region_code,name,level,parent_code\n620999,\"{}\",county,620900\n",
-            region_name.replace('"', "\"\"")
-        ),
-    )
-    .unwrap();
-    (events, regions, name)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn hostile_names_are_text_never_markup() {
-    let dir = scratch("outreach-report-hostile");
-    let (events, regions, name) = hostile_events(&dir);
-    let regions = regions.display().to_string();
-    let (_, html, _) = demo(
-        &dir,
-        &[events],
-        &[("OUTREACH__REGIONS__EXTRA_FILE", &regions)],
-    );
-    let text = std::fs::read_to_string(&html).unwrap();
-    assert!(!text.contains("<script"), "a script tag reached the page");
-    assert!(!text.contains("<img"), "an img tag reached the page");
-    let doc = Html::parse_document(&text);
-    let section = doc
-        .select(&select("section[data-program=\"hostile\"]"))
-        .next()
-        .expect("the hostile program has its section");
-    let title: String = section
-        .select(&select("h2"))
-        .next()
-        .unwrap()
-        .text()
-        .collect();
-    assert_eq!(title, name, "the name reads back exactly, as text");
-    let regions: Vec<String> = section
-        .select(&select("table.regions td.name"))
-        .map(|e| e.text().collect())
-        .collect();
-    assert!(
-        regions
-            .iter()
-            .any(|r| r.starts_with(r#"<img src=x onerror=alert(1)> "金塔" 'county'"#)),
-        "{regions:?}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Debian's Chromium (scripts/test installs it); `CHROMIUM` names another.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromium".into());
-    assert!(
-        path.exists(),
-        "{} not found: run the tests with scripts/test (it installs Debian's chromium), or set CHROMIUM",
-        path.display()
-    );
-    path
-}
-
-fn headless(profile: &Path) -> Command {
-    let mut c = Command::new(chromium());
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    c
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_browser_renders_the_demo_report() {
-    let dir = scratch("outreach-report-browser");
-    let (database, html, _) = demo(&dir, &[], &[]);
-    let url = format!("file://{}", html.display());
-
-    let dom = headless(&dir.join("profile-1"))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    // The headline figures, as SQL sums them.
-    let pool = sqlite_reader(&database).await;
-    let totals: Vec<(String, String, f64)> = sqlx::query_as(
-        "SELECT program_id, metric, sum(value) FROM daily_metrics
-         WHERE metric IN ('outpatient_visits', 'surgeries', 'missions_dispatched')
-         GROUP BY 1, 2",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert!(!totals.is_empty());
-    for (program, metric, total) in totals {
-        let span = format!(
-            "data-program=\"{program}\" data-metric=\"{metric}\">{}</span>",
-            group(total as i64)
-        );
-        assert!(dom.contains(&span), "the rendered page shows {span}");
-    }
-    assert!(
-        dom.contains("Outcome indicators") && dom.contains("<svg"),
-        "sections and charts rendered"
-    );
-
-    let png = dir.join("report.png");
-    let shot = headless(&dir.join("profile-2"))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg("--window-size=412,1600")
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (412, 1600));
-    let pixels = &buf[..info.buffer_size()];
-    let step = info.line_size / info.width as usize;
-    let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(step).collect();
-    let ink = pixels
-        .chunks(step)
-        .filter(|p| p[..3] != [255, 255, 255])
-        .count();
-    assert!(
-        distinct.len() > 20,
-        "the screenshot has {} colours",
-        distinct.len()
-    );
-    assert!(
-        ink > pixels.len() / step / 50,
-        "the screenshot is nearly blank ({ink} non-white pixels)"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn group(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The monthly trend charts: one small bar chart per metric (small
 //! multiples, each on its own scale, so surgeries are not flattened by
-//! outpatients), drawn as SVG by plotters. Only month labels and numbers
-//! are drawn: no user text reaches the SVG.
+//! outpatients), drawn as SVG by plotters. Only the language table's
+//! words, month labels and numbers are drawn: no user text reaches the
+//! SVG (plotters escapes text all the same).
+//!
+//! plotters writes `font-family="sans-serif"`; the page's CSS gives the
+//! charts its own font stack, so a Chinese title is set in a CJK font.
 
-use chrono::NaiveDate;
 use plotters::prelude::*;
 
 use crate::Error;
@@ -11,8 +14,9 @@ use crate::Error;
 const SIZE: (u32, u32) = (400, 220);
 const BAR: RGBColor = RGBColor(43, 108, 176);
 
-/// A bar per month; values in hundredths.
-pub fn monthly_bars(title: &str, months: &[(NaiveDate, i64)]) -> Result<String, Error> {
+/// A bar per month (its label as the language writes it); values in
+/// hundredths.
+pub fn monthly_bars(title: &str, months: &[(String, i64)]) -> Result<String, Error> {
     let mut svg = String::new();
     draw(&mut svg, title, months).map_err(|e| Error::Chart(e.to_string()))?;
     Ok(svg)
@@ -21,7 +25,7 @@ pub fn monthly_bars(title: &str, months: &[(NaiveDate, i64)]) -> Result<String, 
 fn draw(
     svg: &mut String,
     title: &str,
-    months: &[(NaiveDate, i64)],
+    months: &[(String, i64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
@@ -36,7 +40,7 @@ fn draw(
     let label = |x: &f64| {
         let i = x.floor();
         match months.get(i as usize) {
-            Some((m, _)) if (x - i).abs() < 1e-9 => m.format("%Y-%m").to_string(),
+            Some((m, _)) if (x - i).abs() < 1e-9 => m.clone(),
             _ => String::new(),
         }
     };
@@ -64,7 +68,7 @@ fn draw(
 
 /// An axis value: whole, with thousands separators.
 fn thousands(v: f64) -> String {
-    crate::page::group_digits(v.round() as i64)
+    crate::lang::group_digits(v.round() as i64)
 }
 
 #[cfg(test)]
@@ -73,12 +77,20 @@ mod tests {
 
     #[test]
     fn a_chart_is_an_svg_with_a_bar_per_month() {
-        let d = |m| NaiveDate::from_ymd_opt(2023, m, 1).unwrap();
-        let svg = monthly_bars("Surgeries", &[(d(1), 300), (d(2), 0), (d(3), 12_000)]).unwrap();
+        let d = |m: &str| m.to_owned();
+        let svg = monthly_bars(
+            "手术（台）",
+            &[
+                (d("2023年1月"), 300),
+                (d("2023年2月"), 0),
+                (d("2023年3月"), 12_000),
+            ],
+        )
+        .unwrap();
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("viewBox"), "scales with the page: {svg}");
-        assert!(svg.contains("Surgeries"));
-        assert!(svg.contains("2023-01"));
+        assert!(svg.contains("手术（台）"), "{svg}");
+        assert!(svg.contains("2023年1月"), "{svg}");
         // One filled rectangle per month (plus the background).
         assert!(svg.matches("<rect").count() >= 4, "{svg}");
     }

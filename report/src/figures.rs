@@ -1,14 +1,18 @@
 //! The report's figures, computed from the rows the sink read: totals per
 //! program, per month and per region (every ancestor of a cell's region
 //! gets its figures), the surgery roles, the outcome indicators as ratios
-//! of sums, and the data-quality counts. Pure: no I/O, so every rule here
-//! is unit-tested.
+//! of sums, reporting timeliness ([`timeliness`]), and the data-quality
+//! counts. Pure: no I/O, so every rule here is unit-tested.
+
+pub mod timeliness;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 use schemas::{Level, Metric};
-use sink::report::{ActivityRow, LatenessCount, QuarantineCount, RegionRow, ReportRows};
+use sink::report::{ActivityRow, QuarantineCount, RegionRow, ReportRows};
+
+use self::timeliness::ProgramTimeliness;
 
 use crate::Error;
 
@@ -130,6 +134,9 @@ pub struct ProgramFigures {
     /// Countries, then their provinces, prefectures and counties, depth
     /// first, ordered by code; only regions with figures.
     pub regions: Vec<RegionFigures>,
+    /// How soon its activity records arrived: every institution the login
+    /// sees, every region (`reporting_lags` has none), whole months.
+    pub timeliness: ProgramTimeliness,
 }
 
 /// A ratio of two sums, kept with both.
@@ -169,23 +176,6 @@ impl ProgramFigures {
     }
 }
 
-/// Day cells of `program_metrics` by how long after their day they last
-/// changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatenessBucket {
-    pub label: &'static str,
-    pub cells: i64,
-}
-
-const LATENESS: [(&str, i64); 6] = [
-    ("the same day", 0),
-    ("1 to 7 days later", 7),
-    ("8 to 30 days later", 30),
-    ("31 to 90 days later", 90),
-    ("91 to 365 days later", 365),
-    ("more than a year later", i64::MAX),
-];
-
 /// The whole report, ready to render.
 #[derive(Debug, Clone)]
 pub struct Figures {
@@ -200,10 +190,6 @@ pub struct Figures {
     pub quarantine: Vec<QuarantineCount>,
     /// Whether the login sees the quarantine (see `sink::report`).
     pub sees_quarantine: bool,
-    pub lateness: Vec<LatenessBucket>,
-    /// Day cells last changed more than a day before their day: events
-    /// dated in the future when they arrived.
-    pub early_cells: i64,
 }
 
 /// The region table as read from the database.
@@ -274,6 +260,7 @@ impl Figures {
         }
         ids.sort();
         ids.dedup();
+        let lags = &rows.lags;
         let mut programs: Vec<ProgramFigures> = ids
             .into_iter()
             .map(|id| {
@@ -287,12 +274,15 @@ impl Figures {
                     .copied()
                     .filter(|r| r.program_id == id)
                     .collect();
-                program(id, name, &rows, &months, &tree)
+                let timeliness = ProgramTimeliness::of(lags, &id);
+                ProgramFigures {
+                    timeliness,
+                    ..program(id, name, &rows, &months, &tree)
+                }
             })
             .collect();
         // As a reader looks for them: by name (the id where there is none).
         programs.sort_by(|a, b| (a.title(), &a.id).cmp(&(b.title(), &b.id)));
-        let (lateness, early_cells) = lateness(&rows.lateness);
         Ok(Figures {
             backend: rows.backend,
             filter: filter.clone(),
@@ -301,8 +291,6 @@ impl Figures {
             regions,
             quarantine: rows.quarantine.clone(),
             sees_quarantine: rows.sees_quarantine,
-            lateness,
-            early_cells,
         })
     }
 }
@@ -346,6 +334,7 @@ fn program(
         roles,
         months: by_month.into_iter().collect(),
         regions: region_rows(&by_region, tree),
+        timeliness: ProgramTimeliness::default(),
     }
 }
 
@@ -384,30 +373,6 @@ fn region_rows(by_region: &HashMap<&str, Totals>, tree: &Tree<'_>) -> Vec<Region
     out
 }
 
-fn lateness(counts: &[LatenessCount]) -> (Vec<LatenessBucket>, i64) {
-    let mut buckets: Vec<LatenessBucket> = LATENESS
-        .iter()
-        .map(|(label, _)| LatenessBucket { label, cells: 0 })
-        .collect();
-    let mut early = 0;
-    for c in counts {
-        // `days` compares the UTC date of the change with the local date
-        // of the work: a change early in the morning east of Greenwich
-        // reads as the day before. A day either way is the same day.
-        let days = if c.days == -1 { 0 } else { c.days };
-        if days < 0 {
-            early += c.cells;
-            continue;
-        }
-        let i = LATENESS
-            .iter()
-            .position(|(_, up_to)| days <= *up_to)
-            .expect("the last bucket takes every day count");
-        buckets[i].cells += c.cells;
-    }
-    (buckets, early)
-}
-
 /// The first day of every month from `from`'s to `to`'s.
 pub fn months_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     let mut out = Vec::new();
@@ -426,231 +391,4 @@ fn parse_month(s: &str) -> Option<NaiveDate> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn region(code: &str, level: &str, parent: Option<&str>) -> RegionRow {
-        RegionRow {
-            region_code: code.into(),
-            name: format!("name of {code}"),
-            level: level.into(),
-            parent_code: parent.map(Into::into),
-        }
-    }
-
-    fn row(
-        program: &str,
-        region: &str,
-        month: &str,
-        metric: &str,
-        role: Option<&str>,
-        v: i64,
-    ) -> ActivityRow {
-        ActivityRow {
-            program_id: program.into(),
-            region_code: region.into(),
-            month: month.into(),
-            metric: metric.into(),
-            role: role.map(Into::into),
-            hundredths: v,
-            first_day: NaiveDate::from_ymd_opt(2023, 1, 5).unwrap(),
-            last_day: NaiveDate::from_ymd_opt(2023, 3, 20).unwrap(),
-        }
-    }
-
-    fn rows(activity: Vec<ActivityRow>) -> ReportRows {
-        ReportRows {
-            backend: "sqlite",
-            activity,
-            days: Some((
-                NaiveDate::from_ymd_opt(2023, 1, 5).unwrap(),
-                NaiveDate::from_ymd_opt(2023, 3, 20).unwrap(),
-            )),
-            regions: vec![
-                region("CN", "country", None),
-                region("620000", "province", Some("CN")),
-                region("620900", "prefecture", Some("620000")),
-                region("620921", "county", Some("620900")),
-                region("620922", "county", Some("620900")),
-                region("140000", "province", Some("CN")),
-                region("MA", "country", None),
-            ],
-            programs: vec![sink::report::ProgramRow {
-                program_id: "p".into(),
-                name: Some("Program P".into()),
-            }],
-            quarantine: vec![],
-            sees_quarantine: true,
-            lateness: vec![
-                LatenessCount { days: -2, cells: 2 },
-                LatenessCount { days: -1, cells: 1 },
-                LatenessCount { days: 0, cells: 3 },
-                LatenessCount { days: 7, cells: 4 },
-                LatenessCount { days: 8, cells: 5 },
-                LatenessCount {
-                    days: 4000,
-                    cells: 6,
-                },
-            ],
-            lags: vec![],
-        }
-    }
-
-    fn sample() -> ReportRows {
-        rows(vec![
-            row(
-                "p",
-                "620921",
-                "2023-01",
-                "surgeries",
-                Some("performed"),
-                300,
-            ),
-            row("p", "620922", "2023-03", "surgeries", Some("assisted"), 100),
-            row("p", "620922", "2023-03", "surgeries", None, 100),
-            row("p", "140000", "2023-03", "outpatient_visits", None, 1_000),
-            row("p", "MA", "2023-02", "expert_days", None, 500),
-            row("q", "620921", "2023-02", "outpatient_visits", None, 700),
-        ])
-    }
-
-    #[test]
-    fn a_cell_counts_for_its_region_and_every_ancestor() {
-        let f = Figures::compute(&sample(), &Filter::default()).unwrap();
-        let p = &f.programs[0];
-        assert_eq!(p.id, "p");
-        assert_eq!(p.name.as_deref(), Some("Program P"));
-        let order: Vec<(&str, usize)> = p
-            .regions
-            .iter()
-            .map(|r| (r.code.as_str(), r.depth))
-            .collect();
-        assert_eq!(
-            order,
-            [
-                ("CN", 0),
-                ("140000", 1),
-                ("620000", 1),
-                ("620900", 2),
-                ("620921", 3),
-                ("620922", 3),
-                ("MA", 0)
-            ]
-        );
-        let cn = &p.regions[0].totals;
-        assert_eq!(cn.get(Metric::Surgeries), 500);
-        assert_eq!(cn.get(Metric::OutpatientVisits), 1_000);
-        assert_eq!(p.regions[3].totals.get(Metric::Surgeries), 500);
-        assert_eq!(p.regions[4].totals.get(Metric::Surgeries), 300);
-    }
-
-    #[test]
-    fn every_month_of_the_period_is_there_and_the_roles_split_surgeries() {
-        let f = Figures::compute(&sample(), &Filter::default()).unwrap();
-        let p = &f.programs[0];
-        let months: Vec<String> = p
-            .months
-            .iter()
-            .map(|(m, _)| m.format("%Y-%m").to_string())
-            .collect();
-        assert_eq!(months, ["2023-01", "2023-02", "2023-03"]);
-        assert_eq!(p.months[1].1.get(Metric::ExpertDays), 500);
-        assert_eq!(
-            p.roles,
-            Roles {
-                performed: 300,
-                supervised: 0,
-                assisted: 100,
-                unspecified: 100
-            }
-        );
-        assert_eq!(p.totals.get(Metric::Surgeries), 500);
-        let share = p.performed_or_supervised_share();
-        assert_eq!((share.numerator, share.denominator), (300, 400));
-        assert_eq!(share.ratio(), Some(0.75));
-        assert_eq!(
-            p.ratio(Metric::Surgeries, Metric::MissionsCompleted)
-                .ratio(),
-            None
-        );
-        assert_eq!(
-            p.ratio(Metric::OutpatientVisits, Metric::ExpertDays)
-                .ratio(),
-            Some(2.0)
-        );
-    }
-
-    #[test]
-    fn a_region_filter_keeps_the_cells_under_it_only() {
-        let filter = Filter {
-            regions: vec!["620900".into()],
-            ..Filter::default()
-        };
-        let f = Figures::compute(&sample(), &filter).unwrap();
-        assert_eq!(
-            f.regions,
-            [("620900".to_owned(), "name of 620900".to_owned())]
-        );
-        let ids: Vec<&str> = f.programs.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["p", "q"]);
-        assert_eq!(f.programs[0].totals.get(Metric::Surgeries), 500);
-        assert_eq!(f.programs[0].totals.get(Metric::OutpatientVisits), 0);
-        assert_eq!(f.programs[1].totals.get(Metric::OutpatientVisits), 700);
-        let unknown = Filter {
-            regions: vec!["999999".into()],
-            ..Filter::default()
-        };
-        assert!(
-            matches!(Figures::compute(&sample(), &unknown), Err(Error::UnknownRegion(c)) if c == "999999")
-        );
-    }
-
-    #[test]
-    fn a_named_program_without_figures_still_gets_its_section() {
-        let filter = Filter {
-            programs: vec!["none".into()],
-            ..Filter::default()
-        };
-        let f = Figures::compute(&sample(), &filter).unwrap();
-        assert_eq!(f.programs.len(), 1);
-        assert!(f.programs[0].totals.is_zero());
-        assert!(f.programs[0].regions.is_empty());
-    }
-
-    #[test]
-    fn the_period_is_the_filter_else_the_days_with_figures() {
-        let d = |m, d| NaiveDate::from_ymd_opt(2023, m, d).unwrap();
-        let f = Figures::compute(&sample(), &Filter::default()).unwrap();
-        assert_eq!(f.period, Some((d(1, 5), d(3, 20))));
-        let filter = Filter {
-            from: Some(d(2, 1)),
-            ..Filter::default()
-        };
-        let f = Figures::compute(&sample(), &filter).unwrap();
-        assert_eq!(f.period, Some((d(2, 1), d(3, 20))));
-        let mut empty = sample();
-        empty.days = None;
-        assert_eq!(
-            Figures::compute(&empty, &Filter::default()).unwrap().period,
-            None
-        );
-    }
-
-    #[test]
-    fn lateness_falls_in_buckets_and_early_cells_apart() {
-        let f = Figures::compute(&sample(), &Filter::default()).unwrap();
-        let cells: Vec<i64> = f.lateness.iter().map(|b| b.cells).collect();
-        assert_eq!(cells, [4, 4, 5, 0, 0, 6]);
-        assert_eq!(f.early_cells, 2);
-    }
-
-    #[test]
-    fn months_between_crosses_years() {
-        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        assert_eq!(
-            months_between(d(2023, 11, 30), d(2024, 1, 1)),
-            [d(2023, 11, 1), d(2023, 12, 1), d(2024, 1, 1)]
-        );
-        assert!(months_between(d(2024, 2, 1), d(2024, 1, 31)).is_empty());
-    }
-}
+mod tests;

