@@ -136,7 +136,10 @@ async fn a_scoped_analyst_cannot_read_another_institution_however_it_tries() {
     // The timeliness views show each login its own institution's facts.
     let timeliness = "SELECT institution_id || ' ' || program_id || ' ' || events
                       FROM outreach.reporting_timeliness ORDER BY 1";
-    assert_eq!(rows(&mut m, timeliness).await, ["h1 healthy-china-tour-2023 2"]);
+    assert_eq!(
+        rows(&mut m, timeliness).await,
+        ["h1 healthy-china-tour-2023 2"]
+    );
     let mut h2 = login(db, other).await;
     assert_eq!(rows(&mut h2, timeliness).await, ["h2 nrmc-gansu 2"]);
     h2.close().await.unwrap();

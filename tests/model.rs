@@ -295,8 +295,12 @@ fn the_model_agrees_with_a_hand_computed_history() {
     assert_eq!(t.missions.values().next().unwrap().status, "completed");
     // Step n is produced 7n hours after 2023-12-19T00:00Z.
     let at = |n: i64| {
-        Some("2023-12-19T00:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap()
-            + chrono::TimeDelta::hours(7 * n))
+        Some(
+            "2023-12-19T00:00:00Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+                + chrono::TimeDelta::hours(7 * n),
+        )
     };
     let key = |r: &str| ("h1".to_owned(), r.to_owned());
     assert_eq!(t.arrivals[&key("rec-1")], (at(0), at(1)));
@@ -304,9 +308,17 @@ fn the_model_agrees_with_a_hand_computed_history() {
     let month = "2023-12-01".parse().unwrap();
     let row = &t.timeliness[&("h1".to_owned(), "healthy-china-tour-2023".to_owned(), month)];
     assert_eq!(
-        (row.events, row.corrections, row.withdrawals, row.arrival_unknown),
+        (
+            row.events,
+            row.corrections,
+            row.withdrawals,
+            row.arrival_unknown
+        ),
         (2, 1, 1, 0),
         "rec-1 corrected, rec-2 withdrawn"
     );
-    assert_eq!((row.median_days, row.within_7_days), (Some(0), Some(10_000)));
+    assert_eq!(
+        (row.median_days, row.within_7_days),
+        (Some(0), Some(10_000))
+    );
 }

@@ -348,7 +348,10 @@ async fn arrivals_survive_a_kill_a_replay_a_resend_and_a_rebuild() {
             ..r
         })
         .collect();
-    let accepted: Vec<schemas::Event> = decode(&records).into_iter().filter_map(Result::ok).collect();
+    let accepted: Vec<schemas::Event> = decode(&records)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
     let want = model::fold(&accepted, &schemas::Regions::shipped());
     let check = |got: model::Tables, when: &str| {
         model::assert_same(&got, &want, when);
@@ -369,8 +372,18 @@ async fn arrivals_survive_a_kill_a_replay_a_resend_and_a_rebuild() {
         child.wait().unwrap();
     }
     let log = format!("{dir}/final.log");
-    let drained = spawn(broker, database_url, &group, &["run", "--until-caught-up"], &log);
-    assert!(wait(drained, Duration::from_secs(180)).success(), "{}", std::fs::read_to_string(&log).unwrap());
+    let drained = spawn(
+        broker,
+        database_url,
+        &group,
+        &["run", "--until-caught-up"],
+        &log,
+    );
+    assert!(
+        wait(drained, Duration::from_secs(180)).success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     check(model::load(pool).await, "after the kills");
     let known: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outreach.activity_facts WHERE first_arrived_at IS NOT NULL",
@@ -398,12 +411,19 @@ async fn arrivals_survive_a_kill_a_replay_a_resend_and_a_rebuild() {
         .collect();
     app.send(&later).await;
     app.drain().await;
-    check(model::load(pool).await, "after every message was sent again");
+    check(
+        model::load(pool).await,
+        "after every message was sent again",
+    );
 
     let out = outreach_command_to(broker, database_url, "unused")
         .arg("rebuild")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check(model::load(pool).await, "after a rebuild");
 }

@@ -14,7 +14,8 @@ use support::app::App;
 use support::events::*;
 use support::*;
 
-const FACT: &str = "INSERT INTO {schema}activity_facts (institution_id, record_id, revision, event_id,
+const FACT: &str =
+    "INSERT INTO {schema}activity_facts (institution_id, record_id, revision, event_id,
     program_id, mission_id, facility_id, region_code, day, metric, dims, value)
   VALUES ('h1', 'a', 1, 'ea', 'p', NULL, 'f', '620921', '2024-03-05', 'surgeries', '{}', 300),
          ('h1', 'b', 1, 'eb', 'p', NULL, 'f', '620921', '2024-03-06', 'surgeries', '{}', 200)";
@@ -23,7 +24,11 @@ const FACT: &str = "INSERT INTO {schema}activity_facts (institution_id, record_i
 fn deliveries(at: DateTime<Utc>) -> Vec<Record> {
     let event = |id: &str, record: &str, revision: i64, value: i64, day: &str| {
         let e = activity("h1", id, record, "surgeries", json!(value), day, "620921");
-        let e = with(with(e, "revision", json!(revision)), "program_id", json!("p"));
+        let e = with(
+            with(e, "revision", json!(revision)),
+            "program_id",
+            json!("p"),
+        );
         Record {
             timestamp_ms: Some(at.timestamp_millis()),
             ..activity_record(&with(e, "facility_id", json!("f")))
@@ -43,7 +48,11 @@ type Row = (i64, i64, i64, Option<i64>, Option<f64>);
 async fn facts_stored_before_the_upgrade_keep_an_unknown_arrival_on_postgres() {
     let app = App::spawn(1).await;
     let pool = app.pool().await;
-    migrator_before("postgres", "0008").await.run(pool).await.unwrap();
+    migrator_before("postgres", "0008")
+        .await
+        .run(pool)
+        .await
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(FACT.replace("{schema}", "outreach.")))
         .execute(pool)
         .await
@@ -83,7 +92,11 @@ async fn facts_stored_before_the_upgrade_keep_an_unknown_arrival_on_sqlite() {
         .filename(&db.path)
         .create_if_missing(true);
     let old = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    migrator_before("sqlite", "0004").await.run(&old).await.unwrap();
+    migrator_before("sqlite", "0004")
+        .await
+        .run(&old)
+        .await
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(FACT.replace("{schema}", "")))
         .execute(&old)
         .await

@@ -115,9 +115,7 @@ impl Decoder {
             id: head.id,
             institution: head.institution,
             time: head.time,
-            arrived: msg
-                .timestamp_ms
-                .and_then(DateTime::from_timestamp_millis),
+            arrived: msg.timestamp_ms.and_then(DateTime::from_timestamp_millis),
             body,
         })
     }

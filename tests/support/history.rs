@@ -224,8 +224,7 @@ pub fn render(steps: &[Step]) -> Vec<Record> {
         // Produced in order, 7 hours apart from the day before the first
         // day of work: lags from 0 to months, and a redelivery always
         // later than the message it repeats.
-        let produced = base().and_hms_opt(0, 0, 0).unwrap().and_utc()
-            - chrono::TimeDelta::days(1)
+        let produced = base().and_hms_opt(0, 0, 0).unwrap().and_utc() - chrono::TimeDelta::days(1)
             + chrono::TimeDelta::hours(7 * n as i64);
         out.push(Record {
             timestamp_ms: Some(produced.timestamp_millis()),

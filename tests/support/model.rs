@@ -204,12 +204,15 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
         // The winner's arrival: the earliest delivery of that very version.
         let revision_arrived = events
             .iter()
-            .filter(|o| o.institution.as_str() == key.0 && o.id == e.id && revision(o) == a.revision)
+            .filter(|o| {
+                o.institution.as_str() == key.0 && o.id == e.id && revision(o) == a.revision
+            })
             .filter(|o| matches!(&o.body, Body::Activity(b) if b.record_id.as_str() == key.1))
             .map(|o| o.arrived)
             .min()
             .unwrap();
-        t.arrivals.insert(key.clone(), (first[key], revision_arrived));
+        t.arrivals
+            .insert(key.clone(), (first[key], revision_arrived));
         facts.push(FactArrival {
             institution: key.0.clone(),
             program: a.program_id.as_str().to_owned(),
@@ -431,19 +434,21 @@ fn with_timeliness(t: &mut Tables, arrivals: Vec<ArrivalRow>, timeliness: Vec<Ti
         .collect();
     t.timeliness = timeliness
         .into_iter()
-        .map(|(i, p, m, events, corrections, withdrawals, unknown, median, p90, w7, w30)| {
-            let row = Timeliness {
-                events,
-                corrections,
-                withdrawals,
-                arrival_unknown: unknown,
-                median_days: median,
-                p90_days: p90,
-                within_7_days: w7,
-                within_30_days: w30,
-            };
-            ((i, p, m), row)
-        })
+        .map(
+            |(i, p, m, events, corrections, withdrawals, unknown, median, p90, w7, w30)| {
+                let row = Timeliness {
+                    events,
+                    corrections,
+                    withdrawals,
+                    arrival_unknown: unknown,
+                    median_days: median,
+                    p90_days: p90,
+                    within_7_days: w7,
+                    within_30_days: w30,
+                };
+                ((i, p, m), row)
+            },
+        )
         .collect();
 }
 
@@ -631,7 +636,17 @@ pub fn assert_same(got: &Tables, want: &Tables, context: &str) {
     diff("regional_metrics", &got.regional, &want.regional, context);
     diff("program_metrics", &got.program, &want.program, context);
     diff("missions", &got.missions, &want.missions, context);
-    diff("activity_facts' arrivals", &got.arrivals, &want.arrivals, context);
-    diff("reporting_timeliness", &got.timeliness, &want.timeliness, context);
+    diff(
+        "activity_facts' arrivals",
+        &got.arrivals,
+        &want.arrivals,
+        context,
+    );
+    diff(
+        "reporting_timeliness",
+        &got.timeliness,
+        &want.timeliness,
+        context,
+    );
     assert_eq!(got.programs, want.programs, "{context}: programs");
 }

@@ -309,7 +309,10 @@ fn arrivals_keep_the_earliest_delivery_and_unknown_stays_unknown() {
     ];
     let out = t.apply(&batch, &Prior::default()).unwrap();
     let f = &out.changes.activities_new[0];
-    assert_eq!((f.revision, f.first_arrived, f.revision_arrived), (2, at(3), at(4)));
+    assert_eq!(
+        (f.revision, f.first_arrived, f.revision_arrived),
+        (2, at(3), at(4))
+    );
 
     let key = (id("h1"), id("r1"));
     let stored = |first, revision| {
@@ -322,13 +325,18 @@ fn arrivals_keep_the_earliest_delivery_and_unknown_stays_unknown() {
         }
     };
     // Later deliveries of either revision: nothing to write.
-    let later = [arrived(activity("e1", "r1", 1, 5, "2023-12-30", "620921"), 9),
-        arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 9)];
+    let later = [
+        arrived(activity("e1", "r1", 1, 5, "2023-12-30", "620921"), 9),
+        arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 9),
+    ];
     let out = t.apply(&later, &stored(at(3), at(4))).unwrap();
     assert!(out.changes.activities_restamped.is_empty());
     assert!(out.changes.daily.is_empty());
     // An earlier one of the winner: restamped, no cell.
-    let earlier = [arrived(activity("e2", "r1", 2, 7, "2023-12-30", "620921"), 1)];
+    let earlier = [arrived(
+        activity("e2", "r1", 2, 7, "2023-12-30", "620921"),
+        1,
+    )];
     let out = t.apply(&earlier, &stored(at(3), at(4))).unwrap();
     let r = &out.changes.activities_restamped[0];
     assert_eq!((r.first_arrived, r.revision_arrived), (at(1), at(1)));
@@ -336,7 +344,10 @@ fn arrivals_keep_the_earliest_delivery_and_unknown_stays_unknown() {
     // Unknown stays unknown; a new revision's own arrival is known.
     let out = t.apply(&earlier, &stored(None, None)).unwrap();
     assert!(out.changes.activities_restamped.is_empty());
-    let newer = [arrived(activity("e3", "r1", 3, 8, "2023-12-30", "620921"), 20)];
+    let newer = [arrived(
+        activity("e3", "r1", 3, 8, "2023-12-30", "620921"),
+        20,
+    )];
     let out = t.apply(&newer, &stored(None, None)).unwrap();
     let r = &out.changes.activities_replaced[0];
     assert_eq!((r.first_arrived, r.revision_arrived), (None, at(20)));
