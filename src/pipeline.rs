@@ -286,10 +286,12 @@ pub async fn run(
         }
     };
     let backlog = Arc::new(ingest::Backlog::default());
+    let (ingest_done, progress_done) = tokio::sync::oneshot::channel();
     let progress = (mode == Mode::UntilCaughtUp).then(|| {
         tokio::spawn(crate::progress::catching_up(
             backlog.clone(),
             settings.log.format == crate::settings::LogFormat::Pretty,
+            progress_done,
         ))
     });
     let ingested = ingest::run(
@@ -309,9 +311,9 @@ pub async fn run(
     )
     .await;
     if let Some(progress) = progress {
-        // Awaited, so that the bar is off the screen before anything else
-        // (an error) is printed.
-        progress.abort();
+        // The last figures said, and awaited, so that the bar is off the
+        // screen before anything else (an error) is printed.
+        let _ = ingest_done.send(());
         let _ = progress.await;
     }
     let mut report = worker.await.context("the batch worker panicked")??;

@@ -53,6 +53,14 @@ impl Progress {
         }
     }
 
+    /// The last figures, said whenever the last line was: a drain's total
+    /// grows as partitions are assigned, so the lines before may have
+    /// shown less than the whole.
+    pub fn finish(&mut self, done: u64, total: u64) {
+        self.last_log = None;
+        self.set(done, total);
+    }
+
     /// `done` of `total` so far.
     pub fn set(&mut self, done: u64, total: u64) {
         if let Some(bar) = &self.bar {
@@ -101,12 +109,25 @@ impl Drop for Progress {
 /// `run --until-caught-up`: follows ingest's [`ingest::Backlog`] (messages
 /// read, messages left to the end offsets) until aborted. Looked at twice a
 /// second; [`Progress`] says it less often.
-pub async fn catching_up(backlog: Arc<ingest::Backlog>, bar: bool) {
+pub async fn catching_up(
+    backlog: Arc<ingest::Backlog>,
+    bar: bool,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut progress = Progress::new("catching up", "messages", bar);
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some((read, left)) = backlog.get() {
-            progress.set(read, read + left);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if let Some((read, left)) = backlog.get() {
+                    progress.set(read, read + left);
+                }
+            }
+            _ = &mut done => {
+                if let Some((read, left)) = backlog.get() {
+                    progress.finish(read, read + left);
+                }
+                return;
+            }
         }
     }
 }
