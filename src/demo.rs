@@ -125,7 +125,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         "\nThe analyst tables are in {} (SQLite). Query them, e.g.:\n  \
          sqlite3 {shown} \"SELECT * FROM program_summary WHERE period_type = 'month'\"\n\
          Tables: regional_metrics, program_metrics, daily_metrics, missions, regions, programs, quarantine;\n\
-         views: program_summary, region_summary, surgery_roles (docs: README.md, \"What analysts get\").\n\
+         views: program_summary, region_summary, surgery_roles, reporting_timeliness, reporting_lags (docs: README.md, \"What analysts get\").\n\
          Keep the pipeline on it with OUTREACH__DATABASE__URL=sqlite://{shown} outreach run",
         database.display()
     );
