@@ -43,6 +43,17 @@ fn wait(mut child: Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Waits out the killed members' sessions (6 s), so that the final drain
+/// holds every partition itself. Beside a dead member it would judge that
+/// member's partitions by their end offsets alone, and tansu's "latest" is
+/// the base of the last record batch plus one (docs/testing.md, "Known
+/// quirks"): a member killed with its committed offset inside that batch
+/// looked drained, and about 50 messages of its tail were never read (the
+/// SQLite test failed so once, under load).
+fn outlive_the_killed() {
+    std::thread::sleep(Duration::from_secs(7));
+}
+
 fn committed_batches(log: &str) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -230,6 +241,7 @@ async fn sigkills<D: Store>(app: &App<D>, rounds: usize, n: usize) -> Workload {
     }
     assert!(committed > 0, "the killed runs made progress before dying");
     eprintln!("{rounds} SIGKILLs, {committed} batches committed by the killed runs");
+    outlive_the_killed();
 
     let log = format!("{dir}/final.log");
     let status = wait(
@@ -371,6 +383,7 @@ async fn arrivals_survive_a_kill_a_replay_a_resend_and_a_rebuild() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+    outlive_the_killed();
     let log = format!("{dir}/final.log");
     let drained = spawn(
         broker,

@@ -53,6 +53,28 @@ pub struct Tables {
     pub arrivals: BTreeMap<(String, String), Arrivals>,
     /// `reporting_timeliness`: (institution, program, month) → its row.
     pub timeliness: BTreeMap<(String, String, NaiveDate), Timeliness>,
+    /// The model's winning activity facts (not compared: what `restamp`
+    /// recomputes the timeliness from).
+    pub facts: BTreeMap<(String, String), FactArrival>,
+}
+
+impl Tables {
+    /// The arrivals a test could not know in advance (messages stamped by
+    /// the producer's clock as they were published), checked by the test
+    /// and put in place of the model's; the timeliness recomputed from
+    /// them.
+    pub fn restamp(&mut self, arrivals: &BTreeMap<(String, String), Arrivals>) {
+        for (key, f) in &mut self.facts {
+            f.first_arrived = arrivals.get(key).and_then(|a| a.0);
+        }
+        self.arrivals = self
+            .facts
+            .keys()
+            .map(|k| (k.clone(), arrivals.get(k).copied().unwrap_or_default()))
+            .collect();
+        let facts: Vec<FactArrival> = self.facts.values().cloned().collect();
+        self.timeliness = timeliness(&facts);
+    }
 }
 
 pub type Arrivals = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -72,6 +94,7 @@ pub struct Timeliness {
 }
 
 /// What the timeliness figures need of one activity fact's winner.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactArrival {
     pub institution: String,
     pub program: String,
@@ -213,14 +236,16 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
             .unwrap();
         t.arrivals
             .insert(key.clone(), (first[key], revision_arrived));
-        facts.push(FactArrival {
+        let fact = FactArrival {
             institution: key.0.clone(),
             program: a.program_id.as_str().to_owned(),
             day: a.occurred_on,
             revision: a.revision,
             withdrawn: a.value.hundredths() == 0,
             first_arrived: first[key],
-        });
+        };
+        t.facts.insert(key.clone(), fact.clone());
+        facts.push(fact);
     }
     t.timeliness = timeliness(&facts);
     let mut add = |key: DailyKey, hundredths: i64| *t.daily.entry(key).or_default() += hundredths;
