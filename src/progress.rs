@@ -107,8 +107,9 @@ impl Drop for Progress {
 }
 
 /// `run --until-caught-up`: follows ingest's [`ingest::Backlog`] (messages
-/// read, messages left to the end offsets) until aborted. Looked at twice a
-/// second; [`Progress`] says it less often.
+/// read, messages left to the end offsets) until `done` fires (or its
+/// sender goes), then says the last figures. Looked at twice a second;
+/// [`Progress`] says it less often.
 pub async fn catching_up(
     backlog: Arc<ingest::Backlog>,
     bar: bool,
