@@ -11,7 +11,8 @@ pub enum Share {
     /// database's (two lanes at once made batches 0.75× as fast under a
     /// backlog, docs/performance.md).
     Beside,
-    /// Nothing else waits for the database (the fold after a drain): the
+    /// Nothing else waits for the database (the fold after a drain, or
+    /// one while batches wait for the fold past the pending budget): the
     /// regions are folded in two lanes at once, on two connections where
     /// the pool has a second (Postgres: two transactions; SQLite: the sorts
     /// of the first phases side by side, the writes in turn).
