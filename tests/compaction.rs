@@ -410,6 +410,60 @@ async fn period_starts_in_sql_match_the_reference() {
     assert_period_starts(rows, 11_385);
 }
 
+/// The dashboards' filters (a level, a period type, a range of periods; a
+/// period type of every program) reach the indexes of migration 0009
+/// through the views' GROUP BY, as index conditions on the stored cells.
+/// Sequential scans are switched off so that the plan shows whether an
+/// index is reachable at all, whatever the tables hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboards_filters_reach_the_level_and_period_indexes() {
+    let db = Db::new().await;
+    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
+        .await
+        .unwrap();
+    sink.migrate().await.unwrap();
+    sink.close().await;
+    let pool = db.pool().await;
+    let mut c = pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    for (query, index, condition) in [
+        (
+            "SELECT region_code, metric, sum(value) FROM outreach.regional_metrics
+             WHERE region_level = 'province' AND period_type = 'day'
+               AND period_start BETWEEN '2026-11-01' AND '2026-11-30' GROUP BY 1, 2",
+            "regional_cells_level",
+            "region_level = 'province'",
+        ),
+        (
+            "SELECT program_id, period_start, metric, sum(value) FROM outreach.program_metrics
+             WHERE period_type = 'month' GROUP BY 1, 2, 3",
+            "program_cells_period",
+            "period_type = 'month'",
+        ),
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {query}")))
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        let node = plan
+            .split("->")
+            // "Index Scan using <index> on <table>" or "Bitmap Index Scan on <index>".
+            .find(|node| {
+                node.contains(&format!("using {index} on"))
+                    || node.contains(&format!("Index Scan on {index}"))
+            })
+            .unwrap_or_else(|| panic!("{index} not used:\n{plan}"));
+        assert!(
+            node.contains("Index Cond") && node.contains(condition),
+            "{index} without the filter as its condition:\n{plan}"
+        );
+    }
+}
+
 /// A sum that no longer fits a cell fails that cell only. The country's
 /// yearly total of its largest metric is set to `i64::MAX` hundredths (a
 /// stand-in for the ~92 million maximal events of a producer stuck in a
