@@ -382,23 +382,28 @@ async fn batches_wait_for_the_fold_past_the_pending_budget() {
     sink.close().await;
 }
 
-/// The SQL that spreads day deltas to periods agrees with the reference
-/// `Period::start` on every day of three decades (leap years, ISO weeks
-/// across new year, quarters), whatever the session's time zone.
-#[tokio::test(flavor = "multi_thread")]
-async fn period_starts_in_sql_match_the_reference() {
+/// A scratch database with every migration applied, and a connection to
+/// it with `setting` (a `SET` statement) in force for its session.
+async fn migrated_session(
+    setting: &'static str,
+) -> (Db, sqlx::pool::PoolConnection<sqlx::Postgres>) {
     let db = Db::new().await;
     let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
         .await
         .unwrap();
     sink.migrate().await.unwrap();
     sink.close().await;
-    let pool = db.pool().await;
-    let mut c = pool.acquire().await.unwrap();
-    sqlx::query("SET TIME ZONE 'Pacific/Kiritimati'")
-        .execute(&mut *c)
-        .await
-        .unwrap();
+    let mut c = db.pool().await.acquire().await.unwrap();
+    sqlx::query(setting).execute(&mut *c).await.unwrap();
+    (db, c)
+}
+
+/// The SQL that spreads day deltas to periods agrees with the reference
+/// `Period::start` on every day of three decades (leap years, ISO weeks
+/// across new year, quarters), whatever the session's time zone.
+#[tokio::test(flavor = "multi_thread")]
+async fn period_starts_in_sql_match_the_reference() {
+    let (_db, mut c) = migrated_session("SET TIME ZONE 'Pacific/Kiritimati'").await;
     let rows: Vec<(chrono::NaiveDate, String, chrono::NaiveDate)> = sqlx::query_as(
         "SELECT d::date, p.period_type, p.period_start
          FROM generate_series('1999-12-01'::date, '2031-01-31'::date, interval '1 day') d
@@ -417,18 +422,7 @@ async fn period_starts_in_sql_match_the_reference() {
 /// index is reachable at all, whatever the tables hold.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboards_filters_reach_the_level_and_period_indexes() {
-    let db = Db::new().await;
-    let sink = sink::Sink::connect(&sink::Settings::new(&db.url))
-        .await
-        .unwrap();
-    sink.migrate().await.unwrap();
-    sink.close().await;
-    let pool = db.pool().await;
-    let mut c = pool.acquire().await.unwrap();
-    sqlx::query("SET enable_seqscan = off")
-        .execute(&mut *c)
-        .await
-        .unwrap();
+    let (_db, mut c) = migrated_session("SET enable_seqscan = off").await;
     for (query, index, condition) in [
         (
             "SELECT region_code, metric, sum(value) FROM outreach.regional_metrics
