@@ -72,8 +72,7 @@ impl Tables {
             .keys()
             .map(|k| (k.clone(), arrivals.get(k).copied().unwrap_or_default()))
             .collect();
-        let facts: Vec<FactArrival> = self.facts.values().cloned().collect();
-        self.timeliness = timeliness(&facts);
+        self.timeliness = timeliness(self.facts.values());
     }
 }
 
@@ -108,7 +107,9 @@ pub struct FactArrival {
 /// facts: lags in whole days from the day of the work to the UTC date of
 /// the first arrival (0 at least), nearest-rank percentiles over the facts
 /// whose arrival is known, shares of those rounded half up to 1/10,000.
-pub fn timeliness(facts: &[FactArrival]) -> BTreeMap<(String, String, NaiveDate), Timeliness> {
+pub fn timeliness<'a>(
+    facts: impl IntoIterator<Item = &'a FactArrival>,
+) -> BTreeMap<(String, String, NaiveDate), Timeliness> {
     let mut groups: BTreeMap<(String, String, NaiveDate), (Timeliness, Vec<i64>)> = BTreeMap::new();
     for f in facts {
         let month = NaiveDate::from_ymd_opt(f.day.year(), f.day.month(), 1).unwrap();
@@ -219,7 +220,6 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
         programs,
         ..Tables::default()
     };
-    let mut facts = Vec::new();
     for (key, e) in &activities {
         let Body::Activity(a) = &e.body else {
             unreachable!()
@@ -244,10 +244,9 @@ pub fn fold(events: &[Event], regions: &Regions) -> Tables {
             withdrawn: a.value.hundredths() == 0,
             first_arrived: first[key],
         };
-        t.facts.insert(key.clone(), fact.clone());
-        facts.push(fact);
+        t.facts.insert(key.clone(), fact);
     }
-    t.timeliness = timeliness(&facts);
+    t.timeliness = timeliness(t.facts.values());
     let mut add = |key: DailyKey, hundredths: i64| *t.daily.entry(key).or_default() += hundredths;
     for ((inst, _), e) in &activities {
         let Body::Activity(a) = &e.body else {
