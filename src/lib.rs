@@ -9,7 +9,6 @@ pub mod check_config;
 pub mod cli;
 pub mod demo;
 pub mod files;
-pub mod fold;
 pub mod http;
 pub mod pipeline;
 pub mod progress;

@@ -40,8 +40,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
     let regions = settings.regions()?;
     let sink = crate::pipeline::open_database(settings, &regions).await?;
-    let rollup =
-        Rollup::for_periods(&regions, sink.periods()).context("building the region closure")?;
+    let rollup = Rollup::new(&regions).context("building the region closure")?;
 
     let mut tx = sink.begin().await?;
     tx.lock_out_writers().await?;

@@ -187,8 +187,10 @@ impl Period {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    /// The first day of the period holding `day` (ISO weeks start on Monday).
-    /// The transform computes this with polars; this is the reference.
+    /// The first day of the period holding `day` (ISO weeks start on Monday):
+    /// the reference the tests hold each database's own rule to (Postgres'
+    /// `outreach.period_starts`, SQLite's `date()` in its views and fold),
+    /// which is where the pipeline computes periods.
     pub fn start(self, day: NaiveDate) -> NaiveDate {
         use chrono::Datelike;
         let ymd = |y, m| NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month exists");
@@ -202,25 +204,26 @@ impl Period {
     }
 }
 
-/// A signed change to one `regional_metrics` row.
+/// A signed change to one region's day of one metric: the `day` row of
+/// `regional_metrics`. The databases derive the other periods' rows from
+/// the days (they are the sums of their days).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RegionalCell {
     /// Shared with the region table: a batch makes hundreds of thousands of
     /// these cells from a few thousand regions.
     pub region_code: Arc<str>,
     pub level: crate::regions::Level,
-    pub period: Period,
-    pub period_start: NaiveDate,
+    pub day: NaiveDate,
     pub metric: Metric,
     pub value: i64,
 }
 
-/// A signed change to one `program_metrics` row.
+/// A signed change to one program's day of one metric: the `day` row of
+/// `program_metrics`, the other periods derived as for [`RegionalCell`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProgramCell {
     pub program_id: Arc<str>,
-    pub period: Period,
-    pub period_start: NaiveDate,
+    pub day: NaiveDate,
     pub metric: Metric,
     pub value: i64,
 }

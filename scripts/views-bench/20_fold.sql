@@ -1,5 +1,5 @@
 -- Fold every pending delta into the cells: the statements of
--- sink/src/postgres/compact.rs (Table::fold_sql, Range::All), one per table.
+-- sink/src/postgres/fold/sql.rs (Table::fold_sql, Range::All), one per table.
 \set ON_ERROR_STOP 1
 SET work_mem = '256MB';
 WITH moved AS (DELETE FROM outreach.daily_deltas

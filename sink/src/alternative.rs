@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use schemas::{Body, Event};
 
 use crate::postgres::copy::copy_in;
-use crate::{Db, Error, Result, Sink};
+use crate::{Result, Sink};
 
 /// The raw tables, keyed and collated like the pipeline's own (text keys
 /// in byte order, "C"), so neither side gets an advantage from collation.
@@ -47,11 +47,7 @@ pub struct Alternative {
 impl Sink {
     /// Creates `outreach_alt` afresh (Postgres only).
     pub async fn alternative(&self) -> Result<Alternative> {
-        let Db::Postgres(db) = &self.db else {
-            return Err(Error::Unsupported(
-                "the batch SQL alternative runs on Postgres",
-            ));
-        };
+        let db = self.postgres("the batch SQL alternative runs on Postgres")?;
         let mut conn = db.pool.acquire().await?;
         sqlx::raw_sql(SCHEMA).execute(&mut *conn).await?;
         Ok(Alternative { conn })

@@ -64,6 +64,12 @@ pub enum Error {
     /// A role name that would need quoting, or a managed role left unset.
     #[error("{0}")]
     Role(String),
+    /// The last fold waited this long for another worker's (or a
+    /// rebuild's) fold to end.
+    #[error(
+        "another worker (or a rebuild) held the fold's lock for {0:?}: the deltas stay visible and are folded by whoever holds it; check `outreach_compactions_total` on the other workers"
+    )]
+    FoldLocked(std::time::Duration),
 }
 
 impl From<sqlx::migrate::MigrateError> for Error {

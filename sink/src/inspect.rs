@@ -11,85 +11,35 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use sqlx::Connection;
 
-use crate::{Backend, Db, Result, Settings, Sink};
+use crate::{Backend, Result, Settings, Sink};
+
+const READERS_ON_POSTGRES: &str = "the readers' benchmark runs on Postgres";
 
 impl Sink {
     /// `daily_metrics` summed per (region_code, metric), in hundredths.
     pub async fn leaf_totals(&self) -> Result<HashMap<(String, String), i64>> {
-        let rows: Vec<(String, String, i64)> = match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_as(
-                    "SELECT region_code, metric, (sum(value) * 100)::bigint
-                     FROM outreach.daily_metrics GROUP BY 1, 2",
-                )
-                .fetch_all(&db.pool)
-                .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_as(
-                    "SELECT region_code, metric, CAST(round(sum(value) * 100) AS INTEGER)
-                     FROM daily_metrics GROUP BY 1, 2",
-                )
-                .fetch_all(&db.pool)
-                .await?
-            }
-        };
+        let rows = self.backend.leaf_totals().await?;
         Ok(rows.into_iter().map(|(r, m, v)| ((r, m), v)).collect())
     }
 
     /// The sum of every country's yearly cells, in hundredths.
     pub async fn country_total(&self) -> Result<i64> {
-        let v: Option<i64> = match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_scalar(
-                    "SELECT (sum(value) * 100)::bigint FROM outreach.regional_metrics
-                     WHERE region_level = 'country' AND period_type = 'year'",
-                )
-                .fetch_one(&db.pool)
-                .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_scalar(
-                    "SELECT CAST(round(sum(value) * 100) AS INTEGER) FROM regional_metrics
-                     WHERE region_level = 'country' AND period_type = 'year'",
-                )
-                .fetch_one(&db.pool)
-                .await?
-            }
-        };
-        Ok(v.unwrap_or(0))
+        Ok(self.backend.country_total().await?.unwrap_or(0))
     }
 
     pub async fn quarantined(&self) -> Result<i64> {
-        Ok(match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_scalar("SELECT count(*) FROM outreach.quarantine")
-                    .fetch_one(&db.pool)
-                    .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_scalar("SELECT count(*) FROM quarantine")
-                    .fetch_one(&db.pool)
-                    .await?
-            }
-        })
+        self.backend.quarantined().await
     }
 
     pub async fn database_bytes(&self) -> Result<i64> {
-        Ok(match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                    .fetch_one(&db.pool)
-                    .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_scalar(
-                    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                )
-                .fetch_one(&db.pool)
-                .await?
-            }
-        })
+        self.backend.database_bytes().await
+    }
+
+    /// Messages applied, over every partition the ledger has offsets for
+    /// (the sum of the next offsets: on topics that start at offset 0,
+    /// every message read, accepted or quarantined).
+    pub async fn applied_messages(&self) -> Result<u64> {
+        Ok(self.backend.applied_messages().await? as u64)
     }
 }
 
@@ -123,11 +73,7 @@ impl Sink {
     /// returns how long it took to fetch every row, and how many there were.
     /// For the benchmark's readers.
     pub async fn timed_read(&self, sql: &str) -> Result<(Duration, u64)> {
-        let Db::Postgres(db) = &self.db else {
-            return Err(crate::Error::Unsupported(
-                "the readers' benchmark runs on Postgres",
-            ));
-        };
+        let db = self.postgres(READERS_ON_POSTGRES)?;
         let t = Instant::now();
         let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_all(&db.pool)
@@ -135,33 +81,9 @@ impl Sink {
         Ok((t.elapsed(), rows.len() as u64))
     }
 
-    /// Messages applied, over every partition the ledger has offsets for
-    /// (the sum of the next offsets: on topics that start at offset 0,
-    /// every message read, accepted or quarantined).
-    pub async fn applied_messages(&self) -> Result<u64> {
-        let sql = "SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM {s}consumer_offsets";
-        let n: i64 = match &self.db {
-            Db::Postgres(db) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{s}", "outreach.")))
-                    .fetch_one(&db.pool)
-                    .await?
-            }
-            Db::Sqlite(db) => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{s}", "")))
-                    .fetch_one(&db.pool)
-                    .await?
-            }
-        };
-        Ok(n as u64)
-    }
-
     /// The first column of the first row of `sql`, as text (Postgres).
     pub async fn read_text(&self, sql: &str) -> Result<Option<String>> {
-        let Db::Postgres(db) = &self.db else {
-            return Err(crate::Error::Unsupported(
-                "the readers' benchmark runs on Postgres",
-            ));
-        };
+        let db = self.postgres(READERS_ON_POSTGRES)?;
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&db.pool)
             .await?)
@@ -170,7 +92,7 @@ impl Sink {
     /// The Postgres settings that decide what a write costs, to print
     /// beside the figures (`None` on SQLite).
     pub async fn server_settings(&self) -> Result<Option<Vec<(String, String)>>> {
-        let Db::Postgres(db) = &self.db else {
+        let Some(db) = self.backend.postgres() else {
             return Ok(None);
         };
         let rows: Vec<(String, String)> = sqlx::query_as(
@@ -189,7 +111,7 @@ impl Sink {
     /// file, then times COPY of it into an empty copy of each table (same
     /// keys and indexes), in a scratch schema dropped afterwards. Postgres only.
     pub async fn copy_floor(&self, scratch: &std::path::Path) -> Result<Option<CopyFloor>> {
-        let Db::Postgres(db) = &self.db else {
+        let Some(db) = self.backend.postgres() else {
             return Ok(None);
         };
         let mut c = db.pool.acquire().await?;

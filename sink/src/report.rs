@@ -10,7 +10,7 @@
 
 use chrono::NaiveDate;
 
-use crate::{Db, Result, Sink};
+use crate::{Result, Sink};
 
 /// Which rows a report covers. Empty `programs`: every program.
 #[derive(Debug, Clone, Default)]
@@ -103,184 +103,19 @@ pub struct ReportRows {
     pub lags: Vec<LagRow>,
 }
 
-const PG_ACTIVITY: &str = "
-SELECT program_id, region_code, to_char(day, 'YYYY-MM') AS month, metric,
-       CASE WHEN metric = 'surgeries' THEN dims->>'role' END AS role,
-       (sum(value) * 100)::bigint AS hundredths, min(day) AS first_day, max(day) AS last_day
-FROM outreach.daily_metrics
-WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
-  AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3)
-GROUP BY 1, 2, 3, 4, 5
-ORDER BY 1, 2, 3, 4, 5";
-
-const PG_QUARANTINE: &str = "
-SELECT error_code, count(*) AS messages, min(error_detail) AS example
-FROM outreach.quarantine
-WHERE ($1::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date >= $1)
-  AND ($2::date IS NULL OR (received_at AT TIME ZONE 'UTC')::date <= $2)
-GROUP BY error_code ORDER BY error_code";
-
-const SQLITE_ACTIVITY: &str = "
-SELECT program_id, region_code, substr(day, 1, 7) AS month, metric,
-       CASE WHEN metric = 'surgeries' THEN json_extract(dims, '$.role') END AS role,
-       CAST(round(sum(value) * 100) AS INTEGER) AS hundredths,
-       min(day) AS first_day, max(day) AS last_day
-FROM daily_metrics
-WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
-  AND (?2 IS NULL OR day >= ?2) AND (?3 IS NULL OR day <= ?3)
-GROUP BY 1, 2, 3, 4, 5
-ORDER BY 1, 2, 3, 4, 5";
-
-const SQLITE_QUARANTINE: &str = "
-SELECT error_code, count(*) AS messages, min(error_detail) AS example
-FROM quarantine
-WHERE (?1 IS NULL OR substr(received_at, 1, 10) >= ?1)
-  AND (?2 IS NULL OR substr(received_at, 1, 10) <= ?2)
-GROUP BY error_code ORDER BY error_code";
-
-// `days_to_arrival` is a date difference, an `integer` in Postgres.
-const PG_LAGS: &str = "
-SELECT institution_id, program_id, month, days_to_arrival::bigint AS days_to_arrival,
-       events, corrections, withdrawals
-FROM outreach.reporting_lags
-WHERE (cardinality($1::text[]) = 0 OR program_id = ANY($1))
-  AND ($2::date IS NULL OR month >= date_trunc('month', $2::timestamp)::date)
-  AND ($3::date IS NULL OR month <= $3)
-ORDER BY 1, 2, 3, 4";
-
-const SQLITE_LAGS: &str = "
-SELECT institution_id, program_id, month, days_to_arrival, events, corrections, withdrawals
-FROM reporting_lags
-WHERE (?1 = '[]' OR program_id IN (SELECT value FROM json_each(?1)))
-  AND (?2 IS NULL OR month >= substr(?2, 1, 7) || '-01')
-  AND (?3 IS NULL OR month <= ?3)
-ORDER BY 1, 2, 3, 4";
-
-const PG_REGIONS: &str =
-    "SELECT region_code, name, level, parent_code FROM outreach.regions ORDER BY region_code";
-const SQLITE_REGIONS: &str =
-    "SELECT region_code, name, level, parent_code FROM regions ORDER BY region_code";
-const PG_PROGRAMS: &str = "SELECT program_id, name FROM outreach.programs ORDER BY program_id";
-const SQLITE_PROGRAMS: &str = "SELECT program_id, name FROM programs ORDER BY program_id";
-
 impl Sink {
     /// The rows of a report over `query`, read in one snapshot where the
     /// backend gives one (a repeatable-read transaction on Postgres, a read
     /// transaction on SQLite): every figure of a report agrees with the
     /// others even while batches commit.
     pub async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
-        match &self.db {
-            Db::Postgres(db) => {
-                let mut tx = db.pool.begin().await?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                // to_regclass: readable by any login, where the migrations
-                // table is the owner's and the writer's only.
-                let migrated: bool =
-                    sqlx::query_scalar("SELECT to_regclass('outreach.daily_metrics') IS NOT NULL")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if !migrated {
-                    return Err(crate::Error::NoAnalystTables);
-                }
-                let sees_quarantine: bool =
-                    sqlx::query_scalar("SELECT outreach.analyst_sees_all()")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let programs = &query.programs;
-                let activity = sqlx::query_as(PG_ACTIVITY)
-                    .bind(programs)
-                    .bind(query.from)
-                    .bind(query.to)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let quarantine = sqlx::query_as(PG_QUARANTINE)
-                    .bind(query.from)
-                    .bind(query.to)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let lags = sqlx::query_as(PG_LAGS)
-                    .bind(programs)
-                    .bind(query.from)
-                    .bind(query.to)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let regions = sqlx::query_as(PG_REGIONS).fetch_all(&mut *tx).await?;
-                let programs = sqlx::query_as(PG_PROGRAMS).fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(ReportRows {
-                    backend: "postgres",
-                    days: span(&activity),
-                    activity,
-                    regions,
-                    programs,
-                    quarantine,
-                    sees_quarantine,
-                    lags,
-                })
-            }
-            Db::Sqlite(db) => {
-                let mut conn = db.pool.acquire().await?;
-                // A read transaction: one snapshot of the file (WAL) for
-                // every statement below.
-                sqlx::query("BEGIN").execute(&mut *conn).await?;
-                let rows = sqlite_rows(&mut conn, query).await;
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
-                rows
-            }
-        }
+        self.backend.report_rows(query).await
     }
-}
-
-async fn sqlite_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> Result<ReportRows> {
-    let migrated: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'daily_metrics')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if !migrated {
-        return Err(crate::Error::NoAnalystTables);
-    }
-    let programs = serde_json::to_string(&query.programs).expect("strings serialize");
-    let from = query.from.map(|d| d.to_string());
-    let to = query.to.map(|d| d.to_string());
-    let activity = sqlx::query_as(SQLITE_ACTIVITY)
-        .bind(&programs)
-        .bind(&from)
-        .bind(&to)
-        .fetch_all(&mut *conn)
-        .await?;
-    let quarantine = sqlx::query_as(SQLITE_QUARANTINE)
-        .bind(&from)
-        .bind(&to)
-        .fetch_all(&mut *conn)
-        .await?;
-    let lags = sqlx::query_as(SQLITE_LAGS)
-        .bind(&programs)
-        .bind(&from)
-        .bind(&to)
-        .fetch_all(&mut *conn)
-        .await?;
-    let regions = sqlx::query_as(SQLITE_REGIONS).fetch_all(&mut *conn).await?;
-    let programs = sqlx::query_as(SQLITE_PROGRAMS)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(ReportRows {
-        backend: "sqlite",
-        days: span(&activity),
-        activity,
-        regions,
-        programs,
-        quarantine,
-        sees_quarantine: true,
-        lags,
-    })
 }
 
 /// The first and last day of the activity rows: the period with figures,
 /// read off the rows rather than by a second pass over `daily_metrics`.
-fn span(activity: &[ActivityRow]) -> Option<(NaiveDate, NaiveDate)> {
+pub(crate) fn span(activity: &[ActivityRow]) -> Option<(NaiveDate, NaiveDate)> {
     let first = activity.iter().map(|r| r.first_day).min()?;
     let last = activity.iter().map(|r| r.last_day).max()?;
     Some((first, last))

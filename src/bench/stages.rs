@@ -53,7 +53,7 @@ pub(super) async fn stages(
     let sink = sink::Sink::connect(&db).await?;
     sink.migrate().await?;
     sink.sync_regions(&regions).await?;
-    let transform = transform::Transform::for_periods(&regions, sink.periods())?;
+    let transform = transform::Transform::new(&regions)?;
     let (mut load, mut plan_rollup, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut rows, mut next) = (0usize, None);
     let size = settings.ingest.batch_max_messages.max(1);

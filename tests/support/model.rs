@@ -156,19 +156,10 @@ impl Tables {
     }
 }
 
-/// The first day of each period type that holds `day`.
+/// The first day of each period type that holds `day`, by the reference
+/// rule (`Period::start`), which each database's own SQL is held to.
 pub fn period_starts(day: NaiveDate) -> [(&'static str, NaiveDate); 5] {
-    let ymd = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
-    [
-        ("day", day),
-        (
-            "week",
-            day - Days::new(u64::from(day.weekday().num_days_from_monday())),
-        ),
-        ("month", ymd(day.year(), day.month())),
-        ("quarter", ymd(day.year(), day.month0() / 3 * 3 + 1)),
-        ("year", ymd(day.year(), 1)),
-    ]
+    schemas::Period::ALL.map(|p| (p.as_str(), p.start(day)))
 }
 
 /// Dims as canonical JSON (keys sorted, compact), whatever order they came in.

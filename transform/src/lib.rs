@@ -4,8 +4,9 @@
 //! [`plan`] decides which facts win (highest revision, latest dispatch and
 //! completion) and turns each change into signed cells: the new contribution
 //! minus the old one. [`Rollup`] sums those cells with polars at the finest
-//! grain and rolls them up to every ancestor region and period, and per
-//! program. No IO here: this crate depends on neither rdkafka nor sqlx.
+//! grain and rolls them up to every ancestor region and to the program, per
+//! day (the databases derive weeks, months, quarters and years from the
+//! days). No IO here: this crate depends on neither rdkafka nor sqlx.
 
 mod contribution;
 mod plan;
@@ -43,18 +44,9 @@ pub struct Outcome<'e> {
 }
 
 impl Transform {
-    /// Rolls up to every period.
     pub fn new(regions: &Regions) -> Result<Transform> {
-        Transform::for_periods(regions, &schemas::Period::ALL)
-    }
-
-    /// Rolls up to `periods` only (what the sink stores: `Sink::periods`).
-    pub fn for_periods(
-        regions: &Regions,
-        periods: &'static [schemas::Period],
-    ) -> Result<Transform> {
         Ok(Transform {
-            rollup: Rollup::for_periods(regions, periods)?,
+            rollup: Rollup::new(regions)?,
         })
     }
 

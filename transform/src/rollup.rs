@@ -1,16 +1,17 @@
 //! The polars roll-up: signed cells in, summed deltas out for the finest
-//! grain, every ancestor region × period, and every program × period.
+//! grain, every ancestor region × day, and every program × day. (Weeks,
+//! months, quarters and years are the sums of their days: the databases
+//! derive them, in their views and their fold, so a batch writes days only.)
 //!
 //! polars only ever sees integers: each batch's strings are interned to
-//! ids, regions are indexes into the region table, metrics and periods are
-//! small numbers, and days are days since 1970. The finest grain is one
-//! group-by on those columns. For the roll-ups each daily cell is spread to
-//! its keys (each ancestor region, or its program, × each period's first
-//! day, from a precomputed ancestor list and a calendar of the batch's days
-//! computed by the reference [`Period::start`]), each key packed into one
-//! `u64`, and polars sums per key: one integer column groups several times
-//! faster than four, and no string is built per output cell until the end
-//! (a regional cell shares its region code with the table).
+//! ids, regions are indexes into the region table, metrics are small
+//! numbers, and days are days since 1970. The finest grain is one group-by
+//! on those columns. For the roll-ups each daily cell is spread to its keys
+//! (each ancestor region, from a precomputed ancestor list, or its
+//! program), each key packed into one `u64`, and polars sums per key: one
+//! integer column groups several times faster than three, and no string is
+//! built per output cell until the end (a regional cell shares its region
+//! code with the table).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use foldhash::fast::RandomState;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use schemas::{Cell, Level, Metric, Period, ProgramCell, RegionalCell, Regions};
+use schemas::{Cell, Level, Metric, ProgramCell, RegionalCell, Regions};
 
 use crate::{Contribution, Result};
 
@@ -33,8 +34,6 @@ pub struct Rollup {
     /// Each region's index → itself and every ancestor, as indexes into
     /// `codes`.
     ancestors: Vec<Vec<u32>>,
-    /// The periods rolled up to (a backend may derive the others itself).
-    periods: &'static [Period],
 }
 
 /// The grain of `daily_metrics`.
@@ -94,13 +93,7 @@ impl<'a> Interner<'a> {
 }
 
 impl Rollup {
-    /// Rolls up to every period.
     pub fn new(regions: &Regions) -> Result<Rollup> {
-        Rollup::for_periods(regions, &Period::ALL)
-    }
-
-    /// Rolls up to `periods` only.
-    pub fn for_periods(regions: &Regions, periods: &'static [Period]) -> Result<Rollup> {
         let mut codes: Vec<Arc<str>> = regions.iter().map(|r| r.code.as_str().into()).collect();
         codes.sort();
         let index: HashMap<String, u32, RandomState> = codes
@@ -121,7 +114,6 @@ impl Rollup {
             levels,
             index,
             ancestors,
-            periods,
         })
     }
 
@@ -189,7 +181,7 @@ impl Rollup {
             .filter(col("value").neq(lit(0)))
             .collect()?;
 
-        let (regional, program) = self.per_period(&daily)?;
+        let (regional, program) = self.per_owner(&daily)?;
         let programs = programs.shared();
         Ok((
             self.daily_cells(&daily, &names, &programs, &unknown)?,
@@ -198,15 +190,13 @@ impl Rollup {
         ))
     }
 
-    /// The daily cells summed per (ancestor region or program) × period ×
-    /// first day × metric: each daily cell is spread to its keys as packed
-    /// integers (a cheap loop over precomputed ancestors and a calendar of
-    /// the batch's days), then polars sums per key. One group-by on one
-    /// integer column: the joins and four-column group-bys this replaces
-    /// cost 4–5× more.
-    fn per_period(&self, daily: &DataFrame) -> Result<(DataFrame, DataFrame)> {
-        let mut calendar: HashMap<i32, Vec<u64>, RandomState> = HashMap::default();
-        let n = daily.height() * self.periods.len();
+    /// The daily cells summed per (ancestor region or program) × day ×
+    /// metric: each daily cell is spread to its keys as packed integers (a
+    /// cheap loop over precomputed ancestors), then polars sums per key.
+    /// One group-by on one integer column: the joins and multi-column
+    /// group-bys this replaces cost 4–5× more.
+    fn per_owner(&self, daily: &DataFrame) -> Result<(DataFrame, DataFrame)> {
+        let n = daily.height();
         let (mut regional, mut program) = (
             (Vec::with_capacity(n * 4), Vec::with_capacity(n * 4)),
             (Vec::with_capacity(n), Vec::with_capacity(n)),
@@ -217,27 +207,16 @@ impl Rollup {
             .zip(u32s(daily, "metric")?)
             .zip(values(daily)?);
         for ((((region, prog), day), metric), value) in cells {
-            let (region, prog, day, metric) = (
+            let (region, prog) = (
                 region.unwrap_or_default() as usize,
-                u64::from(prog.unwrap_or_default()),
-                day.unwrap_or_default(),
-                u64::from(metric.unwrap_or_default()),
+                prog.unwrap_or_default(),
             );
-            let slots = calendar.entry(day).or_insert_with(|| {
-                self.periods
-                    .iter()
-                    .map(|p| PackedKey::slot(*p, p.start(date(Some(day)))))
-                    .collect()
-            });
-            let ancestors = self.ancestors.get(region).map_or(&[][..], |a| &a[..]);
-            for slot in slots.iter().copied() {
-                let low = slot * PackedKey::SLOT + metric;
-                program.0.push(prog * PackedKey::KEY + low);
-                program.1.push(value);
-                for a in ancestors {
-                    regional.0.push(u64::from(*a) * PackedKey::KEY + low);
-                    regional.1.push(value);
-                }
+            let low = PackedKey::low(day.unwrap_or_default(), metric.unwrap_or_default());
+            program.0.push(u64::from(prog) * PackedKey::KEY + low);
+            program.1.push(value);
+            for a in self.ancestors.get(region).map_or(&[][..], |a| &a[..]) {
+                regional.0.push(u64::from(*a) * PackedKey::KEY + low);
+                regional.1.push(value);
             }
         }
         Ok((sum_per_key(regional)?, sum_per_key(program)?))
@@ -301,8 +280,7 @@ impl Rollup {
             .map(|(k, value)| RegionalCell {
                 region_code: self.codes[k.key].clone(),
                 level: self.levels[k.key],
-                period: k.period,
-                period_start: k.start,
+                day: k.day,
                 metric: k.metric,
                 value,
             })
@@ -329,34 +307,30 @@ fn sum_per_key((keys, values): (Vec<u64>, Vec<i64>)) -> Result<DataFrame> {
 }
 
 /// A roll-up cell's key in one `u64`: from the top, the region index or
-/// program id (24 bits), the period (3), its first day as days since 1970
-/// offset by 2^27 (28) and the metric (9).
+/// program id (24 bits), the day as days since 1970 offset by 2^27 (28)
+/// and the metric (9).
 struct PackedKey {
     key: usize,
-    period: Period,
-    start: NaiveDate,
+    day: NaiveDate,
     metric: Metric,
 }
 
 impl PackedKey {
-    const KEY: u64 = 1 << 40;
-    const SLOT: u64 = 1 << 9;
+    const KEY: u64 = 1 << 37;
+    const DAY: u64 = 1 << 9;
     const DAY_OFFSET: i64 = 1 << 27;
 
-    /// Period and first day: the middle bits, shifted down by [`Self::SLOT`].
-    fn slot(period: Period, start: NaiveDate) -> u64 {
-        ((period as u64) << 28) | (days(start) as i64 + Self::DAY_OFFSET) as u64
+    /// Day and metric: the low bits, below [`Self::KEY`].
+    fn low(day: i32, metric: u32) -> u64 {
+        (i64::from(day) + Self::DAY_OFFSET) as u64 * Self::DAY + u64::from(metric)
     }
 
     fn unpack(k: u64) -> PackedKey {
-        let slot = (k / Self::SLOT) & ((1 << 31) - 1);
+        let day = ((k % Self::KEY) / Self::DAY) as i64 - Self::DAY_OFFSET;
         PackedKey {
             key: (k / Self::KEY) as usize,
-            period: Period::ALL[(slot >> 28) as usize],
-            start: date(Some(
-                ((slot & ((1 << 28) - 1)) as i64 - Self::DAY_OFFSET) as i32,
-            )),
-            metric: Metric::ALL[(k % Self::SLOT) as usize],
+            day: date(Some(day as i32)),
+            metric: Metric::ALL[(k % Self::DAY) as usize],
         }
     }
 }
@@ -392,8 +366,7 @@ fn program_cells(df: &DataFrame, programs: &[Arc<str>]) -> Result<Vec<ProgramCel
     Ok(packed(df)?
         .map(|(k, value)| ProgramCell {
             program_id: programs[k.key].clone(),
-            period: k.period,
-            period_start: k.start,
+            day: k.day,
             metric: k.metric,
             value,
         })
@@ -420,18 +393,11 @@ mod tests {
             (3_483, "2026-11-30"),
             ((1 << 24) - 1, "2199-12-31"),
         ] {
-            let start: NaiveDate = day.parse().unwrap();
-            for period in Period::ALL {
-                for metric in [Metric::ALL[0], *Metric::ALL.last().unwrap()] {
-                    let k = key as u64 * PackedKey::KEY
-                        + PackedKey::slot(period, start) * PackedKey::SLOT
-                        + metric as u64;
-                    let u = PackedKey::unpack(k);
-                    assert_eq!(
-                        (u.key, u.period, u.start, u.metric),
-                        (key, period, start, metric)
-                    );
-                }
+            let day: NaiveDate = day.parse().unwrap();
+            for metric in [Metric::ALL[0], *Metric::ALL.last().unwrap()] {
+                let k = key as u64 * PackedKey::KEY + PackedKey::low(days(day), metric as u32);
+                let u = PackedKey::unpack(k);
+                assert_eq!((u.key, u.day, u.metric), (key, day, metric));
             }
         }
     }

@@ -1,12 +1,12 @@
-//! The transform alone, in milliseconds: the roll-up's periods agree with the
-//! calendar, roll-ups add up, and the result does not depend on how events
-//! are ordered or cut into batches.
+//! The transform alone, in milliseconds: the roll-up keeps days, roll-ups
+//! add up, and the result does not depend on how events are ordered or cut
+//! into batches.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use schemas::{
-    Activity, Body, Cell, Completion, Dims, Dispatch, Event, Id, Level, Metric, Period, Regions,
+    Activity, Body, Cell, Completion, Dims, Dispatch, Event, Id, Level, Metric, Regions,
     number::Amount,
 };
 use transform::{Prior, Transform, plan};
@@ -78,13 +78,17 @@ fn completion(event: &str, mission: &str, end: &str) -> Event {
     }
 }
 
+/// The roll-up keeps days: each daily cell's day, at its region and every
+/// ancestor, and at its program, over a century of weekdays, month ends
+/// and leap days. (The databases spread days to periods: tests/compaction.rs
+/// and tests/sqlite.rs hold their SQL to the reference `Period::start`.)
 #[test]
-fn periods_match_the_calendar_for_every_day_of_a_century() {
+fn the_roll_up_keeps_every_day_of_a_century() {
     let regions = Regions::shipped();
     let t = Transform::new(&regions).unwrap();
     let first = day("1950-01-01");
     let events: Vec<Event> = (0..36_600)
-        .step_by(7 * 13 + 1) // a spread of weekdays, month ends, leap days
+        .step_by(7 * 13 + 1)
         .chain(
             [day("2000-02-29"), day("1999-12-31"), day("2024-12-30")]
                 .map(|d| (d - first).num_days() as usize),
@@ -102,45 +106,27 @@ fn periods_match_the_calendar_for_every_day_of_a_century() {
         })
         .collect();
     let out = t.apply(&events, &Prior::default()).unwrap();
-    let days: Vec<NaiveDate> = out.changes.daily.iter().map(|c| c.day).collect();
-    for c in &out.changes.regional {
-        if &*c.region_code == "620921" {
-            let matching = days
-                .iter()
-                .filter(|d| c.period.start(**d) == c.period_start)
-                .count();
-            assert_eq!(
-                c.value,
-                matching as i64 * 100,
-                "{:?} {} holds its days",
-                c.period,
-                c.period_start
-            );
-        }
-        assert_eq!(
-            c.period.start(c.period_start),
-            c.period_start,
-            "{:?} {} is a period start",
-            c.period,
-            c.period_start
-        );
-    }
+    let days: std::collections::BTreeSet<NaiveDate> =
+        out.changes.daily.iter().map(|c| c.day).collect();
+    assert_eq!(days.len(), events.len());
+    let lineage = regions.lineage("620921").count();
     for d in &days {
-        for p in Period::ALL {
-            let s = p.start(*d);
-            assert!(
-                out.changes
-                    .regional
-                    .iter()
-                    .any(|c| &*c.region_code == "620921" && c.period == p && c.period_start == s),
-                "{p:?} of {d}"
-            );
-        }
+        let at_day: Vec<_> = out
+            .changes
+            .regional
+            .iter()
+            .filter(|c| c.day == *d)
+            .collect();
+        assert_eq!(at_day.len(), lineage, "{d}: the county and each ancestor");
+        assert!(at_day.iter().all(|c| c.value == 100), "{d}");
+        let programs = out.changes.program.iter().filter(|c| c.day == *d);
+        assert_eq!(programs.map(|c| c.value).collect::<Vec<_>>(), [100], "{d}");
     }
+    assert_eq!(out.changes.regional.len(), days.len() * lineage);
 }
 
 #[test]
-fn every_level_and_period_sums_to_the_same_total() {
+fn every_level_sums_to_the_same_total() {
     let regions = Regions::shipped();
     let t = Transform::new(&regions).unwrap();
     let events = vec![
@@ -150,29 +136,28 @@ fn every_level_and_period_sums_to_the_same_total() {
         activity("d", "r4", 1, 13, "2021-01-01", "MA-01"),
     ];
     let out = t.apply(&events, &Prior::default()).unwrap();
-    let mut totals: HashMap<(Level, Period), i64> = HashMap::new();
+    let mut totals: HashMap<Level, i64> = HashMap::new();
     for c in &out.changes.regional {
-        *totals.entry((c.level, c.period)).or_default() += c.value;
+        *totals.entry(c.level).or_default() += c.value;
     }
-    for l in [Level::Country] {
-        for p in Period::ALL {
-            assert_eq!(totals[&(l, p)], 3600, "{l:?} {p:?}");
-        }
-    }
+    assert_eq!(totals[&Level::Country], 3600);
     assert_eq!(
-        totals[&(Level::County, Period::Year)],
+        totals[&Level::County],
         2300,
         "MA-01 is a province, not a county"
     );
-    assert_eq!(totals[&(Level::Province, Period::Month)], 3600);
-    let program: i64 = out
-        .changes
-        .program
-        .iter()
-        .filter(|c| c.period == Period::Quarter)
-        .map(|c| c.value)
-        .sum();
+    assert_eq!(totals[&Level::Province], 3600);
+    let program: i64 = out.changes.program.iter().map(|c| c.value).sum();
     assert_eq!(program, 3600);
+    let day_of = |code: &str| {
+        out.changes
+            .regional
+            .iter()
+            .filter(|c| &*c.region_code == code)
+            .map(|c| (c.day, c.value))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(day_of("MA-01"), [(day("2021-01-01"), 1300)]);
 }
 
 /// Applies events in batches, carrying the ledger between them as the sink would.

@@ -7,16 +7,19 @@
 //! each other but do not deadlock (Postgres breaks the rare remaining cycle,
 //! and the error is retryable).
 
-use schemas::{ActivityFact, Changes, Id, MissionFact, Period};
+use async_trait::async_trait;
+use schemas::{ActivityFact, Changes, Id, MissionFact};
+use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{Postgres, Transaction};
 
-use super::compact;
+type PgTransaction = sqlx::Transaction<'static, Postgres>;
+
 use super::copy::copy_in;
+use super::fold;
 use schemas::OffsetRange;
 
-use crate::batch::{Key, QuarantineRow, Statements, check_count};
+use crate::backend::{Key, QuarantineRow, Transaction, check_count};
 use crate::rows::{
     self, ACTIVITY, ACTIVITY_FIELDS, Array, Column, Get, Getter, MISSION, MISSION_FIELDS,
     select_list,
@@ -24,76 +27,21 @@ use crate::rows::{
 use crate::{Error, Result};
 
 pub(crate) struct Batch {
-    tx: Transaction<'static, Postgres>,
+    tx: PgTransaction,
     /// The rebuild's cursors declared so far.
     cursors: Vec<&'static str>,
+    /// Whether this transaction commits without waiting for its WAL
+    /// (set by the first claim).
+    asynchronous: bool,
 }
 
 impl Batch {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Batch {
+    pub(crate) fn new(tx: PgTransaction) -> Batch {
         Batch {
             tx,
             cursors: Vec::new(),
+            asynchronous: false,
         }
-    }
-
-    /// Moves each partition's stored offset from `expected` to `next`, or
-    /// fails with [`Error::Fenced`] if another worker moved it first.
-    /// `ranges` are sorted, so that workers lock offsets in the same order.
-    ///
-    /// A batch that claims offsets commits without waiting for its WAL to
-    /// reach the disk: if the server crashes before it does, the offsets
-    /// are lost with the data, and the messages are read and applied again.
-    /// (Not for a rebuild, which claims nothing: its caller is told it is
-    /// done.)
-    pub async fn claim(&mut self, ranges: &[&OffsetRange]) -> Result<()> {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *self.tx)
-            .await?;
-        for r in ranges {
-            let q = match r.expected {
-                Some(expected) => sqlx::query(
-                    "UPDATE outreach.consumer_offsets SET next_offset = $3, updated_at = now()
-                     WHERE topic = $1 AND partition = $2 AND next_offset = $4",
-                )
-                .bind(&*r.topic)
-                .bind(r.partition)
-                .bind(r.next)
-                .bind(expected),
-                None => sqlx::query(
-                    "INSERT INTO outreach.consumer_offsets (topic, partition, next_offset)
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(&*r.topic)
-                .bind(r.partition)
-                .bind(r.next),
-            };
-            if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
-                return Err(Error::Fenced {
-                    topic: r.topic.to_string(),
-                    partition: r.partition,
-                    expected: r.expected,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The ledger rows of these keys (sorted), locked until commit.
-    pub async fn load(
-        &mut self,
-        activity_keys: &[Key],
-        mission_keys: &[Key],
-    ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
-        let rows = self
-            .locked("activity_facts", &ACTIVITY_FIELDS, activity_keys)
-            .await?;
-        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
-        let rows = self
-            .locked("mission_facts", &MISSION_FIELDS, mission_keys)
-            .await?;
-        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
-        Ok((activities, missions))
     }
 
     /// The rows of a ledger table with these keys (its first two
@@ -114,60 +62,6 @@ impl Batch {
             .bind(b)
             .fetch_all(&mut *self.tx)
             .await?)
-    }
-
-    /// For a rebuild: every batch's claim (an update of its offsets) waits
-    /// until this transaction ends, and a batch in flight is waited for.
-    /// Readers of any table go on.
-    pub async fn lock_out_writers(&mut self) -> Result<()> {
-        sqlx::query("LOCK TABLE outreach.consumer_offsets IN EXCLUSIVE MODE")
-            .execute(&mut *self.tx)
-            .await?;
-        // And compactions: the rebuild writes the cells itself.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(compact::LOCK)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// (activity facts, mission facts) in the ledger.
-    pub async fn ledger_size(&mut self) -> Result<(u64, u64)> {
-        let (a, m): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM outreach.activity_facts),
-                    (SELECT count(*) FROM outreach.mission_facts)",
-        )
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok((a as u64, m as u64))
-    }
-
-    /// The next `n` activity facts, through a cursor ordered by region
-    /// and day: each chunk then covers few regions and days, so its
-    /// roll-up collapses well and the rebuild appends few deltas.
-    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
-        let list = select_list(&ACTIVITY_FIELDS);
-        let rows = self
-            .fetch(
-                "rebuild_activities",
-                &format!("SELECT {list} FROM outreach.activity_facts f ORDER BY region_code, day"),
-                n,
-            )
-            .await?;
-        rows.iter().map(rows::activity).collect()
-    }
-
-    /// The next `n` mission facts, through a cursor.
-    pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
-        let list = select_list(&MISSION_FIELDS);
-        let rows = self
-            .fetch(
-                "rebuild_missions",
-                &format!("SELECT {list} FROM outreach.mission_facts f ORDER BY region_code"),
-                n,
-            )
-            .await?;
-        rows.iter().map(rows::mission).collect()
     }
 
     /// FETCH from `cursor`, declared over `query` on first use.
@@ -192,14 +86,117 @@ impl Batch {
         .fetch_all(&mut *self.tx)
         .await?)
     }
+}
 
-    pub async fn commit(self) -> Result<()> {
+#[async_trait]
+impl Transaction for Batch {
+    /// Moves the partition's stored offset from `expected` to `next`.
+    /// Workers claim partitions in the same order (`batch.rs`), so that
+    /// they wait for each other but do not deadlock.
+    ///
+    /// A batch that claims offsets commits without waiting for its WAL to
+    /// reach the disk: if the server crashes before it does, the offsets
+    /// are lost with the data, and the messages are read and applied again.
+    /// (Not for a rebuild, which claims nothing: its caller is told it is
+    /// done.)
+    async fn claim(&mut self, r: &OffsetRange) -> Result<bool> {
+        if !self.asynchronous {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *self.tx)
+                .await?;
+            self.asynchronous = true;
+        }
+        let q = match r.expected {
+            Some(expected) => sqlx::query(
+                "UPDATE outreach.consumer_offsets SET next_offset = $3, updated_at = now()
+                 WHERE topic = $1 AND partition = $2 AND next_offset = $4",
+            )
+            .bind(&*r.topic)
+            .bind(r.partition)
+            .bind(r.next)
+            .bind(expected),
+            None => sqlx::query(
+                "INSERT INTO outreach.consumer_offsets (topic, partition, next_offset)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&*r.topic)
+            .bind(r.partition)
+            .bind(r.next),
+        };
+        Ok(q.execute(&mut *self.tx).await?.rows_affected() == 1)
+    }
+
+    /// The ledger rows of these keys, in key order, locked until commit.
+    async fn load_activities(&mut self, keys: &[Key]) -> Result<Vec<ActivityFact<'static>>> {
+        let rows = self
+            .locked("activity_facts", &ACTIVITY_FIELDS, keys)
+            .await?;
+        rows.iter().map(rows::activity).collect()
+    }
+
+    async fn load_missions(&mut self, keys: &[Key]) -> Result<Vec<MissionFact>> {
+        let rows = self.locked("mission_facts", &MISSION_FIELDS, keys).await?;
+        rows.iter().map(rows::mission).collect()
+    }
+
+    /// For a rebuild: every batch's claim (an update of its offsets) waits
+    /// until this transaction ends, and a batch in flight is waited for.
+    /// Readers of any table go on.
+    async fn lock_out_writers(&mut self) -> Result<()> {
+        sqlx::query("LOCK TABLE outreach.consumer_offsets IN EXCLUSIVE MODE")
+            .execute(&mut *self.tx)
+            .await?;
+        // And compactions: the rebuild writes the cells itself.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(fold::LOCK)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// (activity facts, mission facts) in the ledger.
+    async fn ledger_size(&mut self) -> Result<(u64, u64)> {
+        let (a, m): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM outreach.activity_facts),
+                    (SELECT count(*) FROM outreach.mission_facts)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((a as u64, m as u64))
+    }
+
+    /// The next `n` activity facts, through a cursor ordered by region
+    /// and day: each chunk then covers few regions and days, so its
+    /// roll-up collapses well and the rebuild appends few deltas.
+    async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
+        let list = select_list(&ACTIVITY_FIELDS);
+        let rows = self
+            .fetch(
+                "rebuild_activities",
+                &format!("SELECT {list} FROM outreach.activity_facts f ORDER BY region_code, day"),
+                n,
+            )
+            .await?;
+        rows.iter().map(rows::activity).collect()
+    }
+
+    /// The next `n` mission facts, through a cursor.
+    async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
+        let list = select_list(&MISSION_FIELDS);
+        let rows = self
+            .fetch(
+                "rebuild_missions",
+                &format!("SELECT {list} FROM outreach.mission_facts f ORDER BY region_code"),
+                n,
+            )
+            .await?;
+        rows.iter().map(rows::mission).collect()
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-impl Statements for Batch {
     async fn clear(&mut self, table: &str) -> Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
             .execute(&mut *self.tx)
@@ -322,7 +319,7 @@ impl Statements for Batch {
 
     /// The three roll-ups: each batch appends its signed deltas with COPY
     /// (no upsert, no row lock: workers never wait for each other here);
-    /// compaction folds them into the cells later (`compact.rs`).
+    /// compaction folds them into the cells later (`fold/`).
     async fn write_daily(&mut self, c: &Changes<'_>) -> Result<()> {
         copy_in(
             &mut self.tx,
@@ -345,19 +342,19 @@ impl Statements for Batch {
         Ok(())
     }
 
-    /// Only the day's regional and program deltas are written: the views
-    /// and the compaction spread them to the other periods (migration 0004),
-    /// which are the sums of their days.
+    /// The transform gives days only: the views and the fold spread them
+    /// to the other periods (migration 0004), which are the sums of their
+    /// days.
     async fn write_regional(&mut self, c: &Changes<'_>) -> Result<()> {
         copy_in(
             &mut self.tx,
             "COPY outreach.regional_deltas (region_code, region_level, day, metric, value)
              FROM STDIN",
-            &days(&c.regional, |c| c.period),
+            &c.regional,
             |r, c| {
                 r.text(&c.region_code)
                     .text(c.level.as_str())
-                    .date(c.period_start)
+                    .date(c.day)
                     .text(c.metric.as_str())
                     .int(c.value);
             },
@@ -370,10 +367,10 @@ impl Statements for Batch {
         copy_in(
             &mut self.tx,
             "COPY outreach.program_deltas (program_id, day, metric, value) FROM STDIN",
-            &days(&c.program, |c| c.period),
+            &c.program,
             |r, c| {
                 r.text(&c.program_id)
-                    .date(c.period_start)
+                    .date(c.day)
                     .text(c.metric.as_str())
                     .int(c.value);
             },
@@ -385,7 +382,7 @@ impl Statements for Batch {
     /// A rebuild wrote full values as deltas into emptied tables: fold them
     /// now, so the rebuilt tables start compact.
     async fn settle(&mut self) -> Result<()> {
-        compact::fold(&mut self.tx).await?;
+        fold::fold(&mut self.tx).await?;
         Ok(())
     }
 
@@ -412,12 +409,6 @@ impl Statements for Batch {
         .await?;
         Ok(())
     }
-}
-
-/// The day-period cells of a roll-up (collected: a filtering iterator held
-/// across the COPY's awaits would not be `Send`).
-fn days<T>(cells: &[T], period: impl Fn(&T) -> Period) -> Vec<&T> {
-    cells.iter().filter(|c| period(c) == Period::Day).collect()
 }
 
 /// The INSERT (`new`; a row another worker inserted since `load` is left

@@ -4,20 +4,24 @@
 //! writer and analyst roles.
 
 mod batch;
-pub(crate) mod compact;
 pub(crate) mod copy;
+pub(crate) mod fold;
+mod reads;
 pub mod roles;
 mod upgrade;
 
-pub(crate) use batch::Batch;
+use batch::Batch;
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use schemas::Regions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
-use crate::{ConnectFailure, Error, Result, Settings};
+use crate::backend::{self, Backend, StoredOffset};
+use crate::report::{ReportQuery, ReportRows};
+use crate::{Compacted, ConnectFailure, Error, Pending, Result, Settings, Share};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -111,12 +115,35 @@ impl Db {
         })
     }
 
+    /// The managed analyst role; "" when roles are not managed.
+    pub fn analyst_role(&self) -> &str {
+        self.roles.as_ref().map_or("", |(_, analyst)| analyst)
+    }
+
+    /// The latest migration applied (0: none, or no migration table yet).
+    async fn applied_version(&self) -> Result<i64> {
+        match sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok(v) => Ok(v.unwrap_or(0)),
+            // No migration table: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Db {
     /// Applies the migrations that have not run yet, then the roles' grants
     /// when a migration ran or the roles are not in place. (Granting again
     /// at every start would take exclusive locks that wait behind, and then
     /// hold up, analysts' long queries.) An upgrade from before 0005 keeps
     /// what its analysts saw ([`upgrade`]).
-    pub async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<()> {
         let before = self.applied_version().await?;
         upgrade::capture(&self.pool, before).await?;
         MIGRATOR.run(&self.pool).await?;
@@ -138,33 +165,13 @@ impl Db {
         Ok(())
     }
 
-    /// The managed analyst role; "" when roles are not managed.
-    pub fn analyst_role(&self) -> &str {
-        self.roles.as_ref().map_or("", |(_, analyst)| analyst)
-    }
-
     /// (latest applied, latest of this build).
-    pub async fn migration_versions(&self) -> Result<(i64, i64)> {
+    async fn migration_versions(&self) -> Result<(i64, i64)> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         Ok((self.applied_version().await?, latest))
     }
 
-    /// The latest migration applied (0: none, or no migration table yet).
-    async fn applied_version(&self) -> Result<i64> {
-        match sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT max(version) FROM public._sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await
-        {
-            Ok(v) => Ok(v.unwrap_or(0)),
-            // No migration table: nothing was ever applied.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
+    async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
         let rows = regions.parents_first();
         let code: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
         let name: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
@@ -187,11 +194,7 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// The stored (topic, partition, next offset) rows of these partitions.
-    pub async fn stored_offsets(
-        &self,
-        partitions: &[(String, i32)],
-    ) -> Result<Vec<(String, i32, i64)>> {
+    async fn stored_offsets(&self, partitions: &[(String, i32)]) -> Result<Vec<StoredOffset>> {
         let topics: Vec<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
         let parts: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
         Ok(sqlx::query_as(
@@ -204,17 +207,17 @@ impl Db {
         .await?)
     }
 
-    pub async fn compact(&self, share: crate::Share) -> Result<Option<compact::Compacted>> {
-        let done = compact::compact(&self.pool, share).await?;
-        if share == crate::Share::Alone && done.is_some_and(|d| d.deltas > 0) {
-            compact::vacuum_deltas(&self.pool).await;
+    async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
+        let done = fold::compact(&self.pool, share).await?;
+        if share == Share::Alone && done.is_some_and(|d| d.deltas > 0) {
+            fold::vacuum_deltas(&self.pool).await;
         }
         Ok(done)
     }
 
-    pub async fn begin(&self) -> Result<Batch> {
+    async fn begin(&self) -> Result<Box<dyn backend::Transaction>> {
         match self.pool.begin().await {
-            Ok(tx) => Ok(Batch::new(tx)),
+            Ok(tx) => Ok(Box::new(Batch::new(tx))),
             // Say, the database went away since the start.
             Err(sqlx::Error::PoolTimedOut) => {
                 let (settings, options) = &*self.target;
@@ -222,5 +225,44 @@ impl Db {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn pending(&self) -> Result<Pending> {
+        self.count_pending().await
+    }
+
+    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read_leaf_totals().await
+    }
+
+    async fn country_total(&self) -> Result<Option<i64>> {
+        self.read_country_total().await
+    }
+
+    async fn quarantined(&self) -> Result<i64> {
+        self.scalar("SELECT count(*) FROM outreach.quarantine")
+            .await
+    }
+
+    async fn database_bytes(&self) -> Result<i64> {
+        self.scalar("SELECT pg_database_size(current_database())")
+            .await
+    }
+
+    async fn applied_messages(&self) -> Result<i64> {
+        self.scalar("SELECT coalesce(sum(next_offset), 0)::bigint FROM outreach.consumer_offsets")
+            .await
+    }
+
+    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
+        self.read_report(query).await
+    }
+
+    fn postgres(&self) -> Option<&Db> {
+        Some(self)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
     }
 }

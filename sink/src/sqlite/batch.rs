@@ -4,84 +4,39 @@
 //! from its first statement, so the ledger rows it reads cannot change
 //! under it: no row locks needed.
 
+use async_trait::async_trait;
 use schemas::{ActivityFact, Changes, Id, MissionFact};
+use sqlx::Sqlite;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, Transaction};
 
-use super::{compact, json};
+type SqliteTransaction = sqlx::Transaction<'static, Sqlite>;
+
+use super::{fold, json};
 use schemas::OffsetRange;
 
-use crate::batch::{Key, QuarantineRow, Statements, check_count};
+use crate::Result;
+use crate::backend::{Key, QuarantineRow, Transaction, check_count};
 use crate::rows::{
     self, ACTIVITY, ACTIVITY_FIELDS, Column, Getter, JsonRow, MISSION, MISSION_FIELDS, select_list,
 };
-use crate::{Error, Result};
 
 /// Now, as the RFC 3339 text the timestamp columns hold.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 pub(crate) struct Batch {
-    tx: Transaction<'static, Sqlite>,
+    tx: SqliteTransaction,
     /// Where the rebuild's reading of the ledger stands (keyset).
     after_activity: Option<Key>,
     after_mission: Option<Key>,
 }
 
 impl Batch {
-    pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Batch {
+    pub(crate) fn new(tx: SqliteTransaction) -> Batch {
         Batch {
             tx,
             after_activity: None,
             after_mission: None,
         }
-    }
-
-    pub async fn claim(&mut self, ranges: &[&OffsetRange]) -> Result<()> {
-        for r in ranges {
-            let q = match r.expected {
-                Some(expected) => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE consumer_offsets SET next_offset = ?3, updated_at = {NOW}
-                     WHERE topic = ?1 AND partition = ?2 AND next_offset = ?4"
-                )))
-                .bind(&*r.topic)
-                .bind(r.partition)
-                .bind(r.next)
-                .bind(expected),
-                None => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
-                     VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT DO NOTHING"
-                )))
-                .bind(&*r.topic)
-                .bind(r.partition)
-                .bind(r.next),
-            };
-            if q.execute(&mut *self.tx).await?.rows_affected() != 1 {
-                return Err(Error::Fenced {
-                    topic: r.topic.to_string(),
-                    partition: r.partition,
-                    expected: r.expected,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The ledger rows of these keys (the transaction holds the write
-    /// lock: they cannot change under it).
-    pub async fn load(
-        &mut self,
-        activity_keys: &[Key],
-        mission_keys: &[Key],
-    ) -> Result<(Vec<ActivityFact<'static>>, Vec<MissionFact>)> {
-        let rows = self
-            .keyed("activity_facts", &ACTIVITY_FIELDS, activity_keys)
-            .await?;
-        let activities = rows.iter().map(rows::activity).collect::<Result<_>>()?;
-        let rows = self
-            .keyed("mission_facts", &MISSION_FIELDS, mission_keys)
-            .await?;
-        let missions = rows.iter().map(rows::mission).collect::<Result<_>>()?;
-        Ok((activities, missions))
     }
 
     /// The rows of a ledger table with these keys (its first two `fields`).
@@ -101,64 +56,6 @@ impl Batch {
             .bind(json(keys))
             .fetch_all(&mut *self.tx)
             .await?)
-    }
-
-    /// (activity facts, mission facts) in the ledger.
-    pub async fn ledger_size(&mut self) -> Result<(u64, u64)> {
-        let (a, m): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM activity_facts), (SELECT count(*) FROM mission_facts)",
-        )
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok((a as u64, m as u64))
-    }
-
-    /// The next `n` activity facts in key order (keyset: each chunk starts
-    /// past the last key read, through the primary key's index; the first
-    /// past `("", "")`, below every identifier).
-    pub async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
-        let list = select_list(&ACTIVITY_FIELDS);
-        let (inst, rec) = after(&self.after_activity);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {list} FROM activity_facts f
-             WHERE (institution_id, record_id) > (?1, ?2)
-             ORDER BY institution_id, record_id LIMIT ?3"
-        )))
-        .bind(inst)
-        .bind(rec)
-        .bind(n as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let facts: Vec<ActivityFact<'static>> =
-            rows.iter().map(rows::activity).collect::<Result<_>>()?;
-        if let Some(f) = facts.last() {
-            self.after_activity = Some((
-                f.institution.clone().into_owned(),
-                f.record_id.clone().into_owned(),
-            ));
-        }
-        Ok(facts)
-    }
-
-    /// The next `n` mission facts in key order.
-    pub async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
-        let list = select_list(&MISSION_FIELDS);
-        let (inst, mission) = after(&self.after_mission);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {list} FROM mission_facts f
-             WHERE (institution_id, mission_id) > (?1, ?2)
-             ORDER BY institution_id, mission_id LIMIT ?3"
-        )))
-        .bind(inst)
-        .bind(mission)
-        .bind(n as i64)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let facts: Vec<MissionFact> = rows.iter().map(rows::mission).collect::<Result<_>>()?;
-        if let Some(f) = facts.last() {
-            self.after_mission = Some((f.institution.clone(), f.mission_id.clone()));
-        }
-        Ok(facts)
     }
 
     /// Inserts (`new`) or updates ledger rows, sent as one JSON array of
@@ -185,16 +82,115 @@ impl Batch {
             .await?;
         check_count(done.rows_affected(), facts.len())
     }
+}
 
-    pub async fn commit(self) -> Result<()> {
+#[async_trait]
+impl Transaction for Batch {
+    /// Moves the partition's stored offset from `expected` to `next` (the
+    /// transaction holds the write lock: no other worker waits on a row).
+    async fn claim(&mut self, r: &OffsetRange) -> Result<bool> {
+        let q = match r.expected {
+            Some(expected) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE consumer_offsets SET next_offset = ?3, updated_at = {NOW}
+                 WHERE topic = ?1 AND partition = ?2 AND next_offset = ?4"
+            )))
+            .bind(&*r.topic)
+            .bind(r.partition)
+            .bind(r.next)
+            .bind(expected),
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
+                 VALUES (?1, ?2, ?3, {NOW}) ON CONFLICT DO NOTHING"
+            )))
+            .bind(&*r.topic)
+            .bind(r.partition)
+            .bind(r.next),
+        };
+        Ok(q.execute(&mut *self.tx).await?.rows_affected() == 1)
+    }
+
+    /// The ledger rows of these keys (the transaction holds the write
+    /// lock: they cannot change under it).
+    async fn load_activities(&mut self, keys: &[Key]) -> Result<Vec<ActivityFact<'static>>> {
+        let rows = self.keyed("activity_facts", &ACTIVITY_FIELDS, keys).await?;
+        rows.iter().map(rows::activity).collect()
+    }
+
+    async fn load_missions(&mut self, keys: &[Key]) -> Result<Vec<MissionFact>> {
+        let rows = self.keyed("mission_facts", &MISSION_FIELDS, keys).await?;
+        rows.iter().map(rows::mission).collect()
+    }
+
+    /// (activity facts, mission facts) in the ledger.
+    async fn ledger_size(&mut self) -> Result<(u64, u64)> {
+        let (a, m): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM activity_facts), (SELECT count(*) FROM mission_facts)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((a as u64, m as u64))
+    }
+
+    /// The next `n` activity facts in key order (keyset: each chunk starts
+    /// past the last key read, through the primary key's index; the first
+    /// past `("", "")`, below every identifier).
+    async fn next_activities(&mut self, n: usize) -> Result<Vec<ActivityFact<'static>>> {
+        let list = select_list(&ACTIVITY_FIELDS);
+        let (inst, rec) = after(&self.after_activity);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {list} FROM activity_facts f
+             WHERE (institution_id, record_id) > (?1, ?2)
+             ORDER BY institution_id, record_id LIMIT ?3"
+        )))
+        .bind(inst)
+        .bind(rec)
+        .bind(n as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let facts: Vec<ActivityFact<'static>> =
+            rows.iter().map(rows::activity).collect::<Result<_>>()?;
+        if let Some(f) = facts.last() {
+            self.after_activity = Some((
+                f.institution.clone().into_owned(),
+                f.record_id.clone().into_owned(),
+            ));
+        }
+        Ok(facts)
+    }
+
+    /// The next `n` mission facts in key order.
+    async fn next_missions(&mut self, n: usize) -> Result<Vec<MissionFact>> {
+        let list = select_list(&MISSION_FIELDS);
+        let (inst, mission) = after(&self.after_mission);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {list} FROM mission_facts f
+             WHERE (institution_id, mission_id) > (?1, ?2)
+             ORDER BY institution_id, mission_id LIMIT ?3"
+        )))
+        .bind(inst)
+        .bind(mission)
+        .bind(n as i64)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let facts: Vec<MissionFact> = rows.iter().map(rows::mission).collect::<Result<_>>()?;
+        if let Some(f) = facts.last() {
+            self.after_mission = Some((f.institution.clone(), f.mission_id.clone()));
+        }
+        Ok(facts)
+    }
+
+    /// The transaction began IMMEDIATE: it holds the write lock already.
+    async fn lock_out_writers(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
     }
-}
 
-impl Statements for Batch {
     async fn settle(&mut self) -> Result<()> {
-        compact::fold(&mut self.tx).await?;
+        fold::fold(&mut self.tx).await?;
         Ok(())
     }
 
@@ -320,11 +316,10 @@ impl Statements for Batch {
             .regional
             .iter()
             .map(|c| {
-                debug_assert_eq!(c.period, schemas::Period::Day, "Sink::periods");
                 (
                     &c.region_code,
                     c.level.as_str(),
-                    c.period_start,
+                    c.day,
                     c.metric.as_str(),
                     c.value,
                 )
@@ -348,10 +343,7 @@ impl Statements for Batch {
         let rows: Vec<_> = c
             .program
             .iter()
-            .map(|c| {
-                debug_assert_eq!(c.period, schemas::Period::Day, "Sink::periods");
-                (&*c.program_id, c.period_start, c.metric.as_str(), c.value)
-            })
+            .map(|c| (&*c.program_id, c.day, c.metric.as_str(), c.value))
             .collect();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO program_deltas (program_id, day, metric, value, updated_at)

@@ -11,19 +11,23 @@
 //!
 //! The roll-ups are views over stored cells and pending deltas, as in
 //! Postgres: a batch appends day-grain deltas, the compaction folds them
-//! (`compact.rs`, migration 0002).
+//! (`fold.rs`, migration 0002).
 
 mod batch;
-pub(crate) mod compact;
+pub(crate) mod fold;
 pub mod overview;
+mod reads;
 
-pub(crate) use batch::Batch;
+use batch::Batch;
 
+use async_trait::async_trait;
 use schemas::Regions;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-use crate::{Result, Settings};
+use crate::backend::{self, Backend, StoredOffset};
+use crate::report::{ReportQuery, ReportRows};
+use crate::{Compacted, Pending, Result, Section, Settings, Share};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -43,13 +47,16 @@ impl Db {
             .await?;
         Ok(Db { pool })
     }
+}
 
+#[async_trait]
+impl Backend for Db {
     /// sqlx cannot lock SQLite's migrations: when two processes start on a
     /// new file together, one applies a migration and the other fails on
     /// "table already exists". Running again skips what is applied (and
     /// still checks checksums), so a lost race is retried; a real error
     /// fails every attempt.
-    pub async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<()> {
         let mut attempt = 1;
         loop {
             match MIGRATOR.run(&self.pool).await {
@@ -65,7 +72,7 @@ impl Db {
     }
 
     /// (latest applied, latest of this build).
-    pub async fn migration_versions(&self) -> Result<(i64, i64)> {
+    async fn migration_versions(&self) -> Result<(i64, i64)> {
         let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
@@ -82,7 +89,7 @@ impl Db {
         Ok((applied.unwrap_or(0), latest))
     }
 
-    pub async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
+    async fn sync_regions(&self, regions: &Regions) -> Result<u64> {
         let rows: Vec<_> = regions
             .parents_first()
             .into_iter()
@@ -102,11 +109,7 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// The stored (topic, partition, next offset) rows of these partitions.
-    pub async fn stored_offsets(
-        &self,
-        partitions: &[(String, i32)],
-    ) -> Result<Vec<(String, i32, i64)>> {
+    async fn stored_offsets(&self, partitions: &[(String, i32)]) -> Result<Vec<StoredOffset>> {
         Ok(sqlx::query_as(
             "SELECT o.topic, o.partition, o.next_offset FROM consumer_offsets o
              JOIN json_each(?1) AS k ON o.topic = k.value->>0 AND o.partition = k.value->>1",
@@ -116,12 +119,55 @@ impl Db {
         .await?)
     }
 
-    pub async fn begin(&self) -> Result<Batch> {
-        Ok(Batch::new(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    /// Takes the database's write lock now, so batches of several
+    /// processes queue here.
+    async fn begin(&self) -> Result<Box<dyn backend::Transaction>> {
+        Ok(Box::new(Batch::new(
+            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        )))
     }
 
-    pub async fn compact(&self, share: crate::Share) -> Result<Option<crate::Compacted>> {
-        compact::compact(&self.pool, share).await.map(Some)
+    /// Never `None`: a compaction waits for the write lock instead.
+    async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
+        fold::compact(&self.pool, share).await.map(Some)
+    }
+
+    async fn pending(&self) -> Result<Pending> {
+        self.count_pending().await
+    }
+
+    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read_leaf_totals().await
+    }
+
+    async fn country_total(&self) -> Result<Option<i64>> {
+        self.read_country_total().await
+    }
+
+    async fn quarantined(&self) -> Result<i64> {
+        self.scalar("SELECT count(*) FROM quarantine").await
+    }
+
+    async fn database_bytes(&self) -> Result<i64> {
+        self.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+            .await
+    }
+
+    async fn applied_messages(&self) -> Result<i64> {
+        self.scalar("SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM consumer_offsets")
+            .await
+    }
+
+    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
+        self.read_report(query).await
+    }
+
+    async fn overview(&self) -> Result<Vec<Section>> {
+        overview::overview(&self.pool).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
     }
 }
 

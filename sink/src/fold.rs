@@ -1,4 +1,6 @@
-//! When the fold runs, and what batches do while it lags: the folder task
+//! The fold, whichever the backend: what it moves ([`Compacted`]), what
+//! is left for it ([`Pending`]), and when it runs and what batches do while
+//! it lags (each backend's `fold` module says how it folds). The folder task
 //! folds the roll-ups' pending deltas into their stored cells beside the
 //! batches, measures what is left after each try, and the worker waits
 //! before a batch while that is over `database.max_pending_deltas`.
@@ -16,6 +18,83 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
+use crate::{Error, Result, Share, Sink};
+
+/// What one compaction moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// Delta rows folded (and deleted).
+    pub deltas: u64,
+    /// Cells inserted or updated.
+    pub cells: u64,
+    /// Lanes that folded at once (of several compactions, the most).
+    pub lanes: u32,
+}
+
+impl std::ops::AddAssign for Compacted {
+    fn add_assign(&mut self, o: Compacted) {
+        self.deltas += o.deltas;
+        self.cells += o.cells;
+        self.lanes = self.lanes.max(o.lanes);
+    }
+}
+
+/// The delta rows waiting for the fold, per table: what readers pay for
+/// on top of the stored cells, and what the pending budget bounds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub daily: u64,
+    pub regional: u64,
+    pub program: u64,
+    /// How long the oldest regional or program delta has waited (`None`:
+    /// none is pending).
+    pub oldest: Option<std::time::Duration>,
+    /// Cells the fold holds back because their sums would not fit
+    /// (Postgres, migration 0007), and their delta rows (counted in the
+    /// tables' figures above too).
+    pub held: u64,
+    pub held_rows: u64,
+}
+
+impl Pending {
+    /// From a backend's count (SQL counts are `bigint`; a clock step may
+    /// make the oldest delta's age negative: nothing has waited).
+    pub(crate) fn counted(
+        daily: i64,
+        regional: i64,
+        program: i64,
+        oldest: Option<f64>,
+        held: i64,
+        held_rows: i64,
+    ) -> Pending {
+        Pending {
+            daily: daily as u64,
+            regional: regional as u64,
+            program: program as u64,
+            oldest: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
+            held: held as u64,
+            held_rows: held_rows as u64,
+        }
+    }
+
+    /// Every table's rows together but the held cells': what
+    /// `database.max_pending_deltas` bounds. (A held cell's deltas wait for
+    /// its records to be corrected, not for the fold: counting them would
+    /// stop every batch behind a producer stuck in a loop.)
+    pub fn rows(&self) -> u64 {
+        (self.daily + self.regional + self.program).saturating_sub(self.held_rows)
+    }
+
+    /// (table, rows), for the per-table gauge.
+    pub fn tables(&self) -> [(&'static str, u64); 3] {
+        [
+            ("daily_deltas", self.daily),
+            ("regional_deltas", self.regional),
+            ("program_deltas", self.program),
+        ]
+    }
+}
+
 /// Compactions this process ran, the delta rows they folded, and the time
 /// they took (beside the batches, on a connection of their own).
 #[derive(Debug, Default, Clone, Copy)]
@@ -27,7 +106,7 @@ pub struct Compaction {
 }
 
 impl Compaction {
-    pub(crate) fn add(&mut self, done: sink::Compacted, took: Duration) {
+    pub fn add(&mut self, done: Compacted, took: Duration) {
         self.runs += 1;
         self.deltas += done.deltas;
         self.cells += done.cells;
@@ -52,7 +131,7 @@ const REMIND: Duration = Duration::from_secs(30);
 
 /// The pending deltas as the folder last measured them (`None` before its
 /// first measurement or when it failed).
-pub type Measure = watch::Receiver<Option<sink::Pending>>;
+pub type Measure = watch::Receiver<Option<Pending>>;
 
 /// `database.max_pending_deltas`: 0 is no bound.
 #[derive(Debug, Clone, Copy)]
@@ -75,10 +154,10 @@ impl Budget {
 /// 1.17× and 1.27× the deltas per second it moved in one lane, and batches
 /// waited 14 % and 20 % less; docs/performance.md, "Twentieth session").
 pub async fn fold_every(
-    sink: sink::Sink,
+    sink: Sink,
     interval: Duration,
     budget: Budget,
-    measured: watch::Sender<Option<sink::Pending>>,
+    measured: watch::Sender<Option<Pending>>,
     mut stop: oneshot::Receiver<()>,
 ) -> Compaction {
     let mut done = Compaction::default();
@@ -93,11 +172,7 @@ pub async fn fold_every(
             _ = &mut stop => return done,
         }
         let t = Instant::now();
-        let share = if over {
-            sink::Share::Alone
-        } else {
-            sink::Share::Beside
-        };
+        let share = if over { Share::Alone } else { Share::Beside };
         let result = sink.compact(share).await;
         let took = t.elapsed();
         // Progress: a fold that moved deltas (one that only tried a held
@@ -146,7 +221,7 @@ pub async fn fold_every(
                 .set(p.oldest.unwrap_or_default().as_secs_f64());
             metrics::gauge!("outreach_fold_held_cells").set(p.held as f64);
         }
-        over = budget.exceeded(pending.as_ref().map(sink::Pending::rows));
+        over = budget.exceeded(pending.as_ref().map(Pending::rows));
         measured.send_replace(pending);
         wait = match (over, folded) {
             (true, true) => Duration::ZERO,
@@ -242,7 +317,7 @@ impl Pressure {
 /// One fold that starts after this process's last commit, waiting while
 /// another worker holds the compaction lock (its fold may have started
 /// before our last batch committed).
-pub async fn settle(sink: &sink::Sink) -> anyhow::Result<sink::Compacted> {
+pub async fn settle(sink: &Sink) -> Result<Compacted> {
     // The last step of a backfill can take a while (a minute after a
     // million events): say what it is doing.
     if let Ok(pending) = sink.pending().await {
@@ -255,7 +330,7 @@ pub async fn settle(sink: &sink::Sink) -> anyhow::Result<sink::Compacted> {
     let deadline = started + Duration::from_secs(600);
     let mut delay = Duration::from_millis(50);
     loop {
-        match sink.compact(sink::Share::Alone).await {
+        match sink.compact(Share::Alone).await {
             Ok(Some(done)) => {
                 info!(
                     deltas = done.deltas,
@@ -266,11 +341,11 @@ pub async fn settle(sink: &sink::Sink) -> anyhow::Result<sink::Compacted> {
                 return Ok(done);
             }
             Ok(None) if Instant::now() < deadline => {}
-            Ok(None) => anyhow::bail!("another worker held the compaction lock for 10 minutes"),
+            Ok(None) => return Err(Error::FoldLocked(deadline - started)),
             Err(e) if e.is_retryable() && Instant::now() < deadline => {
                 warn!(error = %e, retry_in = ?delay, "final compaction failed; retrying");
             }
-            Err(e) => return Err(anyhow::Error::new(e).context("folding the last deltas")),
+            Err(e) => return Err(e),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
@@ -281,8 +356,8 @@ pub async fn settle(sink: &sink::Sink) -> anyhow::Result<sink::Compacted> {
 mod tests {
     use super::*;
 
-    fn pending(rows: u64) -> sink::Pending {
-        sink::Pending {
+    fn pending(rows: u64) -> Pending {
+        Pending {
             regional: rows,
             oldest: Some(Duration::from_secs(1)),
             ..Default::default()
