@@ -14,6 +14,8 @@ use crate::Result;
 use crate::batch::{Batch, Builder};
 
 impl Ingest {
+    /// Sends the batch in progress, if any; the next batch of each of its
+    /// partitions moves from where this one ends.
     pub(super) async fn flush(&mut self, out: &mpsc::Sender<Batch>) -> Result<()> {
         let Some(batch) = self.builder.take() else {
             return Ok(());
@@ -34,6 +36,9 @@ impl Ingest {
         Ok(())
     }
 
+    /// The sink's answer to a batch: a commit passes Kafka the offset hint
+    /// for the partitions still held here; a fence drops the batch in
+    /// progress and has the loop re-read from the stored offsets.
     pub(super) fn on_ack(&mut self, ack: Ack) {
         self.in_flight = self.in_flight.saturating_sub(1);
         match ack {

@@ -19,6 +19,8 @@ use crate::Result;
 use crate::batch::{Accepted, Position, Raw, Rejected};
 
 impl Ingest {
+    /// One message from the consumer: counted, then into the batch if its
+    /// partition's place says so.
     pub(super) async fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
         self.last_message = Instant::now();
         self.summary.messages += 1;

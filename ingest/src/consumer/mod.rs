@@ -1,7 +1,7 @@
 //! The ingest stage's consumer: a member of the group that reads its
 //! partitions from where the database says, cuts batches, and waits for the
-//! sink's answers. This file is the stage's face (its settings of how long
-//! to run, its channels, its counts), the loop's state, and [`run`] from
+//! sink's answers. This file is the stage's face (how long it runs, its
+//! channels, its counts), the loop's state, and [`run`] from
 //! start to end. Beside it, each concern of the loop in its own file:
 //! `lifecycle.rs` (the consumer subscribed and closed, the metadata probe
 //! beside it), `reading.rs` (the loop and its turns), `message.rs` (one

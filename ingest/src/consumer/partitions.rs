@@ -1,8 +1,11 @@
 //! Where each assigned partition stands: the stored offset its next batch
 //! moves from, and where reading resumes. One closed state per partition
 //! ([`Cursor`]) and pure transitions: no Kafka, no database. The loop
-//! (`mod.rs`) reads the stored offsets and seeks when a [`Step`] asks it to,
-//! so the rules that keep the stream exact are unit-tested here.
+//! reads the stored offsets and seeks when a [`Step`] asks it to
+//! (`message.rs`, `resume.rs`), so the rules that keep the stream exact are
+//! unit-tested here (`partitions/tests.rs`). What the database holds for a
+//! partition is a [`Stored`]; what the rebalance callback could learn of it,
+//! a [`Resume`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

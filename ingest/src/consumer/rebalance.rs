@@ -14,6 +14,7 @@ use crate::Result;
 use crate::batch::Batch;
 
 impl Ingest {
+    /// Counts the rebalance and applies it to where each partition stands.
     pub(super) async fn on_rebalance(
         &mut self,
         ev: Rebalance,
