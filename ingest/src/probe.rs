@@ -77,42 +77,60 @@ pub(crate) async fn run<C>(
 ) where
     C: rdkafka::consumer::ConsumerContext + 'static,
 {
-    let mut misses: HashMap<String, u32> = HashMap::new();
-    let mut reminded = Instant::now();
+    let mut missing = Missing::new(waiting);
     let started = Instant::now();
     let mut answered_once = false;
     loop {
-        let (c, names) = (
-            consumer.clone(),
-            topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-        );
-        // One request per topic: asking for every topic of a large
-        // cluster would cost more than the answer is worth.
-        let answer = tokio::task::spawn_blocking(move || {
-            names
-                .iter()
-                .map(|t| c.fetch_metadata(Some(t), TIMEOUT).map(|md| exists(&md, t)))
-                .collect::<Result<Vec<bool>, _>>()
-                .ok()
-        })
-        .await
-        .unwrap_or(None);
-
-        let ok = answer.is_some();
-        answered_once |= ok;
+        let answer = ask(&consumer, &topics).await;
+        answered_once |= answer.is_some();
         if !answered_once && let Some(m) = doctor.verdict(started.elapsed()).await {
             misconfigured_tx.send_replace(Some(m));
             return;
         }
+        findings.answered(answer.is_some());
+        if let Some(exists) = answer {
+            missing.count(&topics, &exists);
+            missing.publish(&topics, &findings, &missing_tx);
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// One round: whether each topic exists, or `None` where the cluster did
+/// not answer. One request per topic: asking for every topic of a large
+/// cluster would cost more than the answer is worth.
+async fn ask<C>(consumer: &Arc<StreamConsumer<C>>, topics: &[Topic]) -> Option<Vec<bool>>
+where
+    C: rdkafka::consumer::ConsumerContext + 'static,
+{
+    let (c, names) = (
+        consumer.clone(),
+        topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || {
+        names
+            .iter()
+            .map(|t| c.fetch_metadata(Some(t), TIMEOUT).map(|md| exists(&md, t)))
+            .collect::<Result<Vec<bool>, _>>()
+            .ok()
+    })
+    .await
+    .unwrap_or(None)
+}
+
+impl Findings {
+    /// Records whether the cluster answered this round, and says when that
+    /// changes.
+    fn answered(&self, ok: bool) {
         {
-            let mut since = findings.unanswered_since.lock().expect("not poisoned");
+            let mut since = self.unanswered_since.lock().expect("not poisoned");
             *since = if ok {
                 None
             } else {
                 since.or(Some(Instant::now()))
             };
         }
-        let before = findings.reachable.swap(ok, Ordering::Relaxed);
+        let before = self.reachable.swap(ok, Ordering::Relaxed);
         metrics::gauge!("outreach_broker_reachable").set(if ok { 1.0 } else { 0.0 });
         if before && !ok {
             warn!("no broker reachable: waiting for the cluster to come back");
@@ -120,45 +138,77 @@ pub(crate) async fn run<C>(
             info!("brokers reachable");
             crate::logs::reachable();
         }
+    }
+}
 
-        if let Some(exists) = answer {
-            for (t, e) in topics.iter().zip(exists) {
-                if e {
-                    misses.remove(&t.name);
-                } else {
-                    *misses.entry(t.name.clone()).or_default() += 1;
-                }
-            }
-            let missing: Vec<Topic> = topics
-                .iter()
-                .filter(|t| misses.get(&t.name).is_some_and(|n| *n >= ANSWERS))
-                .cloned()
-                .collect();
-            let previous = missing_tx.borrow().clone();
-            for t in previous.iter().filter(|t| !missing.contains(t)) {
-                info!(topic = %t.name, "topic exists now: the consumer joins it within seconds");
-            }
-            let new = missing.iter().any(|t| !previous.contains(t));
-            if waiting && (new || (!missing.is_empty() && reminded.elapsed() >= REMIND_EVERY)) {
-                reminded = Instant::now();
-                for t in &missing {
-                    warn!(
-                        topic = %t.name,
-                        setting = t.setting,
-                        "topic does not exist: waiting for it to be created (or correct {} / {} if the name is wrong)",
-                        t.setting,
-                        t.variable()
-                    );
-                }
-            }
-            if missing != previous {
-                *findings.missing.lock().expect("not poisoned") =
-                    missing.iter().map(|t| t.name.clone()).collect();
-                metrics::gauge!("outreach_missing_topics").set(missing.len() as f64);
-                missing_tx.send_replace(missing);
+/// The topics found missing: how many answers in a row said so of each
+/// (one is not enough, see [`ANSWERS`]), and when the wait for them was
+/// last said.
+struct Missing {
+    misses: HashMap<String, u32>,
+    reminded: Instant,
+    /// `run` waits for missing topics and says so; a drain stops instead.
+    waiting: bool,
+}
+
+impl Missing {
+    fn new(waiting: bool) -> Missing {
+        Missing {
+            misses: HashMap::new(),
+            reminded: Instant::now(),
+            waiting,
+        }
+    }
+
+    /// Counts one answer: whether each of `topics` exists.
+    fn count(&mut self, topics: &[Topic], exists: &[bool]) {
+        for (t, e) in topics.iter().zip(exists) {
+            if *e {
+                self.misses.remove(&t.name);
+            } else {
+                *self.misses.entry(t.name.clone()).or_default() += 1;
             }
         }
-        tokio::time::sleep(EVERY).await;
+    }
+
+    /// Says which topics appeared and which are awaited (new ones at once,
+    /// the others every [`REMIND_EVERY`]), and hands the list on when it
+    /// changed: to readiness, the gauge, and the loop.
+    fn publish(
+        &mut self,
+        topics: &[Topic],
+        findings: &Findings,
+        missing_tx: &watch::Sender<Vec<Topic>>,
+    ) {
+        let missing: Vec<Topic> = topics
+            .iter()
+            .filter(|t| self.misses.get(&t.name).is_some_and(|n| *n >= ANSWERS))
+            .cloned()
+            .collect();
+        let previous = missing_tx.borrow().clone();
+        for t in previous.iter().filter(|t| !missing.contains(t)) {
+            info!(topic = %t.name, "topic exists now: the consumer joins it within seconds");
+        }
+        let new = missing.iter().any(|t| !previous.contains(t));
+        if self.waiting && (new || (!missing.is_empty() && self.reminded.elapsed() >= REMIND_EVERY))
+        {
+            self.reminded = Instant::now();
+            for t in &missing {
+                warn!(
+                    topic = %t.name,
+                    setting = t.setting,
+                    "topic does not exist: waiting for it to be created (or correct {} / {} if the name is wrong)",
+                    t.setting,
+                    t.variable()
+                );
+            }
+        }
+        if missing != previous {
+            *findings.missing.lock().expect("not poisoned") =
+                missing.iter().map(|t| t.name.clone()).collect();
+            metrics::gauge!("outreach_missing_topics").set(missing.len() as f64);
+            missing_tx.send_replace(missing);
+        }
     }
 }
 

@@ -14,14 +14,21 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use super::partitions::{Resume, Stored};
 use crate::OffsetLookup;
 
-/// What a rebalance did, for the loop: partitions assigned, each with its
-/// stored offset (`Some(None)`: no row yet; `None`: the database could not
-/// be read in the callback), or every partition revoked.
+/// What a rebalance did, for the loop: partitions assigned, each with where
+/// it resumes, or every partition revoked.
 pub(super) enum Rebalance {
-    Assigned(Vec<(String, i32, Option<Option<i64>>)>),
+    Assigned(Vec<Assignment>),
     Revoked,
+}
+
+/// One newly assigned partition, and where the callback placed it.
+pub(super) struct Assignment {
+    pub topic: String,
+    pub partition: i32,
+    pub resume: Resume,
 }
 
 /// Routes librdkafka's logs into tracing (through [`crate::logs`]) and
@@ -81,7 +88,7 @@ impl ConsumerContext for Context {
                 let stored = lookup_with_retries(&self.lookup, &parts);
                 if let Some(stored) = &stored {
                     for ((topic, partition), s) in parts.iter().zip(stored) {
-                        let at = s.map_or(Offset::Beginning, Offset::Offset);
+                        let at = resume_at(Stored::from_lookup(*s));
                         if let Err(error) = tpl.set_partition_offset(topic, *partition, at) {
                             warn!(%error, topic, partition, "could not set the resume offset");
                         }
@@ -91,15 +98,9 @@ impl ConsumerContext for Context {
                 if let Err(error) = consumer.assign(tpl) {
                     error!(%error, "assign failed");
                 }
-                let list = match stored {
-                    Some(s) => parts
-                        .into_iter()
-                        .zip(s)
-                        .map(|((t, p), s)| (t, p, Some(s)))
-                        .collect(),
-                    None => parts.into_iter().map(|(t, p)| (t, p, None)).collect(),
-                };
-                let _ = self.events.send(Rebalance::Assigned(list));
+                let _ = self
+                    .events
+                    .send(Rebalance::Assigned(assignments(parts, stored)));
             }
             _ => {
                 if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
@@ -112,6 +113,37 @@ impl ConsumerContext for Context {
                 let _ = self.events.send(Rebalance::Revoked);
             }
         }
+    }
+}
+
+/// Each partition with where it resumes: at its stored offset, or unknown
+/// for all of them where the look-up failed.
+fn assignments(parts: Vec<(String, i32)>, stored: Option<Vec<Option<i64>>>) -> Vec<Assignment> {
+    let assignment = |(topic, partition), resume| Assignment {
+        topic,
+        partition,
+        resume,
+    };
+    match stored {
+        Some(stored) => parts
+            .into_iter()
+            .zip(stored)
+            .map(|(part, s)| assignment(part, Resume::Stored(Stored::from_lookup(s))))
+            .collect(),
+        None => parts
+            .into_iter()
+            .map(|part| assignment(part, Resume::Unknown))
+            .collect(),
+    }
+}
+
+/// Where the consumer reads a partition from: its stored offset, or the
+/// beginning where nothing was ever applied (Kafka's committed offset may be
+/// ahead of such a database).
+pub(super) fn resume_at(stored: Stored) -> Offset {
+    match stored {
+        Stored::Never => Offset::Beginning,
+        Stored::At(next) => Offset::Offset(next),
     }
 }
 
@@ -131,4 +163,40 @@ fn lookup_with_retries(lookup: &OffsetLookup, parts: &[(String, i32)]) -> Option
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resumes(list: &[Assignment]) -> Vec<(&str, i32, Resume)> {
+        list.iter()
+            .map(|a| (a.topic.as_str(), a.partition, a.resume))
+            .collect()
+    }
+
+    #[test]
+    fn each_assigned_partition_resumes_where_the_database_says() {
+        let parts = vec![("t".to_owned(), 0), ("t".to_owned(), 1)];
+        let list = assignments(parts.clone(), Some(vec![Some(5), None]));
+        assert_eq!(
+            resumes(&list),
+            [
+                ("t", 0, Resume::Stored(Stored::At(5))),
+                ("t", 1, Resume::Stored(Stored::Never))
+            ]
+        );
+        // The database could not be read: no partition's place is known.
+        let list = assignments(parts, None);
+        assert_eq!(
+            resumes(&list),
+            [("t", 0, Resume::Unknown), ("t", 1, Resume::Unknown)]
+        );
+    }
+
+    #[test]
+    fn a_partition_never_applied_is_read_from_the_beginning() {
+        assert_eq!(resume_at(Stored::Never), Offset::Beginning);
+        assert_eq!(resume_at(Stored::At(7)), Offset::Offset(7));
+    }
 }

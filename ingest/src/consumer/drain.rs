@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use tracing::{debug, warn};
 
 use super::Ingest;
+use super::context::Context;
 use super::partitions::Key;
+use crate::OffsetLookup;
 
 impl Ingest {
     /// Reads each partition's watermarks: the end to drain to.
@@ -18,17 +20,17 @@ impl Ingest {
             let consumer = self.consumer.clone();
             let k = key.clone();
             let marks = tokio::task::spawn_blocking(move || {
-                consumer.fetch_watermarks(&k.0, k.1, Duration::from_secs(5))
+                consumer.fetch_watermarks(&k.topic, k.partition, Duration::from_secs(5))
             })
             .await
             .expect("watermark task does not panic");
             match marks {
                 Ok((low, high)) => {
                     self.parts.set_watermarks(&key, low, high);
-                    debug!(topic = %key.0, partition = key.1, low, high, "end offset to drain to");
+                    debug!(topic = %key.topic, partition = key.partition, low, high, "end offset to drain to");
                 }
                 Err(error) => {
-                    warn!(%error, topic = %key.0, partition = key.1, "could not read watermarks; will retry")
+                    warn!(%error, topic = %key.topic, partition = key.partition, "could not read watermarks; will retry")
                 }
             }
         }
@@ -50,52 +52,7 @@ impl Ingest {
         let lookup = self.lookup.clone();
         let mut ends = std::mem::take(&mut self.others_end);
         let (behind, ends) = tokio::task::spawn_blocking(move || {
-            let behind = (|| -> Option<Vec<(String, i32)>> {
-                let mut others = Vec::new();
-                for t in &topics {
-                    let md = consumer
-                        .fetch_metadata(Some(t), Duration::from_secs(5))
-                        .ok()?;
-                    for mt in md.topics() {
-                        // A topic the broker could not describe is not a drained one.
-                        if mt.error().is_some() {
-                            return None;
-                        }
-                        for p in mt.partitions() {
-                            if !mine
-                                .iter()
-                                .any(|(k, kp)| &**k == t.as_str() && *kp == p.id())
-                            {
-                                others.push((t.clone(), p.id()));
-                            }
-                        }
-                    }
-                }
-                if others.is_empty() {
-                    return Some(others);
-                }
-                let stored = lookup(&others).ok()?;
-                let mut behind = Vec::new();
-                for ((t, p), s) in others.into_iter().zip(stored) {
-                    // The end seen the first time this partition was looked
-                    // at since the assignment: producers that go on writing
-                    // do not keep the drain running.
-                    let (low, end) = match ends.get(&(t.clone(), p)) {
-                        Some(e) => *e,
-                        None => {
-                            let e = consumer
-                                .fetch_watermarks(&t, p, Duration::from_secs(5))
-                                .ok()?;
-                            ends.insert((t.clone(), p), e);
-                            e
-                        }
-                    };
-                    if s.unwrap_or(low) < end {
-                        behind.push((t, p));
-                    }
-                }
-                Some(behind)
-            })();
+            let behind = others_behind(&consumer, &topics, &mine, &lookup, &mut ends);
             (behind, ends)
         })
         .await
@@ -125,4 +82,71 @@ impl Ingest {
         }
         self.parts.drained()
     }
+}
+
+/// The partitions other members hold that the database does not have up to
+/// their end; `None` where the cluster or the database could not say.
+/// Blocking. `ends` keeps the (low, high) watermarks first seen of each.
+fn others_behind(
+    consumer: &StreamConsumer<Context>,
+    topics: &[String],
+    mine: &[Key],
+    lookup: &OffsetLookup,
+    ends: &mut HashMap<(String, i32), (i64, i64)>,
+) -> Option<Vec<(String, i32)>> {
+    let others = others(consumer, topics, mine)?;
+    if others.is_empty() {
+        return Some(others);
+    }
+    let stored = lookup(&others).ok()?;
+    let mut behind = Vec::new();
+    for ((t, p), s) in others.into_iter().zip(stored) {
+        // The end seen the first time this partition was looked at since
+        // the assignment: producers that go on writing do not keep the
+        // drain running.
+        let (low, end) = match ends.get(&(t.clone(), p)) {
+            Some(e) => *e,
+            None => {
+                let e = consumer
+                    .fetch_watermarks(&t, p, Duration::from_secs(5))
+                    .ok()?;
+                ends.insert((t.clone(), p), e);
+                e
+            }
+        };
+        if s.unwrap_or(low) < end {
+            behind.push((t, p));
+        }
+    }
+    Some(behind)
+}
+
+/// The partitions of `topics` that are not `mine`, from the cluster's
+/// metadata; `None` where it could not describe a topic. Blocking.
+fn others(
+    consumer: &StreamConsumer<Context>,
+    topics: &[String],
+    mine: &[Key],
+) -> Option<Vec<(String, i32)>> {
+    let mut others = Vec::new();
+    for t in topics {
+        let md = consumer
+            .fetch_metadata(Some(t), Duration::from_secs(5))
+            .ok()?;
+        for mt in md.topics() {
+            // A topic the broker could not describe is not a drained one.
+            if mt.error().is_some() {
+                return None;
+            }
+            for p in mt.partitions() {
+                if !mine
+                    .iter()
+                    .any(|k| &*k.topic == t.as_str() && k.partition == p.id())
+                {
+                    others.push((t.clone(), p.id()));
+                }
+            }
+        }
+    }
+    Some(others)
 }

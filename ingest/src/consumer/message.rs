@@ -14,71 +14,86 @@ use schemas::{ErrorCode, Rejection};
 use tracing::{debug, info, warn};
 
 use super::Ingest;
-use super::partitions::Step;
+use super::partitions::{Key, Step, Stored};
 use crate::Result;
 use crate::batch::{Accepted, Position, Raw, Rejected};
 
 impl Ingest {
+    /// One message from the consumer: counted, then into the batch if its
+    /// partition's place says so.
     pub(super) async fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<()> {
         self.last_message = Instant::now();
         self.summary.messages += 1;
         metrics::counter!("outreach_messages_total", "topic" => m.topic().to_owned()).increment(1);
-        let key = (self.topic(m.topic()), m.partition());
+        let key = Key::new(self.topic(m.topic()), m.partition());
         let offset = m.offset();
-        let mut step = self.parts.on_message(&key, offset);
-        if step == Step::Resolve {
-            if self.resolve(&key).await? {
-                // Repositioned at the beginning: this message comes again in order.
-                return Ok(());
-            }
-            step = self.parts.on_message(&key, offset);
+        if !self.admit(&key, offset).await? {
+            return Ok(());
         }
+        let expected = self.parts.stored(&key).and_then(Stored::next);
+        self.builder
+            .cover(&key.topic, key.partition, expected, offset);
+        self.decode_into_batch(m, &key, offset);
+        Ok(())
+    }
+
+    /// Whether the message at `offset` goes into the batch, as its
+    /// partition's cursor decides; reads the stored offset first where it is
+    /// unknown, and seeks where the cursor asks.
+    async fn admit(&mut self, key: &Key, offset: i64) -> Result<bool> {
+        let mut step = self.parts.on_message(key, offset);
+        if step == Step::Resolve {
+            if self.resolve(key).await? {
+                // Repositioned at the beginning: this message comes again in order.
+                return Ok(false);
+            }
+            step = self.parts.on_message(key, offset);
+        }
+        let (topic, partition) = (&key.topic, key.partition);
         match step {
-            Step::Take => {}
+            Step::Take => Ok(true),
             Step::TakeAfterGap { missing } => {
-                warn!(topic = %key.0, partition = key.1, offset, resume = missing, "offsets {missing}..{offset} are gone from the topic (retention?); continuing");
+                warn!(%topic, partition, offset, resume = missing, "offsets {missing}..{offset} are gone from the topic (retention?); continuing");
+                Ok(true)
             }
             Step::SeekBack { to } => {
-                info!(topic = %key.0, partition = key.1, offset, resume = to, "consumer is ahead of the database; seeking back");
-                match self
-                    .consumer
-                    .seek(&key.0, key.1, Offset::Offset(to), Duration::from_secs(10))
-                {
-                    Ok(()) => self.parts.seek_asked(&key),
+                info!(%topic, partition, offset, resume = to, "consumer is ahead of the database; seeking back");
+                match self.consumer.seek(
+                    topic,
+                    partition,
+                    Offset::Offset(to),
+                    Duration::from_secs(10),
+                ) {
+                    Ok(()) => self.parts.seek_asked(key),
                     Err(error) => warn!(%error, "seek failed; will seek on the next message"),
                 }
-                return Ok(());
+                Ok(false)
             }
             Step::Skip => {
-                debug!(topic = %key.0, partition = key.1, offset, "already applied; skipped");
-                return Ok(());
+                debug!(%topic, partition, offset, "already applied; skipped");
+                Ok(false)
             }
             // `resolve` placed the partition: only a revoke in between
             // (not possible here, the loop is this task) would leave it.
             Step::NotAssigned | Step::Resolve => {
-                debug!(topic = %key.0, partition = key.1, offset, "message from a partition not assigned here; skipped");
-                return Ok(());
+                debug!(%topic, partition, offset, "message from a partition not assigned here; skipped");
+                Ok(false)
             }
         }
-        self.builder
-            .cover(&key.0, key.1, self.parts.stored(&key), offset);
+    }
 
+    /// Decodes and validates the message, timed, and puts it into the batch:
+    /// accepted, or quarantined with its rejection.
+    fn decode_into_batch(&mut self, m: &BorrowedMessage<'_>, key: &Key, offset: i64) {
         let position = Position {
-            topic: key.0.clone(),
-            partition: key.1,
+            topic: key.topic.clone(),
+            partition: key.partition,
             offset,
             timestamp_ms: m.timestamp().to_millis(),
         };
         let started = Instant::now();
         let (headers, header_problem) = read_headers(m);
-        self.builder.weigh(
-            m.payload_len()
-                + m.key().map_or(0, <[u8]>::len)
-                + headers
-                    .iter()
-                    .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
-                    .sum::<usize>(),
-        );
+        self.builder.weigh(weight(m, &headers));
         let decoded = match header_problem {
             Some(r) => Err(r),
             None => self.decoder.decode(&schemas::Message {
@@ -105,7 +120,7 @@ impl Ingest {
             }
             Err(rejection) => {
                 self.summary.rejected += 1;
-                debug!(topic = %key.0, partition = key.1, offset, code = %rejection.code, detail = %rejection.detail, "message quarantined");
+                debug!(topic = %key.topic, partition = key.partition, offset, code = %rejection.code, detail = %rejection.detail, "message quarantined");
                 self.builder.reject(Rejected {
                     position,
                     received_at: Utc::now(),
@@ -116,8 +131,18 @@ impl Ingest {
                 });
             }
         }
-        Ok(())
     }
+}
+
+/// What the message weighs against `ingest.batch_max_bytes`: its payload,
+/// key and headers.
+fn weight(m: &BorrowedMessage<'_>, headers: &[schemas::Header<'_>]) -> usize {
+    m.payload_len()
+        + m.key().map_or(0, <[u8]>::len)
+        + headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum::<usize>()
 }
 
 /// The message's headers; a header name that is not UTF-8 (which the Kafka

@@ -1,15 +1,75 @@
 //! Where each assigned partition stands: the stored offset its next batch
 //! moves from, and where reading resumes. One closed state per partition
 //! ([`Cursor`]) and pure transitions: no Kafka, no database. The loop
-//! (`mod.rs`) reads the stored offsets and seeks when a [`Step`] asks it to,
-//! so the rules that keep the stream exact are unit-tested here.
+//! reads the stored offsets and seeks when a [`Step`] asks it to
+//! (`message.rs`, `resume.rs`), so the rules that keep the stream exact are
+//! unit-tested here (`partitions/tests.rs`). What the database holds for a
+//! partition is a [`Stored`]; what the rebalance callback could learn of it,
+//! a [`Resume`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use schemas::OffsetRange;
 
-pub(super) type Key = (Arc<str>, i32);
+/// One partition of a subscribed topic. The topic name is shared with the
+/// loop's table of names, so a key costs no allocation per message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct Key {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+impl Key {
+    pub fn new(topic: Arc<str>, partition: i32) -> Key {
+        Key { topic, partition }
+    }
+
+    /// The partition a batch's range covers.
+    pub fn of(range: &OffsetRange) -> Key {
+        Key::new(range.topic.clone(), range.partition)
+    }
+}
+
+/// A partition's stored offset, as the database holds it: where its next
+/// batch moves from, and where reading resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stored {
+    /// No row: nothing of this partition was ever applied, so reading starts
+    /// at the beginning and the next batch expects no row.
+    Never,
+    /// The next offset to apply; lower ones are applied already.
+    At(i64),
+}
+
+impl Stored {
+    /// The look-up's answer for one partition ([`crate::OffsetLookup`]:
+    /// `None` where nothing was ever applied).
+    pub fn from_lookup(next: Option<i64>) -> Stored {
+        next.map_or(Stored::Never, Stored::At)
+    }
+
+    /// The next offset to apply, if any was ever stored: what the next
+    /// batch's compare-and-set expects.
+    pub fn next(self) -> Option<i64> {
+        match self {
+            Stored::Never => None,
+            Stored::At(next) => Some(next),
+        }
+    }
+}
+
+/// Where a newly assigned partition resumes, as far as the rebalance
+/// callback could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resume {
+    /// The database could not be read in the callback: the stored offset is
+    /// unknown, and the partition's first message waits until the loop reads
+    /// it.
+    Unknown,
+    /// At the stored offset read in the callback.
+    Stored(Stored),
+}
 
 /// Where reading one partition stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +77,11 @@ pub(super) enum Cursor {
     /// Assigned while the database could not be read: the stored offset is
     /// unknown, and the first message waits for it.
     Unresolved,
-    /// Placed at the stored offset (`None`: the beginning, the database has
-    /// no row yet). The first message shows whether the consumer is really
-    /// there; `seek_asked`: a seek to `next` has been made (a message past
-    /// `next` after it means the offsets between are gone).
-    Placed { next: Option<i64>, seek_asked: bool },
+    /// Placed at the stored offset (at the beginning where it is
+    /// [`Stored::Never`]). The first message shows whether the consumer is
+    /// really there; `seek_asked`: a seek to `at` has been made (a message
+    /// past `at` after it means the offsets between are gone).
+    Placed { at: Stored, seek_asked: bool },
     /// Reading: the next offset to take; lower ones are applied already.
     Reading { next: i64 },
 }
@@ -31,7 +91,7 @@ impl Cursor {
     fn next(self) -> Option<i64> {
         match self {
             Cursor::Unresolved => None,
-            Cursor::Placed { next, .. } => next,
+            Cursor::Placed { at, .. } => at.next(),
             Cursor::Reading { next } => Some(next),
         }
     }
@@ -59,8 +119,8 @@ pub(super) enum Step {
 #[derive(Debug)]
 pub(super) struct Part {
     /// The stored offset the next batch moves from, once the batches cut
-    /// before it commit; `None`: no row yet.
-    pub stored: Option<i64>,
+    /// before it commit.
+    pub stored: Stored,
     pub cursor: Cursor,
     /// Low and high watermark when assigned (`--until-caught-up`).
     pub low: i64,
@@ -74,22 +134,26 @@ pub(super) struct Partitions {
 }
 
 impl Partitions {
-    /// A new assignment replaces the last: each partition with its stored
-    /// offset as read in the rebalance callback (`Some(None)`: no row yet),
-    /// or `None` where the database could not be read then.
-    pub fn assign(&mut self, list: impl IntoIterator<Item = (Key, Option<Option<i64>>)>) {
+    /// A new assignment replaces the last: each partition where the
+    /// rebalance callback found it resumes.
+    pub fn assign(&mut self, list: impl IntoIterator<Item = (Key, Resume)>) {
         self.parts = list
             .into_iter()
-            .map(|(key, stored)| {
-                let cursor = match stored {
-                    Some(next) => Cursor::Placed {
-                        next,
-                        seek_asked: false,
-                    },
-                    None => Cursor::Unresolved,
+            .map(|(key, resume)| {
+                let (stored, cursor) = match resume {
+                    Resume::Stored(at) => (
+                        at,
+                        Cursor::Placed {
+                            at,
+                            seek_asked: false,
+                        },
+                    ),
+                    // Not known until the loop reads it (`place`): nothing
+                    // is taken before then, so no batch moves from this.
+                    Resume::Unknown => (Stored::Never, Cursor::Unresolved),
                 };
                 let part = Part {
-                    stored: stored.flatten(),
+                    stored,
                     cursor,
                     low: 0,
                     end: None,
@@ -111,19 +175,25 @@ impl Partitions {
         };
         let step = match p.cursor {
             Cursor::Unresolved => return Step::Resolve,
-            Cursor::Placed { next: None, .. } => Step::Take,
-            Cursor::Placed { next: Some(n), .. } if offset == n => Step::Take,
-            Cursor::Placed { next: Some(n), .. } if offset < n => return Step::Skip,
+            Cursor::Placed {
+                at: Stored::Never, ..
+            } => Step::Take,
+            Cursor::Placed {
+                at: Stored::At(n), ..
+            } if offset == n => Step::Take,
+            Cursor::Placed {
+                at: Stored::At(n), ..
+            } if offset < n => return Step::Skip,
             // The loop marks the seek asked once it succeeded
             // ([`Partitions::seek_asked`]): until then every message past
             // the place asks again, and none is taken over a gap that a
             // failed seek would make.
             Cursor::Placed {
-                next: Some(n),
+                at: Stored::At(n),
                 seek_asked: false,
             } => return Step::SeekBack { to: n },
             Cursor::Placed {
-                next: Some(n),
+                at: Stored::At(n),
                 seek_asked: true,
             } => Step::TakeAfterGap { missing: n },
             Cursor::Reading { next } if offset < next => return Step::Skip,
@@ -136,11 +206,11 @@ impl Partitions {
     /// The stored offset, read from the database (for a partition assigned
     /// while it could not be, or after a fence): reading resumes there, and
     /// the next batch moves from it.
-    pub fn place(&mut self, key: &Key, stored: Option<i64>) {
+    pub fn place(&mut self, key: &Key, stored: Stored) {
         if let Some(p) = self.parts.get_mut(key) {
             p.stored = stored;
             p.cursor = Cursor::Placed {
-                next: stored,
+                at: stored,
                 seek_asked: false,
             };
         }
@@ -160,15 +230,16 @@ impl Partitions {
     /// A batch was cut: the next one moves from where it ends.
     pub fn cut(&mut self, ranges: &[OffsetRange]) {
         for r in ranges {
-            if let Some(p) = self.parts.get_mut(&(r.topic.clone(), r.partition)) {
-                p.stored = Some(r.next);
+            if let Some(p) = self.parts.get_mut(&Key::of(r)) {
+                p.stored = Stored::At(r.next);
             }
         }
     }
 
-    /// The stored offset the next batch of `key` moves from.
-    pub fn stored(&self, key: &Key) -> Option<i64> {
-        self.parts.get(key).and_then(|p| p.stored)
+    /// The stored offset the next batch of `key` moves from (`None`: not
+    /// assigned here).
+    pub fn stored(&self, key: &Key) -> Option<Stored> {
+        self.parts.get(key).map(|p| p.stored)
     }
 
     /// The partitions whose end offset is not known yet.
@@ -196,7 +267,7 @@ impl Partitions {
         self.parts
             .values()
             .map(|p| {
-                let at = p.cursor.next().or(p.stored).unwrap_or(p.low);
+                let at = p.cursor.next().or(p.stored.next()).unwrap_or(p.low);
                 p.end.map(|end| (end - at).max(0) as u64)
             })
             .sum()
@@ -232,172 +303,4 @@ impl Partitions {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(p: i32) -> Key {
-        (Arc::from("t"), p)
-    }
-
-    fn assigned(stored: Option<Option<i64>>) -> Partitions {
-        let mut parts = Partitions::default();
-        parts.assign([(key(0), stored)]);
-        parts
-    }
-
-    fn steps(parts: &mut Partitions, offsets: &[i64]) -> Vec<Step> {
-        offsets
-            .iter()
-            .map(|o| parts.on_message(&key(0), *o))
-            .collect()
-    }
-
-    #[test]
-    fn an_assignment_places_each_partition_at_its_stored_offset() {
-        let mut parts = Partitions::default();
-        parts.assign([
-            (key(0), Some(Some(5))),
-            (key(1), Some(None)),
-            (key(2), None),
-        ]);
-        let placed = |next| Cursor::Placed {
-            next,
-            seek_asked: false,
-        };
-        assert_eq!(parts.cursor(&key(0)), Some(placed(Some(5))));
-        assert_eq!(parts.cursor(&key(1)), Some(placed(None)));
-        assert_eq!(parts.cursor(&key(2)), Some(Cursor::Unresolved));
-        assert_eq!(
-            (parts.stored(&key(0)), parts.stored(&key(1))),
-            (Some(5), None)
-        );
-        // The next assignment replaces this one.
-        parts.assign([(key(3), Some(Some(1)))]);
-        assert_eq!(parts.keys(), [key(3)]);
-        assert_eq!(parts.on_message(&key(0), 5), Step::NotAssigned);
-    }
-
-    #[test]
-    fn reading_takes_each_offset_once_from_the_stored_one() {
-        let mut parts = assigned(Some(Some(5)));
-        // Redelivered below the place, the place, then a redelivery of it.
-        assert_eq!(
-            steps(&mut parts, &[3, 5, 6, 6, 4, 7]),
-            [
-                Step::Skip,
-                Step::Take,
-                Step::Take,
-                Step::Skip,
-                Step::Skip,
-                Step::Take
-            ]
-        );
-        assert_eq!(parts.cursor(&key(0)), Some(Cursor::Reading { next: 8 }));
-    }
-
-    #[test]
-    fn a_partition_with_no_row_takes_whatever_comes_first() {
-        let mut parts = assigned(Some(None));
-        assert_eq!(steps(&mut parts, &[42, 43]), [Step::Take, Step::Take]);
-    }
-
-    #[test]
-    fn a_consumer_ahead_of_the_database_seeks_back_once_then_reports_a_gap() {
-        let mut parts = assigned(Some(Some(5)));
-        assert_eq!(parts.on_message(&key(0), 9), Step::SeekBack { to: 5 });
-        // The seek failed: the next message asks again, nothing is taken.
-        assert_eq!(parts.on_message(&key(0), 10), Step::SeekBack { to: 5 });
-        parts.seek_asked(&key(0));
-        // The seek landed further on: 5..10 are gone from the topic.
-        assert_eq!(
-            parts.on_message(&key(0), 10),
-            Step::TakeAfterGap { missing: 5 }
-        );
-        assert_eq!(parts.on_message(&key(0), 11), Step::Take);
-        let mut parts = assigned(Some(Some(5)));
-        assert_eq!(parts.on_message(&key(0), 9), Step::SeekBack { to: 5 });
-        parts.seek_asked(&key(0));
-        assert_eq!(steps(&mut parts, &[5, 6]), [Step::Take, Step::Take]);
-    }
-
-    #[test]
-    fn a_partition_assigned_without_the_database_resumes_from_it() {
-        let mut parts = assigned(None);
-        assert_eq!(parts.on_message(&key(0), 3), Step::Resolve);
-        assert_eq!(parts.on_message(&key(0), 3), Step::Resolve, "nothing moved");
-        parts.place(&key(0), Some(3));
-        assert_eq!(parts.stored(&key(0)), Some(3));
-        assert_eq!(steps(&mut parts, &[3, 4]), [Step::Take, Step::Take]);
-        // No row: the loop seeks to the beginning; the first message is taken.
-        let mut parts = assigned(None);
-        parts.place(&key(0), None);
-        parts.seek_asked(&key(0));
-        assert_eq!(steps(&mut parts, &[0, 1]), [Step::Take, Step::Take]);
-    }
-
-    #[test]
-    fn a_fence_moves_reading_back_to_the_stored_offset() {
-        let mut parts = assigned(Some(Some(0)));
-        steps(&mut parts, &[0, 1, 2, 3]);
-        let cut = |next| OffsetRange {
-            topic: Arc::from("t"),
-            partition: 0,
-            expected: None,
-            next,
-        };
-        parts.cut(&[cut(4)]);
-        assert_eq!(
-            parts.stored(&key(0)),
-            Some(4),
-            "the next batch moves from 4"
-        );
-        // Fenced: another worker moved the stored offset to 2; the loop
-        // reads it and seeks there.
-        parts.place(&key(0), Some(2));
-        parts.seek_asked(&key(0));
-        assert_eq!(parts.stored(&key(0)), Some(2));
-        // What was read past it is read again (a seek drops what librdkafka
-        // had fetched before it).
-        assert_eq!(
-            steps(&mut parts, &[1, 2, 3, 4]),
-            [Step::Skip, Step::Take, Step::Take, Step::Take]
-        );
-    }
-
-    #[test]
-    fn a_revoke_drops_every_partition() {
-        let mut parts = assigned(Some(Some(0)));
-        parts.revoke();
-        assert_eq!(parts.len(), 0);
-        assert_eq!(parts.on_message(&key(0), 0), Step::NotAssigned);
-        assert!(parts.drained(), "no partition: nothing left to drain");
-    }
-
-    #[test]
-    fn drained_means_every_partition_read_to_its_end_offset() {
-        let mut parts = Partitions::default();
-        parts.assign([(key(0), Some(Some(5))), (key(1), Some(None))]);
-        assert!(!parts.drained(), "no end offsets yet");
-        assert_eq!(parts.without_end(), [key(0), key(1)]);
-        parts.set_watermarks(&key(0), 0, 5);
-        parts.set_watermarks(&key(1), 3, 3);
-        assert!(parts.drained(), "stored at the end; an empty partition");
-        parts.set_watermarks(&key(0), 0, 7);
-        assert!(!parts.drained());
-        steps(&mut parts, &[5, 6]);
-        assert!(parts.drained());
-    }
-
-    #[test]
-    fn left_counts_from_the_read_positions_to_the_ends() {
-        let mut parts = Partitions::default();
-        parts.assign([(key(0), Some(Some(5))), (key(1), Some(None))]);
-        assert_eq!(parts.left(), None, "no end offsets yet");
-        parts.set_watermarks(&key(0), 0, 9);
-        assert_eq!(parts.left(), None, "one end not known");
-        parts.set_watermarks(&key(1), 2, 6);
-        assert_eq!(parts.left(), Some(4 + 4), "stored 5 of 9; low 2 of 6");
-        steps(&mut parts, &[5, 6]);
-        assert_eq!(parts.left(), Some(2 + 4));
-    }
-}
+mod tests;
