@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use anyhow::bail;
+use schemas::Metric;
 use serde_json::{Value, json};
 
 use super::BenchArgs;
@@ -88,24 +89,8 @@ pub(super) async fn verify(sink: &sink::Sink, g: &Generator) -> anyhow::Result<(
     Ok(())
 }
 
-const METRICS: [&str; 13] = [
-    "outpatient_visits",
-    "surgeries",
-    "complex_case_consultations",
-    "teaching_rounds",
-    "lectures",
-    "staff_trained",
-    "techniques_introduced",
-    "techniques_localized",
-    "papers_published",
-    "research_projects_funded",
-    "departments_established",
-    "telemedicine_sessions",
-    "medicines_donated_value",
-];
-
 /// The winning revision of one (institution, record): (revision, event id,
-/// county index, metric index, hundredths).
+/// county index, metric index in `Metric::ACTIVITY`, hundredths).
 type Winner = (u32, u64, u32, u8, i64);
 
 /// Generates the stream and keeps the reference fold: the winning revision
@@ -209,7 +194,7 @@ impl Generator {
                     self.below(40) as u32,
                     self.activities,
                     self.below(self.counties.len() as u64) as u32,
-                    self.below(13) as u8,
+                    self.below(Metric::ACTIVITY.len() as u64) as u8,
                 );
                 self.records.push(r);
                 r
@@ -220,13 +205,13 @@ impl Generator {
             } else {
                 1
             };
-            let metric_name = METRICS[metric as usize];
+            let kind = Metric::ACTIVITY[metric as usize];
             let units = if self.below(20) == 0 {
                 0
             } else {
                 1 + self.below(60) as i64
             };
-            let cents = if metric_name == "medicines_donated_value" {
+            let cents = if kind.allows_decimals() {
                 self.below(100) as i64
             } else {
                 0
@@ -235,7 +220,7 @@ impl Generator {
             self.next_id += 1;
             let day = self.day();
             let program = self.below(self.mix.programs as u64);
-            let dims = self.dims(metric_name);
+            let dims = self.dims(kind);
             let value: Value =
                 serde_json::from_str(&format!("{units}.{cents:02}")).expect("a decimal");
             let event = json!({
@@ -244,7 +229,7 @@ impl Generator {
                 "data": {
                     "record_id": format!("rec-{record}"), "revision": revision, "program_id": format!("program-{program}"),
                     "facility_id": format!("facility-{region}"), "region_code": self.counties[region as usize],
-                    "occurred_on": day.to_string(), "metric": metric_name, "value": value, "dims": dims,
+                    "occurred_on": day.to_string(), "metric": kind.as_str(), "value": value, "dims": dims,
                 }
             });
             let key = (inst, record);
@@ -269,8 +254,7 @@ impl Generator {
         out
     }
 
-    fn dims(&mut self, metric: &str) -> Value {
-        let m = schemas::Metric::parse(metric).expect("catalogue metric");
+    fn dims(&mut self, m: Metric) -> Value {
         let mut d = serde_json::Map::new();
         for (key, values) in m.dims() {
             if self.below(3) == 0 {
@@ -349,7 +333,7 @@ impl Generator {
         for (_, region, metric, v) in self.winners.values().map(|w| (w.0, w.2, w.3, w.4)) {
             *t.entry((
                 self.counties[region as usize].clone(),
-                METRICS[metric as usize].to_owned(),
+                Metric::ACTIVITY[metric as usize].as_str().to_owned(),
             ))
             .or_default() += v;
         }
