@@ -1,5 +1,11 @@
 //! The metric catalogue (v1) and the specialty codes: which metrics exist,
 //! their unit, and which `dims` keys and values each one allows.
+//!
+//! Adding a metric starts here: a variant, then every `match` below (the
+//! compiler lists them, [`Metric::is_activity`] among them) and a place in
+//! [`Metric::ALL`]. What else must change is listed by the tests that fail:
+//! `docs/contract.md` and the JSON schema (`tests/contract.rs`), the
+//! summary views of the migrations (`tests/metric_list.rs`).
 
 /// Every metric of the contract, the four derived from missions included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,7 +34,33 @@ type DimRule = (&'static str, Option<&'static [&'static str]>);
 
 const SPECIALTY: DimRule = ("specialty", None);
 
+/// How many metrics producers send: the length of [`Metric::ACTIVITY`].
+const ACTIVITY_COUNT: usize = {
+    let (mut i, mut n) = (0, 0);
+    while i < Metric::ALL.len() {
+        if Metric::ALL[i].is_activity() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+// `Metric::ALL` lists the variants in declaration order: the transform packs
+// a metric as `m as u32` and reads it back as `Metric::ALL[i]`.
+const _: () = {
+    let mut i = 0;
+    while i < Metric::ALL.len() {
+        assert!(
+            Metric::ALL[i] as usize == i,
+            "Metric::ALL must list the variants in the order they are declared"
+        );
+        i += 1;
+    }
+};
+
 impl Metric {
+    /// Every metric, in declaration order.
     pub const ALL: [Metric; 17] = [
         Self::OutpatientVisits,
         Self::Surgeries,
@@ -48,6 +80,49 @@ impl Metric {
         Self::MissionsCompleted,
         Self::ExpertDays,
     ];
+
+    /// The metrics an activity event may carry, in the order of
+    /// [`Self::ALL`]: the decoder accepts these, and the bench generator
+    /// draws from them by position. Derived from [`Self::is_activity`], so
+    /// a new metric cannot be in one list and not the other.
+    pub const ACTIVITY: [Metric; ACTIVITY_COUNT] = {
+        let mut out = [Metric::OutpatientVisits; ACTIVITY_COUNT];
+        let (mut i, mut n) = (0, 0);
+        while i < Self::ALL.len() {
+            if Self::ALL[i].is_activity() {
+                out[n] = Self::ALL[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        out
+    };
+
+    /// Whether producers send this metric in activity events (`true`), or the
+    /// transform derives it from mission events (`false`). Every variant is
+    /// named, no `_` arm: a new metric does not compile until it is put on
+    /// one side.
+    pub const fn is_activity(self) -> bool {
+        match self {
+            Self::OutpatientVisits
+            | Self::Surgeries
+            | Self::ComplexCaseConsultations
+            | Self::TeachingRounds
+            | Self::Lectures
+            | Self::StaffTrained
+            | Self::TechniquesIntroduced
+            | Self::TechniquesLocalized
+            | Self::PapersPublished
+            | Self::ResearchProjectsFunded
+            | Self::DepartmentsEstablished
+            | Self::TelemedicineSessions
+            | Self::MedicinesDonatedValue => true,
+            Self::MissionsDispatched
+            | Self::ExpertsDispatched
+            | Self::MissionsCompleted
+            | Self::ExpertDays => false,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,7 +148,7 @@ impl Metric {
 
     /// A metric producers may send in an activity event (not a mission one).
     pub fn parse_activity(s: &str) -> Option<Self> {
-        Self::ALL[..13].iter().copied().find(|m| m.as_str() == s)
+        Self::ACTIVITY.iter().copied().find(|m| m.as_str() == s)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -238,6 +313,20 @@ mod tests {
         for m in Metric::ALL {
             assert_eq!(Metric::parse(m.as_str()), Some(m));
         }
+    }
+
+    #[test]
+    fn activity_metrics_are_the_catalogue_in_order_minus_the_mission_ones() {
+        let activity: Vec<Metric> = Metric::ALL
+            .into_iter()
+            .filter(|m| m.is_activity())
+            .collect();
+        assert_eq!(Metric::ACTIVITY.as_slice(), activity.as_slice());
+        for m in Metric::ALL {
+            let accepted = Metric::parse_activity(m.as_str()).is_some();
+            assert_eq!(accepted, m.is_activity(), "{}", m.as_str());
+        }
+        assert!(!Metric::ExpertDays.is_activity());
     }
 
     #[test]

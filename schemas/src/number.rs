@@ -43,66 +43,79 @@ impl Amount {
     /// Parses the text of a JSON number exactly (no float on the way):
     /// `23`, `23.0`, `12.50`, `1.5e3`. At most two decimals survive.
     pub fn parse_json(text: &str) -> Result<Self, NumberError> {
-        let t = text.trim();
-        let (neg, t) = match t.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, t),
-        };
-        let (mantissa, exp) = match t.find(['e', 'E']) {
-            Some(i) => {
-                let e: i32 = t[i + 1..]
-                    .strip_prefix('+')
-                    .unwrap_or(&t[i + 1..])
-                    .parse()
-                    .map_err(|_| NumberError::NotANumber)?;
-                (&t[..i], e)
-            }
-            None => (t, 0),
-        };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(NumberError::NotANumber);
-        }
-        if !frac.bytes().all(|b| b.is_ascii_digit()) || (mantissa.contains('.') && frac.is_empty())
-        {
-            return Err(NumberError::NotANumber);
-        }
-        let digits: String = format!("{int}{frac}");
-        // value = digits * 10^(exp - frac.len()); we want hundredths.
-        let shift = exp as i64 - frac.len() as i64 + 2;
+        let (neg, digits, shift) = lex(text)?;
         let digits = digits.trim_start_matches('0');
+        // Zero is checked before the sign: `-0` and `-0.0` read as zero.
         if digits.is_empty() {
             return Ok(Amount::ZERO);
         }
         if neg {
             return Err(NumberError::Negative);
         }
-        let (kept, dropped) = if shift >= 0 {
-            (digits, "")
-        } else {
-            let cut = digits.len().saturating_sub((-shift) as usize);
-            digits.split_at(cut)
-        };
-        if dropped.bytes().any(|b| b != b'0') {
-            return Err(NumberError::TooPrecise);
-        }
-        let max = MAX_UNITS * 100;
-        let mut h: i64 = 0;
-        for b in kept.bytes() {
-            h = h
-                .checked_mul(10)
-                .and_then(|h| h.checked_add((b - b'0') as i64))
-                .filter(|h| *h <= max)
-                .ok_or(NumberError::TooLarge)?;
-        }
-        for _ in 0..shift.max(0) {
-            h = h
-                .checked_mul(10)
-                .filter(|h| *h <= max)
-                .ok_or(NumberError::TooLarge)?;
-        }
-        Ok(Amount(h))
+        scale(digits, shift).map(Amount)
     }
+}
+
+/// A JSON number's text as (negative, its digits, the power of ten that turns
+/// those digits into hundredths): `12.5` is `125` shifted by 1, `1.5e3` is
+/// `15` shifted by 4.
+fn lex(text: &str) -> Result<(bool, String, i64), NumberError> {
+    let t = text.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => {
+            let e: i32 = t[i + 1..]
+                .strip_prefix('+')
+                .unwrap_or(&t[i + 1..])
+                .parse()
+                .map_err(|_| NumberError::NotANumber)?;
+            (&t[..i], e)
+        }
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NumberError::NotANumber);
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || (mantissa.contains('.') && frac.is_empty()) {
+        return Err(NumberError::NotANumber);
+    }
+    // value = digits * 10^(exp - frac.len()); we want hundredths.
+    let shift = exp as i64 - frac.len() as i64 + 2;
+    Ok((neg, format!("{int}{frac}"), shift))
+}
+
+/// `digits` (no leading zeros) times 10^`shift`, in hundredths: digits
+/// shifted out must be zeros, and the result at most [`MAX_UNITS`].
+fn scale(digits: &str, shift: i64) -> Result<i64, NumberError> {
+    let (kept, dropped) = if shift >= 0 {
+        (digits, "")
+    } else {
+        let cut = digits.len().saturating_sub((-shift) as usize);
+        digits.split_at(cut)
+    };
+    if dropped.bytes().any(|b| b != b'0') {
+        return Err(NumberError::TooPrecise);
+    }
+    let max = MAX_UNITS * 100;
+    let mut h: i64 = 0;
+    for b in kept.bytes() {
+        h = h
+            .checked_mul(10)
+            .and_then(|h| h.checked_add((b - b'0') as i64))
+            .filter(|h| *h <= max)
+            .ok_or(NumberError::TooLarge)?;
+    }
+    for _ in 0..shift.max(0) {
+        h = h
+            .checked_mul(10)
+            .filter(|h| *h <= max)
+            .ok_or(NumberError::TooLarge)?;
+    }
+    Ok(h)
 }
 
 impl fmt::Display for Amount {

@@ -84,7 +84,8 @@ impl Regions {
     }
 
     /// Adds (or renames) regions from CSV text with the header
-    /// `region_code,name,level,parent_code`.
+    /// `region_code,name,level,parent_code`. Rows are checked in order, so a
+    /// parent must come before its children.
     pub fn add_csv(&mut self, text: &str) -> Result<usize, RegionTableError> {
         let err = |line, message: String| RegionTableError { line, message };
         let mut lines = text
@@ -102,63 +103,62 @@ impl Regions {
         }
         let mut added = 0;
         for (i, line) in lines {
-            let n = i + 1;
-            let f = split_csv_line(line).map_err(|m| err(n, m))?;
-            let [code, name, level, parent] = <[String; 4]>::try_from(f)
-                .map_err(|f| err(n, format!("expected 4 fields, found {}", f.len())))?;
-            if code.is_empty() || code.len() > 64 {
-                return Err(err(n, "region_code must be 1–64 characters".into()));
-            }
-            let level = Level::parse(&level).ok_or_else(|| {
-                err(
-                    n,
-                    format!("level `{level}` is not one of country, province, prefecture, county"),
-                )
-            })?;
-            let parent = (!parent.is_empty()).then_some(parent);
-            match (&parent, level) {
-                (None, Level::Country) => {}
-                (None, _) => return Err(err(n, format!("`{code}` needs a parent_code"))),
-                (Some(_), Level::Country) => {
-                    return Err(err(n, format!("country `{code}` cannot have a parent")));
-                }
-                (Some(p), _) => {
-                    let pl = self.by_code.get(p).map(|r| r.level).ok_or_else(|| {
-                        err(
-                            n,
-                            format!("parent `{p}` of `{code}` is not defined above it"),
-                        )
-                    })?;
-                    if pl >= level {
-                        return Err(err(
-                            n,
-                            format!("parent `{p}` ({pl}) is not above `{code}` ({level})"),
-                        ));
-                    }
-                }
-            }
-            if let Some(old) = self.by_code.get(&code)
-                && (old.level != level || old.parent != parent)
-            {
-                return Err(err(
-                    n,
-                    format!(
-                        "`{code}` exists with another level or parent; only its name can change"
-                    ),
-                ));
-            }
-            self.by_code.insert(
-                code.clone(),
-                Region {
-                    code,
-                    name,
-                    level,
-                    parent,
-                },
-            );
+            let region = self.row(line).map_err(|m| err(i + 1, m))?;
+            self.by_code.insert(region.code.clone(), region);
             added += 1;
         }
         Ok(added)
+    }
+
+    /// One CSV row, checked against the regions already in the table: the
+    /// error is the message, without the line number the caller adds.
+    fn row(&self, line: &str) -> Result<Region, String> {
+        let f = split_csv_line(line)?;
+        let [code, name, level, parent] = <[String; 4]>::try_from(f)
+            .map_err(|f| format!("expected 4 fields, found {}", f.len()))?;
+        if code.is_empty() || code.len() > 64 {
+            return Err("region_code must be 1–64 characters".into());
+        }
+        let level = Level::parse(&level).ok_or_else(|| {
+            format!("level `{level}` is not one of country, province, prefecture, county")
+        })?;
+        let parent = (!parent.is_empty()).then_some(parent);
+        self.check_parent(&code, level, parent.as_deref())?;
+        if let Some(old) = self.by_code.get(&code)
+            && (old.level != level || old.parent != parent)
+        {
+            return Err(format!(
+                "`{code}` exists with another level or parent; only its name can change"
+            ));
+        }
+        Ok(Region {
+            code,
+            name,
+            level,
+            parent,
+        })
+    }
+
+    /// A country has no parent; any other region has one, already in the
+    /// table and at a higher level, so walking up always ends at a country.
+    fn check_parent(&self, code: &str, level: Level, parent: Option<&str>) -> Result<(), String> {
+        match (parent, level) {
+            (None, Level::Country) => Ok(()),
+            (None, _) => Err(format!("`{code}` needs a parent_code")),
+            (Some(_), Level::Country) => Err(format!("country `{code}` cannot have a parent")),
+            (Some(p), _) => {
+                let pl =
+                    self.by_code.get(p).map(|r| r.level).ok_or_else(|| {
+                        format!("parent `{p}` of `{code}` is not defined above it")
+                    })?;
+                if pl >= level {
+                    return Err(format!(
+                        "parent `{p}` ({pl}) is not above `{code}` ({level})"
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 
     pub fn get(&self, code: &str) -> Option<&Region> {

@@ -135,7 +135,9 @@ fn same<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
     let mut wrong = Vec::new();
     for (k, v) in doc {
         match code.get(k) {
-            None => wrong.push(format!("{k:?} is in docs/contract.md only")),
+            None => wrong.push(format!(
+                "{k:?} is in docs/contract.md only: add it to the code"
+            )),
             Some(c) if c != v => wrong.push(format!(
                 "{k:?} differs: docs/contract.md says {v:?}, the code {c:?}"
             )),
@@ -143,7 +145,9 @@ fn same<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
         }
     }
     for k in code.keys().filter(|k| !doc.contains_key(k)) {
-        wrong.push(format!("{k:?} is in the code only"));
+        wrong.push(format!(
+            "{k:?} is in the code only: add it to docs/contract.md"
+        ));
     }
     assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
 }

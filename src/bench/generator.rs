@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use anyhow::bail;
+use schemas::Metric;
 use serde_json::{Value, json};
 
 use super::BenchArgs;
@@ -88,24 +89,8 @@ pub(super) async fn verify(sink: &sink::Sink, g: &Generator) -> anyhow::Result<(
     Ok(())
 }
 
-const METRICS: [&str; 13] = [
-    "outpatient_visits",
-    "surgeries",
-    "complex_case_consultations",
-    "teaching_rounds",
-    "lectures",
-    "staff_trained",
-    "techniques_introduced",
-    "techniques_localized",
-    "papers_published",
-    "research_projects_funded",
-    "departments_established",
-    "telemedicine_sessions",
-    "medicines_donated_value",
-];
-
 /// The winning revision of one (institution, record): (revision, event id,
-/// county index, metric index, hundredths).
+/// county index, metric index in `Metric::ACTIVITY`, hundredths).
 type Winner = (u32, u64, u32, u8, i64);
 
 /// Generates the stream and keeps the reference fold: the winning revision
@@ -179,98 +164,143 @@ impl Generator {
     pub fn next_batch(&mut self, n: usize) -> Vec<Message> {
         let mut out = Vec::with_capacity(n + 2);
         while out.len() < n {
-            let p = self.percent();
-            if p < self.mix.bad {
-                self.bad += 1;
-                let id = self.next_id;
-                self.next_id += 1;
-                let v = format!("{{\"specversion\":\"1.0\",\"id\":\"bad-{id}\"");
-                out.push((false, format!("bad-{id}").into_bytes(), v.into_bytes()));
-                continue;
-            }
-            if p < self.mix.bad + self.mix.duplicates && !self.recent.is_empty() {
-                self.duplicates += 1;
-                let i = self.below(self.recent.len() as u64) as usize;
-                out.push(self.recent[i].clone());
-                continue;
-            }
-            if self.below(100) == 0 {
-                out.extend(self.mission());
-                continue;
-            }
-            let correction = p < self.mix.bad + self.mix.duplicates + self.mix.corrections
-                && !self.records.is_empty();
-            let (inst, record, region, metric) = if correction {
-                self.corrections += 1;
-                let i = self.below(self.records.len() as u64) as usize;
-                self.records[i]
-            } else {
-                let r = (
-                    self.below(40) as u32,
-                    self.activities,
-                    self.below(self.counties.len() as u64) as u32,
-                    self.below(13) as u8,
-                );
-                self.records.push(r);
-                r
-            };
-            self.activities += 1;
-            let revision = if correction {
-                1 + self.below(5) as u32
-            } else {
-                1
-            };
-            let metric_name = METRICS[metric as usize];
-            let units = if self.below(20) == 0 {
-                0
-            } else {
-                1 + self.below(60) as i64
-            };
-            let cents = if metric_name == "medicines_donated_value" {
-                self.below(100) as i64
-            } else {
-                0
-            };
-            let id = self.next_id;
-            self.next_id += 1;
-            let day = self.day();
-            let program = self.below(self.mix.programs as u64);
-            let dims = self.dims(metric_name);
-            let value: Value =
-                serde_json::from_str(&format!("{units}.{cents:02}")).expect("a decimal");
-            let event = json!({
-                "specversion": "1.0", "id": format!("ev-{id}"), "source": format!("urn:outreach:institution:inst-{inst}"),
-                "type": "org.outreach.activity.recorded.v1", "time": "2025-01-01T00:00:00Z",
-                "data": {
-                    "record_id": format!("rec-{record}"), "revision": revision, "program_id": format!("program-{program}"),
-                    "facility_id": format!("facility-{region}"), "region_code": self.counties[region as usize],
-                    "occurred_on": day.to_string(), "metric": metric_name, "value": value, "dims": dims,
-                }
-            });
-            let key = (inst, record);
-            let version = (revision, format!("ev-{id}"));
-            let wins = self
-                .winners
-                .get(&key)
-                .is_none_or(|w| version > (w.0, format!("ev-{}", w.1)));
-            if wins {
-                self.winners
-                    .insert(key, (revision, id, region, metric, units * 100 + cents));
-            }
-            let m = (
-                false,
-                format!("rec-{record}").into_bytes(),
-                serde_json::to_vec(&event).expect("json"),
-            );
-            self.remember(&m);
-            out.push(m);
+            self.next_draw(&mut out);
         }
         self.sent += out.len() as u64;
         out
     }
 
-    fn dims(&mut self, metric: &str) -> Value {
-        let m = schemas::Metric::parse(metric).expect("catalogue metric");
+    /// One draw of the mix, appended to `out`: a bad message, a redelivery,
+    /// a mission's pair (one draw in a hundred) or an activity event (a
+    /// correction or a new record). The draws happen in this order, and a
+    /// seed's stream depends on it: reorder nothing here.
+    fn next_draw(&mut self, out: &mut Vec<Message>) {
+        let p = self.percent();
+        if p < self.mix.bad {
+            out.push(self.bad_message());
+        } else if p < self.mix.bad + self.mix.duplicates && !self.recent.is_empty() {
+            out.push(self.redelivery());
+        } else if self.below(100) == 0 {
+            out.extend(self.mission());
+        } else {
+            let correction = p < self.mix.bad + self.mix.duplicates + self.mix.corrections
+                && !self.records.is_empty();
+            out.push(self.activity(correction));
+        }
+    }
+
+    /// An unterminated JSON object under a key of its own, which the
+    /// pipeline must quarantine.
+    fn bad_message(&mut self) -> Message {
+        self.bad += 1;
+        let id = self.take_id();
+        let v = format!("{{\"specversion\":\"1.0\",\"id\":\"bad-{id}\"");
+        (false, format!("bad-{id}").into_bytes(), v.into_bytes())
+    }
+
+    /// A message sent recently, sent again byte for byte.
+    fn redelivery(&mut self) -> Message {
+        self.duplicates += 1;
+        let i = self.below(self.recent.len() as u64) as usize;
+        self.recent[i].clone()
+    }
+
+    /// An activity event: a new record's first revision, or (a correction)
+    /// a random revision of a known record, which may be older than the
+    /// one that already won.
+    fn activity(&mut self, correction: bool) -> Message {
+        let (inst, record, region, metric) = self.record(correction);
+        self.activities += 1;
+        let revision = if correction {
+            1 + self.below(5) as u32
+        } else {
+            1
+        };
+        let kind = Metric::ACTIVITY[metric as usize];
+        let (units, cents) = self.amount(kind);
+        let id = self.take_id();
+        let day = self.day();
+        let program = self.below(self.mix.programs as u64);
+        let dims = self.dims(kind);
+        let value: Value = serde_json::from_str(&format!("{units}.{cents:02}")).expect("a decimal");
+        let event = json!({
+            "specversion": "1.0", "id": format!("ev-{id}"), "source": format!("urn:outreach:institution:inst-{inst}"),
+            "type": "org.outreach.activity.recorded.v1", "time": "2025-01-01T00:00:00Z",
+            "data": {
+                "record_id": format!("rec-{record}"), "revision": revision, "program_id": format!("program-{program}"),
+                "facility_id": format!("facility-{region}"), "region_code": self.counties[region as usize],
+                "occurred_on": day.to_string(), "metric": kind.as_str(), "value": value, "dims": dims,
+            }
+        });
+        let winner = (revision, id, region, metric, units * 100 + cents);
+        self.fold_activity((inst, record), winner);
+        let m = (
+            false,
+            format!("rec-{record}").into_bytes(),
+            serde_json::to_vec(&event).expect("json"),
+        );
+        self.remember(&m);
+        m
+    }
+
+    /// The (institution, record, county index, metric index) an activity
+    /// event is about: a known record's for a correction, else a new
+    /// record's, remembered for later corrections.
+    fn record(&mut self, correction: bool) -> (u32, u64, u32, u8) {
+        if correction {
+            self.corrections += 1;
+            let i = self.below(self.records.len() as u64) as usize;
+            return self.records[i];
+        }
+        let r = (
+            self.below(40) as u32,
+            self.activities,
+            self.below(self.counties.len() as u64) as u32,
+            self.below(Metric::ACTIVITY.len() as u64) as u8,
+        );
+        self.records.push(r);
+        r
+    }
+
+    /// A value's units and hundredths: zero one time in twenty, and
+    /// hundredths only for the metrics that allow decimals.
+    fn amount(&mut self, kind: Metric) -> (i64, i64) {
+        let units = if self.below(20) == 0 {
+            0
+        } else {
+            1 + self.below(60) as i64
+        };
+        let cents = if kind.allows_decimals() {
+            self.below(100) as i64
+        } else {
+            0
+        };
+        (units, cents)
+    }
+
+    /// The next event id: bad messages and activity events share the
+    /// counter.
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Folds an activity event into the reference: it becomes its record's
+    /// winner if its (revision, event id) is higher, the ids compared as
+    /// text ("ev-10" < "ev-9"), as the pipeline compares them.
+    fn fold_activity(&mut self, key: (u32, u64), new: Winner) {
+        let version = (new.0, format!("ev-{}", new.1));
+        let wins = self
+            .winners
+            .get(&key)
+            .is_none_or(|w| version > (w.0, format!("ev-{}", w.1)));
+        if wins {
+            self.winners.insert(key, new);
+        }
+    }
+
+    fn dims(&mut self, m: Metric) -> Value {
         let mut d = serde_json::Map::new();
         for (key, values) in m.dims() {
             if self.below(3) == 0 {
@@ -349,7 +379,7 @@ impl Generator {
         for (_, region, metric, v) in self.winners.values().map(|w| (w.0, w.2, w.3, w.4)) {
             *t.entry((
                 self.counties[region as usize].clone(),
-                METRICS[metric as usize].to_owned(),
+                Metric::ACTIVITY[metric as usize].as_str().to_owned(),
             ))
             .or_default() += v;
         }
