@@ -127,95 +127,19 @@ pub enum Command {
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (mut settings, origins) = match Settings::load_with_origins(cli.config.as_deref()) {
+    let (settings, origins) = match load_settings(&cli) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };
-    // The demo prints tables; its per-batch log lines would bury them.
-    if matches!(cli.command, Command::Demo(_))
-        && std::env::var_os("RUST_LOG").is_none()
-        && std::env::var_os("OUTREACH__LOG__LEVEL").is_none()
-    {
-        settings.log.level = "warn".into();
-    }
     crate::telemetry::init(&settings.log);
     for warning in settings.secret_warnings() {
         tracing::warn!("{warning}");
     }
-    let result = match cli.command {
-        Command::CheckConfig => crate::check_config::render(&settings, &origins).map(|text| {
-            print!("{text}");
-            eprintln!("settings are valid");
-        }),
-        Command::Demo(args) => crate::demo::run(&settings, &args).await.map(|_| ()),
-        Command::Migrate => migrate(&settings).await,
-        Command::Report(args) => crate::report::run(&settings, &args).await.map(|_| ()),
-        Command::Rebuild => crate::rebuild::rebuild(&settings).await.map(|r| {
-            println!(
-                "rebuilt from {} activity facts and {} missions, read in {} chunks: {} roll-up rows written",
-                r.activities, r.missions, r.chunks, r.rows
-            );
-        }),
-        Command::Bench(args) => crate::bench::run(&settings, &args).await.map(|report| {
-            if args.json {
-                println!("{report}");
-            } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            }
-        }),
-        Command::Validate { files } => match crate::files::validate(&settings, &files) {
-            Ok(t) if t.bad > 0 => return ExitCode::from(1),
-            other => other.map(|_| ()),
-        },
-        Command::Publish {
-            files,
-            include_invalid,
-        } => match crate::files::publish(&settings, &files, include_invalid).await {
-            Ok(t) if t.bad > 0 && !include_invalid => return ExitCode::from(1),
-            other => other.map(|_| ()),
-        },
-        Command::GrantAnalyst {
-            login,
-            institutions,
-            all,
-        } => {
-            let scope = if all {
-                sink::roles::Scope::All
-            } else {
-                sink::roles::Scope::Institutions(institutions)
-            };
-            crate::analysts::grant(&settings, &login, &scope).await
-        }
-        Command::RevokeAnalyst {
-            login,
-            institutions,
-        } => crate::analysts::revoke(&settings, &login, &institutions).await,
-        Command::Run {
-            until_caught_up,
-            report,
-        } => {
-            let mode = if until_caught_up {
-                Mode::UntilCaughtUp
-            } else {
-                Mode::Follow
-            };
-            match crate::pipeline::run(&settings, mode, shutdown_signal()).await {
-                Ok(done) => match report {
-                    Some(path) => write_figures(&path, &done),
-                    None => Ok(()),
-                },
-                Err(e) => Err(e),
-            }
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match execute(cli.command, &settings, &origins).await {
+        Ok(code) => code,
         Err(e) => {
             // Once for people; as a log record too only when the log is for
             // machines (in the pretty format both would show the same line
@@ -226,6 +150,117 @@ pub async fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The layered settings and where each value came from.
+fn load_settings(cli: &Cli) -> anyhow::Result<(Settings, crate::settings::Origins)> {
+    let (mut settings, origins) = Settings::load_with_origins(cli.config.as_deref())?;
+    // The demo prints tables; its per-batch log lines would bury them.
+    if matches!(cli.command, Command::Demo(_))
+        && std::env::var_os("RUST_LOG").is_none()
+        && std::env::var_os("OUTREACH__LOG__LEVEL").is_none()
+    {
+        settings.log.level = "warn".into();
+    }
+    Ok((settings, origins))
+}
+
+/// Runs one command. `validate` and `publish` exit 1 when lines were bad,
+/// though nothing failed.
+// Long on purpose: one flat match, so every command's entry point is found here.
+async fn execute(
+    command: Command,
+    settings: &Settings,
+    origins: &crate::settings::Origins,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckConfig => {
+            print!("{}", crate::check_config::render(settings, origins)?);
+            eprintln!("settings are valid");
+        }
+        Command::Demo(args) => {
+            crate::demo::run(settings, &args).await?;
+        }
+        Command::Migrate => migrate(settings).await?,
+        Command::Report(args) => {
+            crate::report::run(settings, &args).await?;
+        }
+        Command::Rebuild => {
+            let r = crate::rebuild::rebuild(settings).await?;
+            println!(
+                "rebuilt from {} activity facts and {} missions, read in {} chunks: {} roll-up rows written",
+                r.activities, r.missions, r.chunks, r.rows
+            );
+        }
+        Command::Bench(args) => bench(settings, &args).await?,
+        Command::Validate { files } => {
+            if crate::files::validate(settings, &files)?.bad > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Publish {
+            files,
+            include_invalid,
+        } => {
+            let tally = crate::files::publish(settings, &files, include_invalid).await?;
+            if tally.bad > 0 && !include_invalid {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::GrantAnalyst {
+            login,
+            institutions,
+            all,
+        } => {
+            let scope = if all {
+                sink::roles::Scope::All
+            } else {
+                sink::roles::Scope::Institutions(institutions)
+            };
+            crate::analysts::grant(settings, &login, &scope).await?
+        }
+        Command::RevokeAnalyst {
+            login,
+            institutions,
+        } => crate::analysts::revoke(settings, &login, &institutions).await?,
+        Command::Run {
+            until_caught_up,
+            report,
+        } => run(settings, until_caught_up, report.as_deref()).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench`: the report as one line of JSON (--json) or pretty-printed.
+async fn bench(settings: &Settings, args: &crate::bench::BenchArgs) -> anyhow::Result<()> {
+    let report = crate::bench::run(settings, args).await?;
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `run`: follows the topics until a signal, or stops once caught up.
+async fn run(
+    settings: &Settings,
+    until_caught_up: bool,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mode = if until_caught_up {
+        Mode::UntilCaughtUp
+    } else {
+        Mode::Follow
+    };
+    let done = crate::pipeline::run(settings, mode, shutdown_signal()).await?;
+    match report {
+        Some(path) => write_figures(path, &done),
+        None => Ok(()),
     }
 }
 

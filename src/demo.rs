@@ -47,37 +47,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     remove_database(&database)?;
     let broker =
         EmbeddedBroker::start(&settings.kafka, 3).context("starting the embedded broker")?;
-    // The user's settings, but for what the demo must own: its broker (no
-    // TLS or SASL there), its file (migrated here), no HTTP port.
-    let mut settings = settings.clone();
-    settings.kafka.brokers = broker.bootstrap_servers();
-    settings.kafka.clear_security();
-    settings.database.url = sqlite_url(&database);
-    settings.database.migrate = true;
-    settings.http.address.clear();
+    let settings = demo_settings(settings, &broker, &database);
     eprintln!(
         "outreach demo: an embedded broker at {}, the database {}",
         settings.kafka.brokers,
         database.display()
     );
-
-    // Made exclusively under a random name: nothing planted in /tmp can
-    // stand in for it. Removed when it goes out of scope.
-    let sample_dir = tempfile::Builder::new()
-        .prefix("outreach-demo-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let files = if args.files.is_empty() {
-        let path = sample_dir.path().join("sample-events.jsonl");
-        std::fs::write(&path, SAMPLE).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("publishing the bundled sample year (3 of its lines are bad on purpose)");
-        vec![path]
-    } else {
-        args.files.clone()
-    };
-    let published = crate::files::publish(&settings, &files, true).await;
-    drop(sample_dir);
-    published?;
+    publish(&settings, args).await?;
 
     eprintln!("running the pipeline until it has caught up");
     let report = crate::pipeline::run(
@@ -96,18 +72,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     );
     let sink = crate::pipeline::connect(&settings.database).await?;
     print_overview(&sink.overview().await?);
-    // Beside the database, never over it (`--database x.html`).
-    let (html, html_zh) = if database.extension().is_some_and(|e| e == "html") {
-        (
-            database.with_extension("report.html"),
-            database.with_extension("report.zh-CN.html"),
-        )
-    } else {
-        (
-            database.with_extension("html"),
-            database.with_extension("zh-CN.html"),
-        )
-    };
+    let (html, html_zh) = report_paths(&database);
     let written = ::report::write_all(
         &sink,
         &::report::Filter::default(),
@@ -120,6 +85,68 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
     .await;
     sink.close().await;
     written?;
+    print_where(args, &database, &html, &html_zh);
+    drop(broker);
+    Ok(Demo {
+        database,
+        report,
+        html,
+        html_zh,
+    })
+}
+
+/// The user's settings, but for what the demo must own: its broker (no
+/// TLS or SASL there), its file (migrated here), no HTTP port.
+fn demo_settings(settings: &Settings, broker: &EmbeddedBroker, database: &Path) -> Settings {
+    let mut settings = settings.clone();
+    settings.kafka.brokers = broker.bootstrap_servers();
+    settings.kafka.clear_security();
+    settings.database.url = sqlite_url(database);
+    settings.database.migrate = true;
+    settings.http.address.clear();
+    settings
+}
+
+/// Publishes the files named, or the bundled sample, invalid lines too.
+async fn publish(settings: &Settings, args: &DemoArgs) -> anyhow::Result<()> {
+    // Made exclusively under a random name: nothing planted in /tmp can
+    // stand in for it. Removed when it goes out of scope.
+    let sample_dir = tempfile::Builder::new()
+        .prefix("outreach-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let files = if args.files.is_empty() {
+        let path = sample_dir.path().join("sample-events.jsonl");
+        std::fs::write(&path, SAMPLE).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("publishing the bundled sample year (3 of its lines are bad on purpose)");
+        vec![path]
+    } else {
+        args.files.clone()
+    };
+    let published = crate::files::publish(settings, &files, true).await;
+    drop(sample_dir);
+    published?;
+    Ok(())
+}
+
+/// The English and Chinese reports' files: beside the database, never over
+/// it (`--database x.html`).
+fn report_paths(database: &Path) -> (PathBuf, PathBuf) {
+    if database.extension().is_some_and(|e| e == "html") {
+        (
+            database.with_extension("report.html"),
+            database.with_extension("report.zh-CN.html"),
+        )
+    } else {
+        (
+            database.with_extension("html"),
+            database.with_extension("zh-CN.html"),
+        )
+    }
+}
+
+/// Where the tables and the reports are, and how to go on from there.
+fn print_where(args: &DemoArgs, database: &Path, html: &Path, html_zh: &Path) {
     let shown = args.database.display();
     println!(
         "\nThe analyst tables are in {} (SQLite). Query them, e.g.:\n  \
@@ -134,13 +161,6 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<Demo> {
         html.display(),
         html_zh.display()
     );
-    drop(broker);
-    Ok(Demo {
-        database,
-        report,
-        html,
-        html_zh,
-    })
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -123,6 +123,8 @@ impl Tallies {
         })
     }
 
+    /// A row as the CloudEvent it stands for, as JSON: the envelope here,
+    /// the fields in [`Tallies::data`].
     fn event(&self, r: &csv::StringRecord) -> Result<Vec<u8>, String> {
         if r.len() != self.columns.len() {
             return Err(format!(
@@ -131,46 +133,11 @@ impl Tallies {
                 self.columns.len()
             ));
         }
-        let get = |name: &str| {
-            self.columns
-                .iter()
-                .position(|c| c == name)
-                .map(|i| r[i].trim())
-                .filter(|v| !v.is_empty())
-        };
-        // Numbers keep their text, so the validator judges them as written.
-        let number = |text: &str| {
-            serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .filter(serde_json::Value::is_number)
-                .unwrap_or_else(|| serde_json::Value::from(text))
-        };
+        let get = |name: &str| self.get(r, name);
         let (institution, record) = (get("institution_id"), get("record_id"));
         let revision = get("revision").unwrap_or("1");
         let day = get("occurred_on").unwrap_or_default();
-        let mut data = serde_json::json!({
-            "record_id": record,
-            "revision": number(revision),
-            "program_id": get("program_id"),
-            "facility_id": get("facility_id"),
-            "region_code": get("region_code"),
-            "occurred_on": day,
-            "metric": get("metric"),
-            "value": get("value").map(number),
-        });
-        if let Some(m) = get("mission_id") {
-            data["mission_id"] = m.into();
-        }
-        if let Some(dims) = get("dims") {
-            let mut map = serde_json::Map::new();
-            for pair in dims.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("csv: dims {pair:?} is not key=value"))?;
-                map.insert(k.trim().to_owned(), v.trim().into());
-            }
-            data["dims"] = map.into();
-        }
+        let data = self.data(r)?;
         let id = get("event_id").map_or_else(
             || {
                 format!(
@@ -191,6 +158,55 @@ impl Tallies {
         });
         Ok(serde_json::to_vec(&event).expect("JSON values serialise"))
     }
+
+    /// The event's `data`: the row's columns, `dims` parsed from
+    /// `key=value;key=value`.
+    fn data(&self, r: &csv::StringRecord) -> Result<serde_json::Value, String> {
+        let get = |name: &str| self.get(r, name);
+        let mut data = serde_json::json!({
+            "record_id": get("record_id"),
+            "revision": number(get("revision").unwrap_or("1")),
+            "program_id": get("program_id"),
+            "facility_id": get("facility_id"),
+            "region_code": get("region_code"),
+            "occurred_on": get("occurred_on").unwrap_or_default(),
+            "metric": get("metric"),
+            "value": get("value").map(number),
+        });
+        if let Some(m) = get("mission_id") {
+            data["mission_id"] = m.into();
+        }
+        if let Some(dims) = get("dims") {
+            let mut map = serde_json::Map::new();
+            for pair in dims.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("csv: dims {pair:?} is not key=value"))?;
+                map.insert(k.trim().to_owned(), v.trim().into());
+            }
+            data["dims"] = map.into();
+        }
+        Ok(data)
+    }
+
+    /// The row's value in column `name`, trimmed; `None` when the column
+    /// is absent or the cell empty.
+    fn get<'r>(&self, r: &'r csv::StringRecord, name: &str) -> Option<&'r str> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .map(|i| r[i].trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A cell as a JSON number where it reads as one, else as the text: numbers
+/// keep their text, so the validator judges them as written.
+fn number(text: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .filter(serde_json::Value::is_number)
+        .unwrap_or_else(|| serde_json::Value::from(text))
 }
 
 impl<'a> Lines<'a> {
@@ -211,51 +227,24 @@ impl<'a> Lines<'a> {
                     self.progress.clear();
                     return Ok(None);
                 };
-                let reader = if path
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-                {
-                    Reader::Csv(Tallies::open(path)?)
-                } else {
-                    let file = std::fs::File::open(path)
-                        .with_context(|| format!("opening {}", path.display()))?;
-                    Reader::Jsonl(BufReader::new(file).split(b'\n').enumerate())
-                };
-                self.current = Some((path.clone(), reader));
+                self.current = Some((path.clone(), Reader::open(path)?));
             }
             let (path, reader) = self.current.as_mut().expect("set above");
-            let (number, bytes) = match reader {
-                Reader::Jsonl(lines) => {
-                    let Some((i, line)) = lines.next() else {
-                        self.current = None;
-                        continue;
-                    };
-                    let mut bytes = line.with_context(|| format!("reading {}", path.display()))?;
-                    if bytes.last() == Some(&b'\r') {
-                        bytes.pop();
-                    }
-                    if bytes.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    (i as u64 + 1, bytes)
+            let (number, bytes) = match reader.next_raw(path)? {
+                Next::Line(number, bytes) => (number, bytes),
+                Next::Blank => continue,
+                Next::End => {
+                    self.current = None;
+                    continue;
                 }
-                Reader::Csv(tallies) => {
-                    let Some((number, row)) = tallies.next_row() else {
-                        self.current = None;
-                        continue;
-                    };
-                    match row {
-                        Ok(bytes) => (number, bytes),
-                        Err(reason) => {
-                            self.tally.bad += 1;
-                            self.progress.clear();
-                            eprintln!("{}:{number}: {reason}", path.display());
-                            return Ok(Some(Line {
-                                event: None,
-                                bytes: Vec::new(),
-                            }));
-                        }
-                    }
+                Next::Refused(number, reason) => {
+                    self.tally.bad += 1;
+                    self.progress.clear();
+                    eprintln!("{}:{number}: {reason}", path.display());
+                    return Ok(Some(Line {
+                        event: None,
+                        bytes: Vec::new(),
+                    }));
                 }
             };
             let event = match self.decoder.decode(&Message {
@@ -276,6 +265,60 @@ impl<'a> Lines<'a> {
             };
             self.progress.tick(&self.tally);
             return Ok(Some(Line { event, bytes }));
+        }
+    }
+}
+
+/// What a file gives next, before the decoder sees it.
+enum Next {
+    /// A line (or a CSV row as its event) and its line number.
+    Line(u64, Vec<u8>),
+    /// A CSV row that stands for no event, and why.
+    Refused(u64, String),
+    /// A blank line of JSON Lines: skipped, never counted.
+    Blank,
+    /// The end of the file.
+    End,
+}
+
+impl Reader {
+    /// A `.csv` file as tallies, any other as JSON Lines.
+    fn open(path: &std::path::Path) -> anyhow::Result<Reader> {
+        Ok(
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            {
+                Reader::Csv(Tallies::open(path)?)
+            } else {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Reader::Jsonl(BufReader::new(file).split(b'\n').enumerate())
+            },
+        )
+    }
+
+    /// The next line of `path`, this reader's file.
+    fn next_raw(&mut self, path: &std::path::Path) -> anyhow::Result<Next> {
+        match self {
+            Reader::Jsonl(lines) => {
+                let Some((i, line)) = lines.next() else {
+                    return Ok(Next::End);
+                };
+                let mut bytes = line.with_context(|| format!("reading {}", path.display()))?;
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(Next::Blank);
+                }
+                Ok(Next::Line(i as u64 + 1, bytes))
+            }
+            Reader::Csv(tallies) => Ok(match tallies.next_row() {
+                None => Next::End,
+                Some((number, Ok(bytes))) => Next::Line(number, bytes),
+                Some((number, Err(reason))) => Next::Refused(number, reason),
+            }),
         }
     }
 }

@@ -52,11 +52,15 @@ const MESSAGES: [f64; 9] = [
     1.0, 10.0, 100.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0,
 ];
 
-/// The HELP line of every metric, as `/metrics` shows it.
+/// The HELP line of every metric, as `/metrics` shows it, one list per kind.
 fn describe() {
-    use metrics::{
-        Unit, describe_counter as counter, describe_gauge as gauge, describe_histogram as histogram,
-    };
+    describe_counters();
+    describe_gauges();
+    describe_histograms();
+}
+
+fn describe_counters() {
+    use metrics::describe_counter as counter;
     counter!(
         "outreach_messages_total",
         "Messages read from Kafka, per topic."
@@ -102,6 +106,10 @@ fn describe() {
         "outreach_compaction_failures_total",
         "Folds that failed; their deltas stay visible and are folded by the next."
     );
+}
+
+fn describe_gauges() {
+    use metrics::{Unit, describe_gauge as gauge};
     gauge!(
         "outreach_assigned_partitions",
         "Partitions this replica holds."
@@ -139,6 +147,10 @@ fn describe() {
         "outreach_backpressure",
         "1 while batches wait for the fold (pending deltas over database.max_pending_deltas)."
     );
+}
+
+fn describe_histograms() {
+    use metrics::{Unit, describe_histogram as histogram};
     histogram!(
         "outreach_batch_seconds",
         Unit::Seconds,

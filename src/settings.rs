@@ -185,7 +185,35 @@ impl Settings {
         Ok((s, origins))
     }
 
+    /// Every check, in the order they run: only the first invalid
+    /// setting is reported.
     fn check(&self) -> anyhow::Result<()> {
+        self.check_topics()?;
+        self.check_sizes()?;
+        self.check_roles()?;
+        self.database.backend().map_err(|e| match e {
+            sink::Error::Secret(e) => anyhow::anyhow!("invalid setting {e}"),
+            e => anyhow::anyhow!("invalid setting database.url: {e}"),
+        })?;
+        if let Some(p) = &self.regions.extra_file
+            && !p.exists()
+        {
+            bail!(
+                "invalid setting regions.extra_file: {} does not exist",
+                p.display()
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid setting log.level: expected a level such as info or debug ({e})"
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The broker, the group and the three topics are named, and missions
+    /// and activities have topics of their own.
+    fn check_topics(&self) -> anyhow::Result<()> {
         let nonempty = [
             ("kafka.brokers", &self.kafka.brokers),
             ("kafka.group_id", &self.kafka.group_id),
@@ -201,6 +229,11 @@ impl Settings {
         if self.kafka.missions_topic == self.kafka.activities_topic {
             bail!("invalid setting kafka.activities_topic: must differ from kafka.missions_topic");
         }
+        Ok(())
+    }
+
+    /// Sizes, capacities and timeouts where 0 would mean nothing works.
+    fn check_sizes(&self) -> anyhow::Result<()> {
         let positive = [
             (
                 "ingest.batch_max_messages",
@@ -233,6 +266,11 @@ impl Settings {
                 bail!("invalid setting {key}: expected a number greater than 0");
             }
         }
+        Ok(())
+    }
+
+    /// The writer and analyst roles: valid names, both or neither, distinct.
+    fn check_roles(&self) -> anyhow::Result<()> {
         for (key, role) in [
             ("database.writer_role", &self.database.writer_role),
             ("database.analyst_role", &self.database.analyst_role),
@@ -253,23 +291,6 @@ impl Settings {
         {
             bail!("invalid setting database.analyst_role: must differ from database.writer_role");
         }
-        self.database.backend().map_err(|e| match e {
-            sink::Error::Secret(e) => anyhow::anyhow!("invalid setting {e}"),
-            e => anyhow::anyhow!("invalid setting database.url: {e}"),
-        })?;
-        if let Some(p) = &self.regions.extra_file
-            && !p.exists()
-        {
-            bail!(
-                "invalid setting regions.extra_file: {} does not exist",
-                p.display()
-            );
-        }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid setting log.level: expected a level such as info or debug ({e})"
-            )
-        })?;
         Ok(())
     }
 

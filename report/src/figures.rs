@@ -221,29 +221,26 @@ impl<'a> Tree<'a> {
         }
         out
     }
+
+    /// Whether a region is, or lies within, one of the filter's (all do
+    /// when it names none).
+    fn in_filter(&self, code: &'a str, filter: &Filter) -> bool {
+        filter.regions.is_empty()
+            || self
+                .lineage(code)
+                .iter()
+                .any(|r| filter.regions.contains(&r.region_code))
+    }
 }
 
 impl Figures {
     pub fn compute(rows: &ReportRows, filter: &Filter) -> Result<Figures, Error> {
         let tree = Tree::new(&rows.regions);
-        let mut regions = Vec::new();
-        for code in &filter.regions {
-            let Some(r) = tree.by_code.get(code.as_str()) else {
-                return Err(Error::UnknownRegion(code.clone()));
-            };
-            regions.push((r.region_code.clone(), r.name.clone()));
-        }
-        let in_filter = |code: &str| {
-            filter.regions.is_empty()
-                || tree
-                    .lineage(code)
-                    .iter()
-                    .any(|r| filter.regions.contains(&r.region_code))
-        };
+        let regions = named_regions(&tree, filter)?;
         let activity: Vec<&ActivityRow> = rows
             .activity
             .iter()
-            .filter(|r| in_filter(&r.region_code))
+            .filter(|r| tree.in_filter(&r.region_code, filter))
             .collect();
         let period = match (filter.from, filter.to, rows.days) {
             (Some(from), Some(to), _) => Some((from, to)),
@@ -253,36 +250,7 @@ impl Figures {
         let months = period
             .map(|(a, b)| months_between(a, b))
             .unwrap_or_default();
-
-        let mut ids: Vec<String> = filter.programs.clone();
-        if ids.is_empty() {
-            ids = activity.iter().map(|r| r.program_id.clone()).collect();
-        }
-        ids.sort();
-        ids.dedup();
-        let lags = &rows.lags;
-        let mut programs: Vec<ProgramFigures> = ids
-            .into_iter()
-            .map(|id| {
-                let name = rows
-                    .programs
-                    .iter()
-                    .find(|p| p.program_id == id)
-                    .and_then(|p| p.name.clone());
-                let rows: Vec<&ActivityRow> = activity
-                    .iter()
-                    .copied()
-                    .filter(|r| r.program_id == id)
-                    .collect();
-                let timeliness = ProgramTimeliness::of(lags, &id);
-                ProgramFigures {
-                    timeliness,
-                    ..program(id, name, &rows, &months, &tree)
-                }
-            })
-            .collect();
-        // As a reader looks for them: by name (the id where there is none).
-        programs.sort_by(|a, b| (a.title(), &a.id).cmp(&(b.title(), &b.id)));
+        let programs = programs(rows, &activity, filter, &months, &tree);
         Ok(Figures {
             backend: rows.backend,
             filter: filter.clone(),
@@ -293,6 +261,60 @@ impl Figures {
             sees_quarantine: rows.sees_quarantine,
         })
     }
+}
+
+/// The filter's regions as (code, name); a code the table does not know
+/// is an error rather than an empty report.
+fn named_regions(tree: &Tree<'_>, filter: &Filter) -> Result<Vec<(String, String)>, Error> {
+    let mut regions = Vec::new();
+    for code in &filter.regions {
+        let Some(r) = tree.by_code.get(code.as_str()) else {
+            return Err(Error::UnknownRegion(code.clone()));
+        };
+        regions.push((r.region_code.clone(), r.name.clone()));
+    }
+    Ok(regions)
+}
+
+/// Each program's figures: the filter's programs, else every one with
+/// activity in its regions.
+fn programs(
+    rows: &ReportRows,
+    activity: &[&ActivityRow],
+    filter: &Filter,
+    months: &[NaiveDate],
+    tree: &Tree<'_>,
+) -> Vec<ProgramFigures> {
+    let mut ids: Vec<String> = filter.programs.clone();
+    if ids.is_empty() {
+        ids = activity.iter().map(|r| r.program_id.clone()).collect();
+    }
+    ids.sort();
+    ids.dedup();
+    let lags = &rows.lags;
+    let mut programs: Vec<ProgramFigures> = ids
+        .into_iter()
+        .map(|id| {
+            let name = rows
+                .programs
+                .iter()
+                .find(|p| p.program_id == id)
+                .and_then(|p| p.name.clone());
+            let rows: Vec<&ActivityRow> = activity
+                .iter()
+                .copied()
+                .filter(|r| r.program_id == id)
+                .collect();
+            let timeliness = ProgramTimeliness::of(lags, &id);
+            ProgramFigures {
+                timeliness,
+                ..program(id, name, &rows, months, tree)
+            }
+        })
+        .collect();
+    // As a reader looks for them: by name (the id where there is none).
+    programs.sort_by(|a, b| (a.title(), &a.id).cmp(&(b.title(), &b.id)));
+    programs
 }
 
 fn program(

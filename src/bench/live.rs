@@ -20,39 +20,8 @@ pub(super) async fn throughput(
     generator: &mut Generator,
     publisher: &ingest::Publisher,
 ) -> anyhow::Result<Value> {
-    let t = Instant::now();
-    while generator.activities < args.events {
-        publish(publisher, kafka, generator.next_batch(10_000)).await?;
-    }
-    let produce = t.elapsed();
-    progress(
-        args,
-        format!(
-            "published {} messages in {:.1} s",
-            generator.sent,
-            produce.as_secs_f64()
-        ),
-    );
-
-    let (read, read_time) = ingest::tools::read_all(
-        kafka,
-        &format!("{}.raw", kafka.group_id),
-        generator.sent,
-        Duration::from_secs(600),
-    )
-    .await?;
-    if read != generator.sent {
-        bail!("the raw read got {read} of {} messages", generator.sent);
-    }
-    let raw_rate = read as f64 / read_time.as_secs_f64();
-    progress(
-        args,
-        format!(
-            "raw read: {read} messages in {:.2} s = {raw_rate:.0}/s",
-            read_time.as_secs_f64()
-        ),
-    );
-
+    let produce = backlog(args, kafka, generator, publisher).await?;
+    let raw_rate = raw_read(args, kafka, generator.sent).await?;
     let children: Vec<Process> = (0..args.processes)
         .map(|_| spawn(kafka, target, &["run", "--until-caught-up"]))
         .collect::<anyhow::Result<_>>()?;
@@ -80,6 +49,57 @@ pub(super) async fn throughput(
         "produce_seconds": produce.as_secs_f64(),
         "processes": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
     }))
+}
+
+/// `--events` published before anything reads them, and how long that took.
+async fn backlog(
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    generator: &mut Generator,
+    publisher: &ingest::Publisher,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    while generator.activities < args.events {
+        publish(publisher, kafka, generator.next_batch(10_000)).await?;
+    }
+    let produce = t.elapsed();
+    progress(
+        args,
+        format!(
+            "published {} messages in {:.1} s",
+            generator.sent,
+            produce.as_secs_f64()
+        ),
+    );
+    Ok(produce)
+}
+
+/// The backlog read and nothing done with it, under a group of its own:
+/// the rate no consumer of these topics can beat, per second.
+async fn raw_read(
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    sent: u64,
+) -> anyhow::Result<f64> {
+    let (read, read_time) = ingest::tools::read_all(
+        kafka,
+        &format!("{}.raw", kafka.group_id),
+        sent,
+        Duration::from_secs(600),
+    )
+    .await?;
+    if read != sent {
+        bail!("the raw read got {read} of {sent} messages");
+    }
+    let raw_rate = read as f64 / read_time.as_secs_f64();
+    progress(
+        args,
+        format!(
+            "raw read: {read} messages in {:.2} s = {raw_rate:.0}/s",
+            read_time.as_secs_f64()
+        ),
+    );
+    Ok(raw_rate)
 }
 
 pub(super) async fn freshness(
@@ -139,38 +159,12 @@ pub(super) async fn sustained(
             readers: false,
         };
         let step = offer(args, kafka, target, generator, publisher, load, db).await?;
-        let p = |k: &str| {
-            step["processes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p[k].as_u64())
-                .max()
-                .unwrap_or(0)
-        };
-        let (p50, p99) = (p("freshness_p50_ms"), p("freshness_p99_ms"));
-        let lag = step["lag_at_stop"].as_u64().unwrap_or(0);
-        let offered = step["offered_per_second"].as_f64().unwrap_or(0.0);
-        let kept_up = p99 < 1_000 && (lag as f64) <= offered;
-        progress(
-            args,
-            format!(
-                "offered {offered:.0}/s: freshness p50 {p50} ms, p99 {p99} ms, {lag} messages behind at the end, \
-                 pending deltas at most {}: {}",
-                step["pending_max_rows"],
-                if kept_up { "kept up" } else { "fell behind" }
-            ),
-        );
-        steps.push(json!({
-            "offered_per_second": offered.round(), "freshness_p50_ms": p50, "freshness_p99_ms": p99,
-            "lag_at_stop": lag, "pending_max_rows": step["pending_max_rows"],
-            "backpressure_ms": p("backpressure_ms"), "kept_up": kept_up,
-            "peak_rss_mib": step["processes"][0]["peak_rss_mib"],
-        }));
-        if !kept_up {
+        let verdict = judge(args, &step);
+        steps.push(verdict.summary);
+        if !verdict.kept_up {
             break;
         }
-        highest = Some(offered.round());
+        highest = Some(verdict.offered.round());
         rate = rate * 5 / 4;
     }
     until_caught_up(kafka, target)?;
@@ -181,6 +175,54 @@ pub(super) async fn sustained(
         "history": history,
         "steps": steps,
     }))
+}
+
+/// One `--sustained` step judged.
+struct Verdict {
+    /// The rate actually offered, per second.
+    offered: f64,
+    kept_up: bool,
+    /// The step as the report shows it.
+    summary: Value,
+}
+
+/// Whether the pipeline kept up with one offered load: freshness p99 under
+/// a second and at most a second of load left unapplied (the slowest
+/// process's figures count). Prints the step's line.
+fn judge(args: &BenchArgs, step: &Value) -> Verdict {
+    let p = |k: &str| {
+        step["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p[k].as_u64())
+            .max()
+            .unwrap_or(0)
+    };
+    let (p50, p99) = (p("freshness_p50_ms"), p("freshness_p99_ms"));
+    let lag = step["lag_at_stop"].as_u64().unwrap_or(0);
+    let offered = step["offered_per_second"].as_f64().unwrap_or(0.0);
+    let kept_up = p99 < 1_000 && (lag as f64) <= offered;
+    progress(
+        args,
+        format!(
+            "offered {offered:.0}/s: freshness p50 {p50} ms, p99 {p99} ms, {lag} messages behind at the end, \
+             pending deltas at most {}: {}",
+            step["pending_max_rows"],
+            if kept_up { "kept up" } else { "fell behind" }
+        ),
+    );
+    let summary = json!({
+        "offered_per_second": offered.round(), "freshness_p50_ms": p50, "freshness_p99_ms": p99,
+        "lag_at_stop": lag, "pending_max_rows": step["pending_max_rows"],
+        "backpressure_ms": p("backpressure_ms"), "kept_up": kept_up,
+        "peak_rss_mib": step["processes"][0]["peak_rss_mib"],
+    });
+    Verdict {
+        offered,
+        kept_up,
+        summary,
+    }
 }
 
 /// `run --until-caught-up` as one child process: the history, or what a
@@ -254,21 +296,89 @@ async fn offer(
     // Let the group form before offering load.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let reading = if load.readers {
-        let params = readers::Params::read(&sink).await?;
-        Some(tokio::spawn(readers::during(
-            sink.clone(),
-            params,
-            stopped.clone(),
-        )))
-    } else {
-        None
-    };
+    let reading = start_readers(&sink, load, &stopped).await?;
     let sampler = tokio::spawn(most_pending(sink.clone(), stopped));
     progress(
         args,
         format!("offering {} events/s for {} s", load.rate, load.seconds),
     );
+    let offered = pace(kafka, generator, publisher, load, &stop).await?;
+    // Let the last batches commit, then stop the pipeline cleanly.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    terminate(&pids);
+    let runs = watcher
+        .join()
+        .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
+    let pending_max = sampler.await??;
+    let lag = generator
+        .sent
+        .saturating_sub(sink.applied_messages().await?);
+    let (readers_during, readers_idle) = readers_after(&sink, reading).await?;
+    sink.close().await;
+    Ok(json!({
+        "offered_per_second": offered.round(),
+        "seconds": load.seconds,
+        "pending_max_rows": pending_max,
+        "lag_at_stop": lag,
+        "readers_during": readers_during,
+        "readers_idle": readers_idle,
+        "processes": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
+    }))
+}
+
+/// With `load.readers`, the analysts' queries timed in a loop until the
+/// load is over.
+async fn start_readers(
+    sink: &sink::Sink,
+    load: Load,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<Value>>>> {
+    if !load.readers {
+        return Ok(None);
+    }
+    let params = readers::Params::read(sink).await?;
+    Ok(Some(tokio::spawn(readers::during(
+        sink.clone(),
+        params,
+        stopped.clone(),
+    ))))
+}
+
+/// The readers' figures during the load, then idle after a fold (both
+/// null without `load.readers`).
+async fn readers_after(
+    sink: &sink::Sink,
+    reading: Option<tokio::task::JoinHandle<anyhow::Result<Value>>>,
+) -> anyhow::Result<(Value, Value)> {
+    let Some(during) = reading else {
+        return Ok((Value::Null, Value::Null));
+    };
+    let during = during.await??;
+    // Nothing pending: the same queries as analysts see them idle.
+    sink.compact(sink::Share::Alone).await?;
+    let params = readers::Params::read(sink).await?;
+    Ok((during, readers::measure(sink, &params, None).await?))
+}
+
+/// SIGTERM to each `run` process, which then stops cleanly.
+fn terminate(pids: &[u32]) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+}
+
+/// Publishes `load.rate` events a second in 10 ms ticks for `load.seconds`,
+/// then signals `stop` (the load is over for the samplers) and waits for
+/// every delivery. Returns the rate actually offered, per second.
+async fn pace(
+    kafka: &ingest::KafkaSettings,
+    generator: &mut Generator,
+    publisher: &ingest::Publisher,
+    load: Load,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<f64> {
     let before = generator.sent;
     let tick = Duration::from_millis(10);
     let per_tick = (load.rate as f64 * tick.as_secs_f64()).max(1.0);
@@ -296,40 +406,7 @@ async fn offer(
     for d in pending {
         publisher.delivered(d).await?;
     }
-    // Let the last batches commit, then stop the pipeline cleanly.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for pid in pids {
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let runs = watcher
-        .join()
-        .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
-    let pending_max = sampler.await??;
-    let lag = generator
-        .sent
-        .saturating_sub(sink.applied_messages().await?);
-    let (readers_during, readers_idle) = match reading {
-        Some(during) => {
-            let during = during.await??;
-            // Nothing pending: the same queries as analysts see them idle.
-            sink.compact(sink::Share::Alone).await?;
-            let params = readers::Params::read(&sink).await?;
-            (during, readers::measure(&sink, &params, None).await?)
-        }
-        None => (Value::Null, Value::Null),
-    };
-    sink.close().await;
-    Ok(json!({
-        "offered_per_second": offered.round(),
-        "seconds": load.seconds,
-        "pending_max_rows": pending_max,
-        "lag_at_stop": lag,
-        "readers_during": readers_during,
-        "readers_idle": readers_idle,
-        "processes": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
-    }))
+    Ok(offered)
 }
 
 /// The most delta rows pending at any one-second sample until `stop`.

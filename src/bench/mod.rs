@@ -135,29 +135,16 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     if args.stages {
         return stages(settings, args, &tag).await;
     }
-    let mut kafka = settings.kafka.clone();
-    kafka.missions_topic = format!("{tag}.missions");
-    kafka.activities_topic = format!("{tag}.activities");
-    kafka.deadletter_topic = format!("{tag}.deadletter");
-    kafka.group_id = format!("{tag}.pipeline");
-    // An unreachable broker: one error within kafka.delivery_timeout_ms.
-    let publisher = ingest::Publisher::new(&kafka)?;
-    publisher.connect().await?;
-    ingest::tools::create_topics(&kafka, args.partitions)
-        .await
-        .context("creating the benchmark topics")?;
-    let db = sink::inspect::create_database(&settings.database, &tag)
-        .await
-        .context("creating the benchmark database")?;
+    let kafka = own_topics(&settings.kafka, &tag);
+    let (publisher, db) = prepare(settings, args, &kafka, &tag).await?;
     let target = child::Target {
         db_url: db.url.clone(),
         config: settings.file.clone(),
     };
-    progress(args, format!("topics {tag}.*, database {tag}"));
 
     let mut generator = generator(settings, args)?;
 
-    let report = if let Some(rate) = args.rate {
+    let mut report = if let Some(rate) = args.rate {
         if args.sustained {
             sustained(args, &kafka, &target, &mut generator, &publisher, rate, &db).await?
         } else {
@@ -166,7 +153,6 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
     } else {
         throughput(args, &kafka, &target, &mut generator, &publisher).await?
     };
-    let mut report = report;
     let sink = sink::Sink::connect(&db).await?;
     verify(&sink, &generator).await?;
     let size = sink.database_bytes().await?;
@@ -186,16 +172,53 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Value>
             .into();
     }
     sink.close().await;
-    report["generated"] = json!({
-        "messages": generator.sent, "activity_events": args.events, "missions": generator.missions,
-        "duplicates": generator.duplicates, "corrections": generator.corrections, "bad": generator.bad,
-        "partitions": args.partitions, "counties": generator.counties.len(), "programs": args.programs,
-        "years": args.years, "late_percent": args.late, "recent_days": args.recent_days,
-    });
+    report["generated"] = generated(args, &generator);
     if !args.keep {
         sink::inspect::drop_database(&settings.database, &tag).await?;
     }
     Ok(report)
+}
+
+/// The run's topics and database, created empty, and a publisher that
+/// reached the broker.
+async fn prepare(
+    settings: &Settings,
+    args: &BenchArgs,
+    kafka: &ingest::KafkaSettings,
+    tag: &str,
+) -> anyhow::Result<(ingest::Publisher, sink::Settings)> {
+    // An unreachable broker: one error within kafka.delivery_timeout_ms.
+    let publisher = ingest::Publisher::new(kafka)?;
+    publisher.connect().await?;
+    ingest::tools::create_topics(kafka, args.partitions)
+        .await
+        .context("creating the benchmark topics")?;
+    let db = sink::inspect::create_database(&settings.database, tag)
+        .await
+        .context("creating the benchmark database")?;
+    progress(args, format!("topics {tag}.*, database {tag}"));
+    Ok((publisher, db))
+}
+
+/// The settings' Kafka, but with topics and a group of the run's own, so
+/// that runs never read each other's messages (or production's).
+fn own_topics(kafka: &ingest::KafkaSettings, tag: &str) -> ingest::KafkaSettings {
+    let mut kafka = kafka.clone();
+    kafka.missions_topic = format!("{tag}.missions");
+    kafka.activities_topic = format!("{tag}.activities");
+    kafka.deadletter_topic = format!("{tag}.deadletter");
+    kafka.group_id = format!("{tag}.pipeline");
+    kafka
+}
+
+/// What was generated, as the report shows it.
+fn generated(args: &BenchArgs, generator: &generator::Generator) -> Value {
+    json!({
+        "messages": generator.sent, "activity_events": args.events, "missions": generator.missions,
+        "duplicates": generator.duplicates, "corrections": generator.corrections, "bad": generator.bad,
+        "partitions": args.partitions, "counties": generator.counties.len(), "programs": args.programs,
+        "years": args.years, "late_percent": args.late, "recent_days": args.recent_days,
+    })
 }
 
 /// A line on stderr about the run's progress (none with `--json`).

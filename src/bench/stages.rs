@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::generator::{generator, verify};
+use super::generator::{Generator, Message, generator, verify};
 use super::{BenchArgs, progress};
 use crate::settings::Settings;
 
@@ -22,6 +22,37 @@ pub(super) async fn stages(
     let db = sink::inspect::create_database(&settings.database, tag)
         .await
         .context("creating the benchmark database")?;
+    let (generator, messages) = generate(settings, args)?;
+    let regions = std::sync::Arc::new(settings.regions()?);
+    let (decoded, decode) = decode_all(settings, &regions, &messages);
+    progress(args, format!("decoded in {:.2} s", decode.as_secs_f64()));
+
+    let sink = sink::Sink::connect(&db).await?;
+    sink.migrate().await?;
+    sink.sync_regions(&regions).await?;
+    let transform = transform::Transform::new(&regions)?;
+    let size = settings.ingest.batch_max_messages.max(1);
+    let mut spent = apply_all(&sink, &transform, decoded, &messages, size).await?;
+    spent.decode = decode;
+    // The fold the deltas wait for (Postgres), measured apart: a running
+    // pipeline does it beside the batches, on the database's other core.
+    let t = Instant::now();
+    let folded = sink.compact(sink::Share::Alone).await?.unwrap_or_default();
+    spent.compaction = t.elapsed();
+    let mut report = stages_report(args, settings, messages.len(), &spent, &folded);
+    verify(&sink, &generator).await?;
+    report["verified"] = json!(true);
+    report["database_bytes"] = json!(sink.database_bytes().await?);
+    sink.close().await;
+    if !args.keep {
+        sink::inspect::drop_database(&settings.database, tag).await?;
+    }
+    Ok(report)
+}
+
+/// All of the run's messages, generated up front so that no stage waits
+/// for the generator.
+fn generate(settings: &Settings, args: &BenchArgs) -> anyhow::Result<(Generator, Vec<Message>)> {
     let mut generator = generator(settings, args)?;
     let mut messages = Vec::new();
     while generator.activities < args.events {
@@ -29,15 +60,24 @@ pub(super) async fn stages(
     }
     generator.sent = messages.len() as u64;
     progress(args, format!("generated {} messages", messages.len()));
+    Ok((generator, messages))
+}
 
-    let regions = std::sync::Arc::new(settings.regions()?);
+type Decoded = Result<schemas::Event, schemas::Rejection>;
+
+/// Every message through the pipeline's decoder, and how long that took.
+fn decode_all(
+    settings: &Settings,
+    regions: &std::sync::Arc<schemas::Regions>,
+    messages: &[Message],
+) -> (Vec<Decoded>, Duration) {
     let decoder = schemas::Decoder::new(regions.clone(), settings.ingest.max_message_bytes);
     let headers = [schemas::Header {
         key: "content-type",
         value: Some(b"application/cloudevents+json"),
     }];
     let t = Instant::now();
-    let decoded: Vec<Result<schemas::Event, schemas::Rejection>> = messages
+    let decoded = messages
         .iter()
         .map(|(_, _, v)| {
             decoder.decode(&schemas::Message {
@@ -47,32 +87,61 @@ pub(super) async fn stages(
             })
         })
         .collect();
-    let decode = t.elapsed();
-    progress(args, format!("decoded in {:.2} s", decode.as_secs_f64()));
+    (decoded, t.elapsed())
+}
 
-    let sink = sink::Sink::connect(&db).await?;
-    sink.migrate().await?;
-    sink.sync_regions(&regions).await?;
-    let transform = transform::Transform::new(&regions)?;
-    let (mut load, mut plan_rollup, mut write) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let (mut rows, mut next) = (0usize, None);
-    let size = settings.ingest.batch_max_messages.max(1);
+/// Time spent in each stage over the whole run.
+#[derive(Default)]
+struct Spent {
+    decode: Duration,
+    /// Beginning each transaction and loading the ledger rows it touches.
+    load: Duration,
+    /// Planning and the polars roll-up.
+    plan_rollup: Duration,
+    /// Writing the rows and committing.
+    write: Duration,
+    /// Aggregate rows written.
+    rows: usize,
+    /// The fold after the last batch.
+    compaction: Duration,
+}
+
+/// The decoded messages cut into batches of `size`, each applied as `run`'s
+/// worker applies it; the decode and fold times are the caller's to fill in.
+async fn apply_all(
+    sink: &sink::Sink,
+    transform: &transform::Transform,
+    decoded: Vec<Decoded>,
+    messages: &[Message],
+    size: usize,
+) -> anyhow::Result<Spent> {
+    let mut spent = Spent::default();
+    let mut next = None;
     let mut decoded = decoded.into_iter().enumerate().peekable();
     while decoded.peek().is_some() {
-        let batch = stage_batch(&mut decoded, &messages, size, &mut next);
-        let done = crate::batch::apply(&sink, &transform, None, &batch).await?;
+        let batch = stage_batch(&mut decoded, messages, size, &mut next);
+        let done = crate::batch::apply(sink, transform, None, &batch).await?;
         let t = done.timings;
-        load += t.begin + t.load;
-        plan_rollup += t.transform;
-        write += t.database - t.begin - t.load;
-        rows += done.cells;
+        spent.load += t.begin + t.load;
+        spent.plan_rollup += t.transform;
+        spent.write += t.database - t.begin - t.load;
+        spent.rows += done.cells;
     }
-    // The fold the deltas wait for (Postgres), measured apart: a running
-    // pipeline does it beside the batches, on the database's other core.
-    let t = Instant::now();
-    let folded = sink.compact(sink::Share::Alone).await?.unwrap_or_default();
-    let compaction = t.elapsed();
-    let n = messages.len() as f64;
+    Ok(spent)
+}
+
+/// Each stage's rate and share of the in-process time, printed and as the
+/// report.
+fn stages_report(
+    args: &BenchArgs,
+    settings: &Settings,
+    messages: usize,
+    s: &Spent,
+    folded: &sink::Compacted,
+) -> Value {
+    let (decode, load, plan_rollup, write, rows) =
+        (s.decode, s.load, s.plan_rollup, s.write, s.rows);
+    let n = messages as f64;
     let per_s = |d: Duration| (n / d.as_secs_f64()).round();
     let total = decode + load + plan_rollup + write;
     let share = |d: Duration| (d.as_secs_f64() / total.as_secs_f64() * 1000.0).round() / 10.0;
@@ -86,9 +155,9 @@ pub(super) async fn stages(
             rows as f64 / (load + write).as_secs_f64()
         ),
     );
-    let mut report = json!({
+    json!({
         "mode": "stages",
-        "messages": messages.len(),
+        "messages": messages,
         "batch_max_messages": settings.ingest.batch_max_messages.max(1),
         "decode": { "seconds": decode.as_secs_f64(), "messages_per_second": per_s(decode), "share_percent": share(decode) },
         "transform": { "seconds": plan_rollup.as_secs_f64(), "messages_per_second": per_s(plan_rollup), "share_percent": share(plan_rollup) },
@@ -99,24 +168,16 @@ pub(super) async fn stages(
             "aggregate_rows_per_second": (rows as f64 / (load + write).as_secs_f64()).round(),
             "share_percent": share(load + write),
         },
-        "compaction": { "seconds": compaction.as_secs_f64(), "deltas": folded.deltas, "cells": folded.cells },
+        "compaction": { "seconds": s.compaction.as_secs_f64(), "deltas": folded.deltas, "cells": folded.cells },
         "end_to_end_in_process_messages_per_second": per_s(total),
-    });
-    verify(&sink, &generator).await?;
-    report["verified"] = json!(true);
-    report["database_bytes"] = json!(sink.database_bytes().await?);
-    sink.close().await;
-    if !args.keep {
-        sink::inspect::drop_database(&settings.database, tag).await?;
-    }
-    Ok(report)
+    })
 }
 
 /// The next `size` decoded messages as the batch the consumer would cut
 /// from one partition (`bench.stages`/0) whose stored offset is `next`.
 fn stage_batch(
-    decoded: &mut impl Iterator<Item = (usize, Result<schemas::Event, schemas::Rejection>)>,
-    messages: &[(bool, Vec<u8>, Vec<u8>)],
+    decoded: &mut impl Iterator<Item = (usize, Decoded)>,
+    messages: &[Message],
     size: usize,
     next: &mut Option<i64>,
 ) -> ingest::Batch {
