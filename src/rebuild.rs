@@ -46,56 +46,23 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
     tx.lock_out_writers().await?;
     tx.clear_derived().await?;
     let (activities, missions) = tx.ledger_size().await.context("counting the ledger")?;
-    let chunks = activities.div_ceil(CHUNK as u64) + missions.div_ceil(MISSION_CHUNK as u64);
-    let mut progress = Progress::new(
-        "rebuild",
-        "chunks",
-        settings.log.format == LogFormat::Pretty,
-    );
-    progress.set(0, chunks);
-    let mut done = Rebuilt::default();
-    loop {
-        let facts = tx
-            .next_activities(CHUNK)
-            .await
-            .context("reading the ledger")?;
-        if facts.is_empty() {
-            break;
-        }
-        known_regions(&regions, facts.iter().map(|f| &*f.region_code))?;
-        let mut cells = Vec::new();
-        for f in &facts {
-            activity_cells(f, 1, &mut cells);
-        }
-        done.rows += add(&mut tx, &rollup, &cells, &[]).await?;
-        done.activities += facts.len();
-        done.chunks += 1;
-        progress.set(done.chunks as u64, chunks);
-    }
-    loop {
-        let facts = tx
-            .next_missions(MISSION_CHUNK)
-            .await
-            .context("reading the ledger")?;
-        if facts.is_empty() {
-            break;
-        }
-        known_regions(
-            &regions,
-            facts
-                .iter()
-                .filter_map(|m| m.dispatch.as_ref().map(|d| d.region_code.as_str())),
-        )?;
-        let mut cells = Vec::new();
-        for m in &facts {
-            mission_cells(m, 1, &mut cells);
-        }
-        done.rows += add(&mut tx, &rollup, &cells, &facts).await?;
-        done.missions += facts.len();
-        done.chunks += 1;
-        progress.set(done.chunks as u64, chunks);
-    }
-    drop(progress);
+    let mut chunks = Chunks {
+        tx: &mut tx,
+        rollup: &rollup,
+        regions: &regions,
+        progress: Progress::new(
+            "rebuild",
+            "chunks",
+            settings.log.format == LogFormat::Pretty,
+        ),
+        total: activities.div_ceil(CHUNK as u64) + missions.div_ceil(MISSION_CHUNK as u64),
+        done: Rebuilt::default(),
+    };
+    chunks.progress.set(0, chunks.total);
+    chunks.activities().await?;
+    chunks.missions().await?;
+    let done = chunks.done;
+    drop(chunks);
     tracing::info!(
         rows = done.rows,
         "folding the rebuilt roll-ups into their cells (the last step)"
@@ -111,6 +78,70 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<Rebuilt> {
         "analyst tables rebuilt"
     );
     Ok(done)
+}
+
+/// The ledger read, rolled up and written chunk by chunk, in the
+/// rebuild's one transaction.
+struct Chunks<'a> {
+    tx: &'a mut sink::Batch,
+    rollup: &'a Rollup,
+    regions: &'a Regions,
+    progress: Progress,
+    /// Chunks the ledger makes, for the progress bar.
+    total: u64,
+    done: Rebuilt,
+}
+
+impl Chunks<'_> {
+    async fn activities(&mut self) -> anyhow::Result<()> {
+        loop {
+            let facts = self
+                .tx
+                .next_activities(CHUNK)
+                .await
+                .context("reading the ledger")?;
+            if facts.is_empty() {
+                return Ok(());
+            }
+            known_regions(self.regions, facts.iter().map(|f| &*f.region_code))?;
+            let mut cells = Vec::new();
+            for f in &facts {
+                activity_cells(f, 1, &mut cells);
+            }
+            self.done.rows += add(self.tx, self.rollup, &cells, &[]).await?;
+            self.done.activities += facts.len();
+            self.chunk_done();
+        }
+    }
+
+    async fn missions(&mut self) -> anyhow::Result<()> {
+        loop {
+            let facts = self
+                .tx
+                .next_missions(MISSION_CHUNK)
+                .await
+                .context("reading the ledger")?;
+            if facts.is_empty() {
+                return Ok(());
+            }
+            let dispatched = facts
+                .iter()
+                .filter_map(|m| m.dispatch.as_ref().map(|d| d.region_code.as_str()));
+            known_regions(self.regions, dispatched)?;
+            let mut cells = Vec::new();
+            for m in &facts {
+                mission_cells(m, 1, &mut cells);
+            }
+            self.done.rows += add(self.tx, self.rollup, &cells, &facts).await?;
+            self.done.missions += facts.len();
+            self.chunk_done();
+        }
+    }
+
+    fn chunk_done(&mut self) {
+        self.done.chunks += 1;
+        self.progress.set(self.done.chunks as u64, self.total);
+    }
 }
 
 /// Rolls up one chunk's cells and adds them (and the chunk's mission rows).

@@ -330,18 +330,15 @@ fn program(
         months.iter().map(|m| (*m, Totals::default())).collect();
     let mut by_region: HashMap<&str, Totals> = HashMap::new();
     for r in rows {
-        // The sink only returns the catalogue's metrics; anything else
-        // (a table edited by hand) is left out rather than guessed.
-        let Some(metric) = Metric::parse(&r.metric) else {
-            continue;
-        };
+        let metric = r.metric;
         totals.add(metric, r.hundredths);
         if metric == Metric::Surgeries {
             roles.add(r.role.as_deref(), r.hundredths);
         }
-        if let Some(month) = parse_month(&r.month) {
-            by_month.entry(month).or_default().add(metric, r.hundredths);
-        }
+        by_month
+            .entry(r.month)
+            .or_default()
+            .add(metric, r.hundredths);
         for region in tree.lineage(&r.region_code) {
             by_region
                 .entry(region.region_code.as_str())
@@ -406,10 +403,6 @@ pub fn months_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
             .expect("dates of the contract end in 2099");
     }
     out
-}
-
-fn parse_month(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").ok()
 }
 
 #[cfg(test)]

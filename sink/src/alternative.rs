@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use schemas::{Body, Event};
 
-use crate::postgres::copy::copy_in;
+use crate::postgres::copy::{Row, copy_in};
 use crate::{Result, Sink};
 
 /// The raw tables, keyed and collated like the pipeline's own (text keys
@@ -70,21 +70,7 @@ impl Alternative {
             &mut tx,
             "COPY stage_activities FROM STDIN",
             &activities,
-            |r, (e, a)| {
-                r.text(&e.institution)
-                    .text(&e.id)
-                    .text(&e.institution)
-                    .text(&a.record_id)
-                    .int(a.revision.into())
-                    .text(&a.program_id)
-                    .opt_text(a.mission_id.as_deref())
-                    .text(&a.facility_id)
-                    .text(&a.region_code)
-                    .date(a.occurred_on)
-                    .text(a.metric.as_str())
-                    .text(a.dims.as_json())
-                    .int(a.value.hundredths());
-            },
+            activity_row,
         )
         .await?;
         let missions: Vec<&Event> = events
@@ -95,36 +81,7 @@ impl Alternative {
             &mut tx,
             "COPY stage_missions FROM STDIN",
             &missions,
-            |r, e| {
-                r.text(&e.institution).text(&e.id);
-                match &e.body {
-                    Body::Dispatched(d) => {
-                        r.text("dispatched")
-                            .text(&e.time.to_rfc3339())
-                            .text(&e.institution)
-                            .text(&d.mission_id)
-                            .text(&d.program_id)
-                            .text(&d.host_facility_id)
-                            .text(&d.region_code)
-                            .int(d.team_size.into())
-                            .date(d.start_date)
-                            .opt_text(None);
-                    }
-                    Body::Completed(c) => {
-                        r.text("completed")
-                            .text(&e.time.to_rfc3339())
-                            .text(&e.institution)
-                            .text(&c.mission_id)
-                            .opt_text(None)
-                            .opt_text(None)
-                            .opt_text(None)
-                            .opt_text(None)
-                            .opt_text(None)
-                            .date(c.end_date);
-                    }
-                    Body::Activity(_) => unreachable!("filtered out above"),
-                }
-            },
+            mission_row,
         )
         .await?;
         sqlx::raw_sql(
@@ -183,5 +140,54 @@ impl Alternative {
             .execute(&mut *self.conn)
             .await?;
         Ok(())
+    }
+}
+
+/// One activity as a row of `stage_activities`.
+fn activity_row(r: &mut Row<'_>, (e, a): &(&Event, &schemas::Activity)) {
+    r.text(&e.institution)
+        .text(&e.id)
+        .text(&e.institution)
+        .text(&a.record_id)
+        .int(a.revision.into())
+        .text(&a.program_id)
+        .opt_text(a.mission_id.as_deref())
+        .text(&a.facility_id)
+        .text(&a.region_code)
+        .date(a.occurred_on)
+        .text(a.metric.as_str())
+        .text(a.dims.as_json())
+        .int(a.value.hundredths());
+}
+
+/// One mission event as a row of `stage_missions`.
+fn mission_row(r: &mut Row<'_>, e: &&Event) {
+    r.text(&e.institution).text(&e.id);
+    match &e.body {
+        Body::Dispatched(d) => {
+            r.text("dispatched")
+                .text(&e.time.to_rfc3339())
+                .text(&e.institution)
+                .text(&d.mission_id)
+                .text(&d.program_id)
+                .text(&d.host_facility_id)
+                .text(&d.region_code)
+                .int(d.team_size.into())
+                .date(d.start_date)
+                .opt_text(None);
+        }
+        Body::Completed(c) => {
+            r.text("completed")
+                .text(&e.time.to_rfc3339())
+                .text(&e.institution)
+                .text(&c.mission_id)
+                .opt_text(None)
+                .opt_text(None)
+                .opt_text(None)
+                .opt_text(None)
+                .opt_text(None)
+                .date(c.end_date);
+        }
+        Body::Activity(_) => unreachable!("filtered out above"),
     }
 }

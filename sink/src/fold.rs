@@ -178,49 +178,10 @@ pub async fn fold_every(
         // Progress: a fold that moved deltas (one that only tried a held
         // cell again moved none, and is no reason to fold again at once).
         let folded = matches!(result, Ok(Some(c)) if c.deltas > 0);
-        match result {
-            Ok(Some(c)) => {
-                done.add(c, took);
-                metrics::counter!("outreach_compactions_total").increment(1);
-                metrics::counter!("outreach_compacted_deltas_total").increment(c.deltas);
-                metrics::histogram!("outreach_compaction_seconds").record(took.as_secs_f64());
-                if c.deltas > 0 {
-                    tracing::debug!(
-                        deltas = c.deltas,
-                        cells = c.cells,
-                        ms = took.as_millis() as u64,
-                        "compacted"
-                    );
-                }
-            }
-            // Another worker is folding; it takes our deltas too.
-            Ok(None) => {
-                metrics::counter!("outreach_compactions_skipped_total", "reason" => "locked")
-                    .increment(1);
-                tracing::debug!("compaction skipped: another worker (or a rebuild) holds the lock");
-            }
-            Err(e) => {
-                metrics::counter!("outreach_compaction_failures_total").increment(1);
-                warn!(error = %e, "compaction failed; the deltas stay visible and are folded at the next try");
-            }
-        }
+        record(result, took, &mut done);
         // What is left for the next fold, whoever folded: what readers pay
         // for, what an operator watches and what the budget bounds.
-        let pending = match sink.pending().await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                warn!(error = %e, "counting the pending deltas failed");
-                None
-            }
-        };
-        if let Some(p) = &pending {
-            for (table, rows) in p.tables() {
-                metrics::gauge!("outreach_pending_deltas", "table" => table).set(rows as f64);
-            }
-            metrics::gauge!("outreach_oldest_pending_delta_seconds")
-                .set(p.oldest.unwrap_or_default().as_secs_f64());
-            metrics::gauge!("outreach_fold_held_cells").set(p.held as f64);
-        }
+        let pending = count(&sink).await;
         over = budget.exceeded(pending.as_ref().map(Pending::rows));
         measured.send_replace(pending);
         wait = match (over, folded) {
@@ -229,6 +190,54 @@ pub async fn fold_every(
             (false, _) => interval.max(took * FOLD_SPACING),
         };
     }
+}
+
+/// One try's outcome, added to `done`, counted and logged.
+fn record(result: Result<Option<Compacted>>, took: Duration, done: &mut Compaction) {
+    match result {
+        Ok(Some(c)) => {
+            done.add(c, took);
+            metrics::counter!("outreach_compactions_total").increment(1);
+            metrics::counter!("outreach_compacted_deltas_total").increment(c.deltas);
+            metrics::histogram!("outreach_compaction_seconds").record(took.as_secs_f64());
+            if c.deltas > 0 {
+                tracing::debug!(
+                    deltas = c.deltas,
+                    cells = c.cells,
+                    ms = took.as_millis() as u64,
+                    "compacted"
+                );
+            }
+        }
+        // Another worker is folding; it takes our deltas too.
+        Ok(None) => {
+            metrics::counter!("outreach_compactions_skipped_total", "reason" => "locked")
+                .increment(1);
+            tracing::debug!("compaction skipped: another worker (or a rebuild) holds the lock");
+        }
+        Err(e) => {
+            metrics::counter!("outreach_compaction_failures_total").increment(1);
+            warn!(error = %e, "compaction failed; the deltas stay visible and are folded at the next try");
+        }
+    }
+}
+
+/// The pending deltas, into the gauges (`None`: counting failed, said).
+async fn count(sink: &Sink) -> Option<Pending> {
+    let p = match sink.pending().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "counting the pending deltas failed");
+            return None;
+        }
+    };
+    for (table, rows) in p.tables() {
+        metrics::gauge!("outreach_pending_deltas", "table" => table).set(rows as f64);
+    }
+    metrics::gauge!("outreach_oldest_pending_delta_seconds")
+        .set(p.oldest.unwrap_or_default().as_secs_f64());
+    metrics::gauge!("outreach_fold_held_cells").set(p.held as f64);
+    Some(p)
 }
 
 /// A worker's view of the pending deltas: the folder's last count plus

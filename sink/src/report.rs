@@ -9,6 +9,7 @@
 //! charts) in memory: at most programs × regions × months × metrics rows.
 
 use chrono::NaiveDate;
+use schemas::Metric;
 
 use crate::{Result, Sink};
 
@@ -23,13 +24,13 @@ pub struct ReportQuery {
 
 /// `daily_metrics` summed per program, region, month, metric and (for
 /// surgeries) the visiting team's role.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityRow {
     pub program_id: String,
     pub region_code: String,
-    /// `YYYY-MM`.
-    pub month: String,
-    pub metric: String,
+    /// The first day of the month.
+    pub month: NaiveDate,
+    pub metric: Metric,
     /// `dims.role` of `surgeries` (`performed`, `supervised`, `assisted`);
     /// `None` for other metrics and for surgeries without one.
     pub role: Option<String>,
@@ -111,6 +112,43 @@ impl Sink {
     pub async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
         self.backend.report_rows(query).await
     }
+}
+
+/// An [`ActivityRow`] as the database gives it: its metric as text.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredActivityRow {
+    program_id: String,
+    region_code: String,
+    month: NaiveDate,
+    metric: String,
+    role: Option<String>,
+    hundredths: i64,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+}
+
+/// The rows whose metric is in the catalogue: the pipeline writes no
+/// other, and a row edited by hand is left out of the report (and said)
+/// rather than guessed.
+pub(crate) fn known(rows: Vec<StoredActivityRow>) -> Vec<ActivityRow> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let Some(metric) = Metric::parse(&r.metric) else {
+                tracing::warn!(metric = %r.metric, "daily_metrics holds a metric this version does not know; the report leaves it out");
+                return None;
+            };
+            Some(ActivityRow {
+                program_id: r.program_id,
+                region_code: r.region_code,
+                month: r.month,
+                metric,
+                role: r.role,
+                hundredths: r.hundredths,
+                first_day: r.first_day,
+                last_day: r.last_day,
+            })
+        })
+        .collect()
 }
 
 /// The first and last day of the activity rows: the period with figures,

@@ -39,13 +39,7 @@ pub async fn run(
     let decoder = Decoder::new(regions, settings.ingest.max_message_bytes);
     let dead_letters =
         DeadLetters::new(&settings.kafka).context("creating the dead-letter producer")?;
-    let health = Arc::new(crate::http::Health::default());
-    crate::http::recorder();
-    health.database(true);
-    if !settings.http.address.is_empty() {
-        crate::http::serve(&settings.http.address, health.clone()).await?;
-    }
-
+    let health = serve_health(settings).await?;
     let budget = budget(settings, mode);
     let folder = Folder::start(&sink, settings, budget);
     let (batches_tx, batches_rx) = mpsc::channel(settings.ingest.channel_capacity);
@@ -53,9 +47,9 @@ pub async fn run(
     // A worker that stops (a fatal error, a panic) also stops ingest, which
     // would otherwise wait for acknowledgements that never come.
     let worker_done = Arc::new(tokio::sync::Notify::new());
-    let worker = tokio::spawn({
-        let done = NotifyOnDrop(worker_done.clone());
-        let work = worker::apply_all(
+    let worker = spawn_notifying(
+        worker_done.clone(),
+        worker::apply_all(
             sink.clone(),
             transform,
             dead_letters,
@@ -63,12 +57,8 @@ pub async fn run(
             acks_tx,
             health.clone(),
             Pressure::new(folder.measure.clone(), budget),
-        );
-        async move {
-            let _done = done;
-            work.await
-        }
-    });
+        ),
+    );
     let shutdown = async move {
         tokio::select! {
             _ = shutdown => {}
@@ -178,6 +168,30 @@ async fn ingest(
         let _ = progress.await;
     }
     ingested
+}
+
+/// The operator's endpoint (`http.address`; none if empty) and the
+/// metrics recorder.
+async fn serve_health(settings: &Settings) -> anyhow::Result<Arc<crate::http::Health>> {
+    let health = Arc::new(crate::http::Health::default());
+    crate::http::recorder();
+    health.database(true);
+    if !settings.http.address.is_empty() {
+        crate::http::serve(&settings.http.address, health.clone()).await?;
+    }
+    Ok(health)
+}
+
+/// Spawns `work`, and wakes `done` when it ends, however it ends.
+fn spawn_notifying<T: Send + 'static>(
+    done: Arc<tokio::sync::Notify>,
+    work: impl Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let done = NotifyOnDrop(done);
+    tokio::spawn(async move {
+        let _done = done;
+        work.await
+    })
 }
 
 /// Wakes whoever waits on the `Notify` when dropped, however the owner ends.

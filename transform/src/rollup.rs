@@ -134,6 +134,31 @@ impl Rollup {
         let mut programs = Interner::default();
         // Regions outside the table get ids past its end.
         let mut unknown = Interner::default();
+        let frame = self.frame(cells, &mut names, &mut programs, &mut unknown)?;
+        let daily = frame
+            .lazy()
+            .group_by(KEYS.map(col))
+            .agg([col("value").sum()])
+            .filter(col("value").neq(lit(0)))
+            .collect()?;
+
+        let (regional, program) = self.per_owner(&daily)?;
+        let programs = programs.shared();
+        Ok((
+            self.daily_cells(&daily, &names, &programs, &unknown)?,
+            self.regional_cells(&regional)?,
+            program_cells(&program, &programs)?,
+        ))
+    }
+
+    /// The cells as integer columns: strings interned, regions indexed.
+    fn frame<'a>(
+        &self,
+        cells: &[Contribution<'a>],
+        names: &mut Names<'a>,
+        programs: &mut Interner<'a>,
+        unknown: &mut Interner<'a>,
+    ) -> Result<DataFrame> {
         let n = cells.len();
         let (mut day, mut inst, mut prog, mut mission, mut fac, mut region, mut metric, mut dims) = (
             Vec::with_capacity(n),
@@ -160,7 +185,7 @@ impl Rollup {
             dims.push(names.dims.id(c.dims));
             value.push(c.value);
         }
-        let frame = DataFrame::new(
+        Ok(DataFrame::new(
             n,
             vec![
                 Column::new("day".into(), day),
@@ -173,21 +198,7 @@ impl Rollup {
                 Column::new("dims".into(), dims),
                 Column::new("value".into(), value),
             ],
-        )?;
-        let daily = frame
-            .lazy()
-            .group_by(KEYS.map(col))
-            .agg([col("value").sum()])
-            .filter(col("value").neq(lit(0)))
-            .collect()?;
-
-        let (regional, program) = self.per_owner(&daily)?;
-        let programs = programs.shared();
-        Ok((
-            self.daily_cells(&daily, &names, &programs, &unknown)?,
-            self.regional_cells(&regional)?,
-            program_cells(&program, &programs)?,
-        ))
+        )?)
     }
 
     /// The daily cells summed per (ancestor region or program) × day ×

@@ -20,8 +20,8 @@ fn row(
     ActivityRow {
         program_id: program.into(),
         region_code: region.into(),
-        month: month.into(),
-        metric: metric.into(),
+        month: NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
+        metric: Metric::parse(metric).unwrap(),
         role: role.map(Into::into),
         hundredths: v,
         first_day: NaiveDate::from_ymd_opt(2023, 1, 5).unwrap(),

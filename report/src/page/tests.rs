@@ -12,8 +12,8 @@ fn activity(metric: &str, role: Option<&str>, month: u32, v: i64) -> ActivityRow
     ActivityRow {
         program_id: "p".into(),
         region_code: "620921".into(),
-        month: format!("2023-{month:02}"),
-        metric: metric.into(),
+        month: day(month, 1),
+        metric: schemas::Metric::parse(metric).unwrap(),
         role: role.map(Into::into),
         hundredths: v,
         first_day: day(month, 3),

@@ -113,13 +113,25 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
         )
         .await?;
     }
+    for sql in grants(writer, analyst) {
+        exec(&mut tx, sql).await?;
+    }
+    for sql in policies(writer, analyst) {
+        exec(&mut tx, sql).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The roles' privileges on the schema, its tables and its sequences.
+fn grants(writer: &str, analyst: &str) -> Vec<String> {
     let analyst_objects = ANALYST_TABLES
         .iter()
         .chain(&ANALYST_VIEWS)
         .map(|t| format!("outreach.{t}"))
         .collect::<Vec<_>>()
         .join(", ");
-    for sql in [
+    vec![
         "REVOKE ALL ON SCHEMA outreach FROM PUBLIC".to_owned(),
         format!("GRANT USAGE ON SCHEMA outreach TO \"{writer}\", \"{analyst}\""),
         format!(
@@ -135,39 +147,29 @@ pub async fn grant(pool: &PgPool, writer: &str, analyst: &str) -> Result<()> {
         // Where each partition stands and when it last committed: freshness
         // dashboards need it, and it holds nothing about patients or staff.
         format!("GRANT SELECT ON outreach.consumer_offsets TO \"{analyst}\""),
-    ] {
-        exec(&mut tx, sql).await?;
-    }
+    ]
+}
+
+/// Row-level security on each table of [`POLICIES`]: the writer sees and
+/// writes every row, the analyst reads the rows its scope allows. (Dropped
+/// and created again: a policy cannot be replaced in place.)
+fn policies(writer: &str, analyst: &str) -> Vec<String> {
+    let mut out = Vec::new();
     for (table, visible) in POLICIES {
-        exec(
-            &mut tx,
-            format!("ALTER TABLE outreach.{table} ENABLE ROW LEVEL SECURITY"),
-        )
-        .await?;
+        out.push(format!(
+            "ALTER TABLE outreach.{table} ENABLE ROW LEVEL SECURITY"
+        ));
         for name in ["writer_all", "analyst_scope", "analyst_rows"] {
-            exec(
-                &mut tx,
-                format!("DROP POLICY IF EXISTS {name} ON outreach.{table}"),
-            )
-            .await?;
+            out.push(format!("DROP POLICY IF EXISTS {name} ON outreach.{table}"));
         }
-        exec(
-            &mut tx,
-            format!(
-                "CREATE POLICY writer_all ON outreach.{table} TO \"{writer}\" USING (true) WITH CHECK (true)"
-            ),
-        )
-        .await?;
-        exec(
-            &mut tx,
-            format!(
-                "CREATE POLICY analyst_rows ON outreach.{table} FOR SELECT TO \"{analyst}\" USING ({visible})"
-            ),
-        )
-        .await?;
+        out.push(format!(
+            "CREATE POLICY writer_all ON outreach.{table} TO \"{writer}\" USING (true) WITH CHECK (true)"
+        ));
+        out.push(format!(
+            "CREATE POLICY analyst_rows ON outreach.{table} FOR SELECT TO \"{analyst}\" USING ({visible})"
+        ));
     }
-    tx.commit().await?;
-    Ok(())
+    out
 }
 
 async fn exec(tx: &mut sqlx::PgConnection, sql: String) -> Result<()> {

@@ -185,6 +185,25 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
     sqlx::query(sqlx::AssertSqlSafe(drop_temp.clone()))
         .execute(&mut *conn)
         .await?;
+    let (last, n) = sort_pending(conn, t, range).await?;
+    if n == 0 {
+        return Ok(Compacted::default());
+    }
+    let done = add_sorted(conn, t, range, last, n).await?;
+    sqlx::query(sqlx::AssertSqlSafe(drop_temp))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done)
+}
+
+/// The first phase, in a read transaction: the pending deltas of `range`
+/// summed per cell into the table's TEMP table. Returns the highest delta
+/// id seen and how many deltas it summed (none: no TEMP table).
+async fn sort_pending(
+    conn: &mut SqliteConnection,
+    t: &Table,
+    range: Range<'_>,
+) -> Result<(i64, i64)> {
     let mut read = conn.begin().await?;
     let (last, n): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT ifnull(max(id), 0), count(*) FROM {} WHERE {}",
@@ -206,9 +225,18 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
         .await?;
     }
     read.commit().await?;
-    if n == 0 {
-        return Ok(Compacted::default());
-    }
+    Ok((last, n))
+}
+
+/// The second phase, under the write lock: the sums added to the cells and
+/// the `n` deltas up to `last` deleted, if all of them are still there.
+async fn add_sorted(
+    conn: &mut SqliteConnection,
+    t: &Table,
+    range: Range<'_>,
+    last: i64,
+    n: i64,
+) -> Result<Compacted> {
     let mut write = conn.begin_with("BEGIN IMMEDIATE").await?;
     let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {} WHERE id <= ?1 AND {}",
@@ -219,26 +247,15 @@ async fn fold_range(conn: &mut SqliteConnection, t: &Table, range: Range<'_>) ->
     .bind(range.boundary())
     .fetch_one(&mut *write)
     .await?;
-    let done = if still == n {
-        let done = add(
-            &mut write,
-            t,
-            &format!("temp.{}", t.temp),
-            Some(last),
-            range,
-        )
-        .await?;
-        write.commit().await?;
-        done
-    } else {
+    if still != n {
         // Another process folded some of them; the next fold starts
         // afresh.
         write.rollback().await?;
-        Compacted::default()
-    };
-    sqlx::query(sqlx::AssertSqlSafe(drop_temp))
-        .execute(&mut *conn)
-        .await?;
+        return Ok(Compacted::default());
+    }
+    let temp = format!("temp.{}", t.temp);
+    let done = add(&mut write, t, &temp, Some(last), range).await?;
+    write.commit().await?;
     Ok(done)
 }
 

@@ -2,7 +2,7 @@
 //! still to move, a report's rows in one snapshot, and the checks the
 //! benchmark and the tests make of the tables.
 
-use crate::report::{ReportQuery, ReportRows, span};
+use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known, span};
 use crate::{Error, Pending, Result};
 
 use super::Db;
@@ -69,7 +69,7 @@ async fn report_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
     let programs = serde_json::to_string(&query.programs).expect("strings serialize");
     let from = query.from.map(|d| d.to_string());
     let to = query.to.map(|d| d.to_string());
-    let activity = sqlx::query_as(REPORT_ACTIVITY)
+    let activity: Vec<StoredActivityRow> = sqlx::query_as(REPORT_ACTIVITY)
         .bind(&programs)
         .bind(&from)
         .bind(&to)
@@ -90,6 +90,7 @@ async fn report_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
     let programs = sqlx::query_as(REPORT_PROGRAMS)
         .fetch_all(&mut *conn)
         .await?;
+    let activity = known(activity);
     Ok(ReportRows {
         backend: "sqlite",
         days: span(&activity),
@@ -103,7 +104,7 @@ async fn report_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
 }
 
 const REPORT_ACTIVITY: &str = "
-SELECT program_id, region_code, substr(day, 1, 7) AS month, metric,
+SELECT program_id, region_code, substr(day, 1, 7) || '-01' AS month, metric,
        CASE WHEN metric = 'surgeries' THEN json_extract(dims, '$.role') END AS role,
        CAST(round(sum(value) * 100) AS INTEGER) AS hundredths,
        min(day) AS first_day, max(day) AS last_day

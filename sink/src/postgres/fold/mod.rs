@@ -194,18 +194,9 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     if !lane_locks(&mut tx, true).await? {
         return Ok(None);
     }
-    // The median of the region table's codes: regions are where the cells
-    // are (none yet: one lane does it all).
-    let boundary: Option<String> = match share {
+    let boundary = match share {
         Share::Beside => None,
-        Share::Alone => {
-            sqlx::query_scalar(
-                "SELECT region_code FROM outreach.regions ORDER BY region_code
-                 OFFSET (SELECT count(*) / 2 FROM outreach.regions) LIMIT 1",
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-        }
+        Share::Alone => median_region(&mut tx).await?,
     };
     let Some((boundary, mut second_conn)) = crate::lanes::second_lane(pool, boundary).await else {
         let done = fold(&mut tx).await?;
@@ -250,6 +241,17 @@ pub(crate) async fn compact(pool: &sqlx::PgPool, share: Share) -> Result<Option<
     done += second?;
     done.lanes = 2;
     Ok(Some(done))
+}
+
+/// The median of the region table's codes, where two lanes split: regions
+/// are where the cells are (none yet: one lane does it all).
+async fn median_region(tx: &mut PgConnection) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT region_code FROM outreach.regions ORDER BY region_code
+         OFFSET (SELECT count(*) / 2 FROM outreach.regions) LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?)
 }
 
 /// After the fold that ends a backfill: the deltas tables are heaps of
