@@ -10,12 +10,14 @@
 //! (SQL dialect, locking, COPY or JSON rows, how a fold is made exact) is
 //! each backend's own, behind these methods.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use schemas::{ActivityFact, Changes, ErrorCode, Id, MissionFact, OffsetRange, Regions};
 
-use crate::report::{ReportQuery, ReportRows};
-use crate::{Compacted, Error, Pending, Result, Section, Share};
+use crate::report::{ReportQuery, ReportRows, Section};
+use crate::{Error, Result, Share};
 
 /// (institution, record_id) or (institution, mission_id).
 pub(crate) type Key = (Id, Id);
@@ -40,6 +42,81 @@ pub struct QuarantineRow<'a> {
     pub payload: &'a [u8],
     pub error_code: ErrorCode,
     pub error_detail: &'a str,
+}
+
+/// What one compaction moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// Delta rows folded (and deleted).
+    pub deltas: u64,
+    /// Cells inserted or updated.
+    pub cells: u64,
+    /// Lanes that folded at once (of several compactions, the most).
+    pub lanes: u32,
+}
+
+impl std::ops::AddAssign for Compacted {
+    fn add_assign(&mut self, o: Compacted) {
+        self.deltas += o.deltas;
+        self.cells += o.cells;
+        self.lanes = self.lanes.max(o.lanes);
+    }
+}
+
+/// The delta rows waiting for the fold, per table: what readers pay for
+/// on top of the stored cells, and what the pending budget bounds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub daily: u64,
+    pub regional: u64,
+    pub program: u64,
+    /// How long the oldest regional or program delta has waited (`None`:
+    /// none is pending).
+    pub oldest: Option<Duration>,
+    /// Cells the fold holds back because their sums would not fit
+    /// (Postgres, migration 0007), and their delta rows (counted in the
+    /// tables' figures above too).
+    pub held: u64,
+    pub held_rows: u64,
+}
+
+impl Pending {
+    /// From a backend's count (SQL counts are `bigint`; a clock step may
+    /// make the oldest delta's age negative: nothing has waited).
+    pub(crate) fn counted(
+        daily: i64,
+        regional: i64,
+        program: i64,
+        oldest: Option<f64>,
+        held: i64,
+        held_rows: i64,
+    ) -> Pending {
+        Pending {
+            daily: daily as u64,
+            regional: regional as u64,
+            program: program as u64,
+            oldest: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
+            held: held as u64,
+            held_rows: held_rows as u64,
+        }
+    }
+
+    /// Every table's rows together but the held cells': what
+    /// `database.max_pending_deltas` bounds. (A held cell's deltas wait for
+    /// its records to be corrected, not for the fold: counting them would
+    /// stop every batch behind a producer stuck in a loop.)
+    pub fn rows(&self) -> u64 {
+        (self.daily + self.regional + self.program).saturating_sub(self.held_rows)
+    }
+
+    /// (table, rows), for the per-table gauge.
+    pub fn tables(&self) -> [(&'static str, u64); 3] {
+        [
+            ("daily_deltas", self.daily),
+            ("regional_deltas", self.regional),
+            ("program_deltas", self.program),
+        ]
+    }
 }
 
 /// A database: its schema, its pool, its fold, and what can be read from it.
@@ -88,12 +165,6 @@ pub(crate) trait Backend: Send + Sync {
     /// The demo's overview of the analyst tables (SQLite's).
     async fn overview(&self) -> Result<Vec<Section>> {
         Err(Error::Unsupported("the overview is for SQLite databases"))
-    }
-
-    /// What only Postgres has (analyst logins, the benchmark's readers and
-    /// its SQL alternative): `None` on other backends.
-    fn postgres(&self) -> Option<&crate::postgres::Db> {
-        None
     }
 
     /// Closes every connection, waiting for those in use.

@@ -1,6 +1,5 @@
-//! The fold, whichever the backend: what it moves ([`Compacted`]), what
-//! is left for it ([`Pending`]), and when it runs and what batches do while
-//! it lags (each backend's `fold` module says how it folds). The folder task
+//! When the fold runs, whichever the backend, and what batches do while it
+//! lags (each backend's `fold` module says how it folds). The folder task
 //! folds the roll-ups' pending deltas into their stored cells beside the
 //! batches, measures what is left after each try, and the worker waits
 //! before a batch while that is over `database.max_pending_deltas`.
@@ -18,82 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
-use crate::{Error, Result, Share, Sink};
-
-/// What one compaction moved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Compacted {
-    /// Delta rows folded (and deleted).
-    pub deltas: u64,
-    /// Cells inserted or updated.
-    pub cells: u64,
-    /// Lanes that folded at once (of several compactions, the most).
-    pub lanes: u32,
-}
-
-impl std::ops::AddAssign for Compacted {
-    fn add_assign(&mut self, o: Compacted) {
-        self.deltas += o.deltas;
-        self.cells += o.cells;
-        self.lanes = self.lanes.max(o.lanes);
-    }
-}
-
-/// The delta rows waiting for the fold, per table: what readers pay for
-/// on top of the stored cells, and what the pending budget bounds.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
-    pub daily: u64,
-    pub regional: u64,
-    pub program: u64,
-    /// How long the oldest regional or program delta has waited (`None`:
-    /// none is pending).
-    pub oldest: Option<std::time::Duration>,
-    /// Cells the fold holds back because their sums would not fit
-    /// (Postgres, migration 0007), and their delta rows (counted in the
-    /// tables' figures above too).
-    pub held: u64,
-    pub held_rows: u64,
-}
-
-impl Pending {
-    /// From a backend's count (SQL counts are `bigint`; a clock step may
-    /// make the oldest delta's age negative: nothing has waited).
-    pub(crate) fn counted(
-        daily: i64,
-        regional: i64,
-        program: i64,
-        oldest: Option<f64>,
-        held: i64,
-        held_rows: i64,
-    ) -> Pending {
-        Pending {
-            daily: daily as u64,
-            regional: regional as u64,
-            program: program as u64,
-            oldest: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
-            held: held as u64,
-            held_rows: held_rows as u64,
-        }
-    }
-
-    /// Every table's rows together but the held cells': what
-    /// `database.max_pending_deltas` bounds. (A held cell's deltas wait for
-    /// its records to be corrected, not for the fold: counting them would
-    /// stop every batch behind a producer stuck in a loop.)
-    pub fn rows(&self) -> u64 {
-        (self.daily + self.regional + self.program).saturating_sub(self.held_rows)
-    }
-
-    /// (table, rows), for the per-table gauge.
-    pub fn tables(&self) -> [(&'static str, u64); 3] {
-        [
-            ("daily_deltas", self.daily),
-            ("regional_deltas", self.regional),
-            ("program_deltas", self.program),
-        ]
-    }
-}
+use crate::{Compacted, Error, Pending, Result, Share, Sink};
 
 /// Compactions this process ran, the delta rows they folded, and the time
 /// they took (beside the batches, on a connection of their own).

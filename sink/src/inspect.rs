@@ -92,7 +92,7 @@ impl Sink {
     /// The Postgres settings that decide what a write costs, to print
     /// beside the figures (`None` on SQLite).
     pub async fn server_settings(&self) -> Result<Option<Vec<(String, String)>>> {
-        let Some(db) = self.backend.postgres() else {
+        let Some(db) = &self.postgres else {
             return Ok(None);
         };
         let rows: Vec<(String, String)> = sqlx::query_as(
@@ -111,7 +111,7 @@ impl Sink {
     /// file, then times COPY of it into an empty copy of each table (same
     /// keys and indexes), in a scratch schema dropped afterwards. Postgres only.
     pub async fn copy_floor(&self, scratch: &std::path::Path) -> Result<Option<CopyFloor>> {
-        let Some(db) = self.backend.postgres() else {
+        let Some(db) = &self.postgres else {
             return Ok(None);
         };
         let mut c = db.pool.acquire().await?;

@@ -9,7 +9,8 @@
 //!
 //! Each backend implements the one seam, `backend.rs` ([`Sink`] holds a
 //! `dyn Backend`): nothing outside `postgres/` and `sqlite/` knows which
-//! database it talks to.
+//! database it talks to, but for what only Postgres has (analyst logins,
+//! the benchmark's tools), which holds the Postgres database itself.
 //!
 //! A batch is applied as: [`Sink::begin`], [`Batch::claim`] (compare-and-set
 //! of the partitions' offsets: a fenced worker stops here), [`Batch::load`]
@@ -31,14 +32,14 @@ mod settings;
 mod sqlite;
 
 pub use backend::QuarantineRow;
+pub use backend::{Compacted, Pending};
 pub use batch::{Batch, WriteTimings};
 pub use error::{ConnectFailure, Error, Result};
-pub use fold::{Compacted, Pending};
 pub use lanes::Share;
 pub use postgres::roles;
+pub use report::Section;
 pub use schemas::OffsetRange;
 pub use settings::{Backend, Settings, key_file_warning};
-pub use sqlite::overview::Section;
 
 use std::sync::Arc;
 
@@ -50,15 +51,26 @@ const SQLITE_HAS_NO_LOGINS: &str = "analyst logins and their scope are Postgres'
 #[derive(Clone)]
 pub struct Sink {
     backend: Arc<dyn backend::Backend>,
+    /// The same database, for what only Postgres has (analyst logins, the
+    /// benchmark's readers and SQL alternative); `None` on SQLite.
+    postgres: Option<postgres::Db>,
 }
 
 impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Sink> {
-        let backend: Arc<dyn backend::Backend> = match settings.backend()? {
-            Backend::Postgres(options) => Arc::new(postgres::Db::connect(settings, options).await?),
-            Backend::Sqlite(options) => Arc::new(sqlite::Db::connect(settings, options).await?),
-        };
-        Ok(Sink { backend })
+        Ok(match settings.backend()? {
+            Backend::Postgres(options) => {
+                let db = postgres::Db::connect(settings, options).await?;
+                Sink {
+                    backend: Arc::new(db.clone()),
+                    postgres: Some(db),
+                }
+            }
+            Backend::Sqlite(options) => Sink {
+                backend: Arc::new(sqlite::Db::connect(settings, options).await?),
+                postgres: None,
+            },
+        })
     }
 
     /// Applies the migrations that have not run yet (Postgres: then the
@@ -165,9 +177,17 @@ impl Sink {
         self.backend.overview().await
     }
 
+    /// The rows of a report over `query`, read in one snapshot where the
+    /// backend gives one (a repeatable-read transaction on Postgres, a read
+    /// transaction on SQLite): every figure of a report agrees with the
+    /// others even while batches commit.
+    pub async fn report_rows(&self, query: &report::ReportQuery) -> Result<report::ReportRows> {
+        self.backend.report_rows(query).await
+    }
+
     /// The Postgres database, for what only Postgres has; `Unsupported`
     /// with `why` elsewhere.
     pub(crate) fn postgres(&self, why: &'static str) -> Result<&postgres::Db> {
-        self.backend.postgres().ok_or(Error::Unsupported(why))
+        self.postgres.as_ref().ok_or(Error::Unsupported(why))
     }
 }

@@ -11,7 +11,14 @@
 use chrono::NaiveDate;
 use schemas::Metric;
 
-use crate::{Result, Sink};
+/// One table of the demo's overview (`Sink::overview`, SQLite's).
+pub struct Section {
+    pub title: &'static str,
+    pub header: &'static [&'static str],
+    /// The columns that hold numbers (to align them right).
+    pub numeric: std::ops::Range<usize>,
+    pub rows: Vec<Vec<String>>,
+}
 
 /// Which rows a report covers. Empty `programs`: every program.
 #[derive(Debug, Clone, Default)]
@@ -102,16 +109,6 @@ pub struct ReportRows {
     /// touches (the view's grain is the month of the work), ordered by
     /// institution, program, month and days.
     pub lags: Vec<LagRow>,
-}
-
-impl Sink {
-    /// The rows of a report over `query`, read in one snapshot where the
-    /// backend gives one (a repeatable-read transaction on Postgres, a read
-    /// transaction on SQLite): every figure of a report agrees with the
-    /// others even while batches commit.
-    pub async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
-        self.backend.report_rows(query).await
-    }
 }
 
 /// An [`ActivityRow`] as the database gives it: its metric as text.

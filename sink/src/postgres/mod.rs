@@ -258,10 +258,6 @@ impl Backend for Db {
         self.read_report(query).await
     }
 
-    fn postgres(&self) -> Option<&Db> {
-        Some(self)
-    }
-
     async fn close(&self) {
         self.pool.close().await
     }

@@ -26,8 +26,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::backend::{self, Backend, StoredOffset};
-use crate::report::{ReportQuery, ReportRows};
-use crate::{Compacted, Pending, Result, Section, Settings, Share};
+use crate::report::{ReportQuery, ReportRows, Section};
+use crate::{Compacted, Pending, Result, Settings, Share};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -7,15 +7,7 @@ use std::ops::Range;
 use sqlx::{Row, SqlitePool};
 
 use crate::Result;
-
-/// One table of the overview.
-pub struct Section {
-    pub title: &'static str,
-    pub header: &'static [&'static str],
-    /// The columns that hold numbers (to align them right).
-    pub numeric: Range<usize>,
-    pub rows: Vec<Vec<String>>,
-}
+use crate::report::Section;
 
 const SECTIONS: [(&str, &[&str], Range<usize>, &str); 4] = [
     (
