@@ -109,8 +109,8 @@ impl<'a, G: Getter<'a, T>, T: 'a> serde::Serialize for JsonRow<'_, 'a, G, T> {
 /// table has one list of these ([`ACTIVITY`], [`MISSION`]): the SELECTs and
 /// both backends' writers are derived from it, and the readers take each
 /// column by name from it (through [`column`]). Adding a column is a field
-/// of the fact, a line here, a line in the reader and one in the
-/// migrations; no position changes anywhere.
+/// of the fact, a line here, a line in the reader and one migration per
+/// backend; no position changes anywhere.
 pub struct Column<G> {
     pub name: &'static str,
     pub get: G,
