@@ -289,7 +289,7 @@ async fn unfold(pool: &sqlx::PgPool) {
     }
 }
 
-/// The fold's lock (sink/src/postgres/compact.rs, `COMPACTION`): held by
+/// The fold's lock (sink/src/postgres/fold/mod.rs, `COMPACTION`): held by
 /// the test, as another worker's long fold would hold it.
 const FOLD_LOCK: i64 = 7_261_002_116;
 

@@ -189,8 +189,9 @@ impl Period {
 
     /// The first day of the period holding `day` (ISO weeks start on Monday):
     /// the reference the tests hold each database's own rule to (Postgres'
-    /// `outreach.period_starts`, SQLite's `date()` in its views and fold),
-    /// which is where the pipeline computes periods.
+    /// `outreach.period_starts` in its views and `date_trunc` in its fold,
+    /// SQLite's date functions in its views and fold), which is where the
+    /// pipeline computes periods.
     pub fn start(self, day: NaiveDate) -> NaiveDate {
         use chrono::Datelike;
         let ymd = |y, m| NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month exists");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use sqlx::Connection;
 
-use crate::{Backend, Result, Settings, Sink};
+use crate::{BackendOptions, Result, Settings, Sink};
 
 const READERS_ON_POSTGRES: &str = "the readers' benchmark runs on Postgres";
 
@@ -163,7 +163,7 @@ impl Sink {
 /// the settings that reach it.
 pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings> {
     let url = match settings.backend()? {
-        Backend::Postgres(options) => {
+        BackendOptions::Postgres(options) => {
             let mut c = crate::postgres::connect_one(settings, &options, timeout(settings)).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
                 .execute(&mut c)
@@ -178,7 +178,7 @@ pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings
             };
             format!("{server}/{name}{query}")
         }
-        Backend::Sqlite(options) => {
+        BackendOptions::Sqlite(options) => {
             format!(
                 "sqlite://{}",
                 sqlite_sibling(options.get_filename(), name).display()
@@ -193,7 +193,7 @@ pub async fn create_database(settings: &Settings, name: &str) -> Result<Settings
 
 pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
     match settings.backend()? {
-        Backend::Postgres(options) => {
+        BackendOptions::Postgres(options) => {
             let mut c = crate::postgres::connect_one(settings, &options, timeout(settings)).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
@@ -202,7 +202,7 @@ pub async fn drop_database(settings: &Settings, name: &str) -> Result<()> {
             .await?;
             c.close().await?;
         }
-        Backend::Sqlite(options) => {
+        BackendOptions::Sqlite(options) => {
             let file = sqlite_sibling(options.get_filename(), name);
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = file.clone().into_os_string();

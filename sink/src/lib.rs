@@ -10,7 +10,9 @@
 //! Each backend implements the one seam, `backend.rs` ([`Sink`] holds a
 //! `dyn Backend`): nothing outside `postgres/` and `sqlite/` knows which
 //! database it talks to, but for what only Postgres has (analyst logins,
-//! the benchmark's tools), which holds the Postgres database itself.
+//! the benchmark's tools), which holds the Postgres database itself, and
+//! the benchmark's scratch databases (`inspect.rs`), made beside the one
+//! `database.url` names in that backend's terms.
 //!
 //! A batch is applied as: [`Sink::begin`], [`Batch::claim`] (compare-and-set
 //! of the partitions' offsets: a fenced worker stops here), [`Batch::load`]
@@ -39,7 +41,7 @@ pub use lanes::Share;
 pub use postgres::roles;
 pub use report::Section;
 pub use schemas::OffsetRange;
-pub use settings::{Backend, Settings, key_file_warning};
+pub use settings::{BackendOptions, Settings, key_file_warning};
 
 use std::sync::Arc;
 
@@ -59,14 +61,14 @@ pub struct Sink {
 impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Sink> {
         Ok(match settings.backend()? {
-            Backend::Postgres(options) => {
+            BackendOptions::Postgres(options) => {
                 let db = postgres::Db::connect(settings, options).await?;
                 Sink {
                     backend: Arc::new(db.clone()),
                     postgres: Some(db),
                 }
             }
-            Backend::Sqlite(options) => Sink {
+            BackendOptions::Sqlite(options) => Sink {
                 backend: Arc::new(sqlite::Db::connect(settings, options).await?),
                 postgres: None,
             },

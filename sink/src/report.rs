@@ -1,8 +1,9 @@
-//! What `outreach report` reads: the analyst tables summed for a period
-//! and a set of programs, on either backend. Only reads, through the same
-//! views analysts query (`daily_metrics`, `reporting_lags`, `regions`,
-//! `programs`, `quarantine`), so a report shows what its login may see
-//! (Postgres' analyst scope applies).
+//! The rows `outreach report` reads (`Sink::report_rows`; each backend's
+//! SQL in its `reads.rs`): the analyst tables summed for a period and a set
+//! of programs. Only reads, through the same views analysts query
+//! (`daily_metrics`, `reporting_lags`, `regions`, `programs`,
+//! `quarantine`), so a report shows what its login may see (Postgres'
+//! analyst scope applies). And the demo's overview tables ([`Section`]).
 //!
 //! Values come back in hundredths (`i64`): sums stay exact, and the report
 //! formats them. The report crate does the rest (regions, indicators,
@@ -125,13 +126,20 @@ pub(crate) struct StoredActivityRow {
 }
 
 /// The rows whose metric is in the catalogue: the pipeline writes no
-/// other, and a row edited by hand is left out of the report (and said)
-/// rather than guessed.
-pub(crate) fn known(rows: Vec<StoredActivityRow>) -> Vec<ActivityRow> {
-    rows.into_iter()
+/// other, and a row edited by hand is left out of the figures (and said,
+/// once per metric) rather than guessed. Returns them with the first and
+/// last day of every row, as before they were typed: the report's period.
+pub(crate) fn known(
+    rows: Vec<StoredActivityRow>,
+) -> (Vec<ActivityRow>, Option<(NaiveDate, NaiveDate)>) {
+    let first = rows.iter().map(|r| r.first_day).min();
+    let last = rows.iter().map(|r| r.last_day).max();
+    let mut unknown = std::collections::BTreeSet::new();
+    let known = rows
+        .into_iter()
         .filter_map(|r| {
             let Some(metric) = Metric::parse(&r.metric) else {
-                tracing::warn!(metric = %r.metric, "daily_metrics holds a metric this version does not know; the report leaves it out");
+                unknown.insert(r.metric);
                 return None;
             };
             Some(ActivityRow {
@@ -145,13 +153,43 @@ pub(crate) fn known(rows: Vec<StoredActivityRow>) -> Vec<ActivityRow> {
                 last_day: r.last_day,
             })
         })
-        .collect()
+        .collect();
+    for metric in unknown {
+        tracing::warn!(%metric, "daily_metrics holds a metric this version does not know; the report leaves it out");
+    }
+    (known, first.zip(last))
 }
 
-/// The first and last day of the activity rows: the period with figures,
-/// read off the rows rather than by a second pass over `daily_metrics`.
-pub(crate) fn span(activity: &[ActivityRow]) -> Option<(NaiveDate, NaiveDate)> {
-    let first = activity.iter().map(|r| r.first_day).min()?;
-    let last = activity.iter().map(|r| r.last_day).max()?;
-    Some((first, last))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(metric: &str, first: u32, last: u32) -> StoredActivityRow {
+        let day = |d| NaiveDate::from_ymd_opt(2023, 3, d).unwrap();
+        StoredActivityRow {
+            program_id: "p".into(),
+            region_code: "620921".into(),
+            month: day(1),
+            metric: metric.into(),
+            role: None,
+            hundredths: 100,
+            first_day: day(first),
+            last_day: day(last),
+        }
+    }
+
+    /// A metric edited in by hand is left out of the figures, but its
+    /// days still bound the report's period, as before the rows were typed.
+    #[test]
+    fn an_unknown_metric_is_left_out_but_its_days_count() {
+        let (rows, days) = known(vec![
+            stored("surgeries", 5, 9),
+            stored("not_a_metric", 2, 28),
+        ]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].metric, Metric::Surgeries);
+        let day = |d| NaiveDate::from_ymd_opt(2023, 3, d).unwrap();
+        assert_eq!(days, Some((day(2), day(28))));
+        assert_eq!(known(Vec::new()), (Vec::new(), None));
+    }
 }

@@ -111,11 +111,11 @@ impl Settings {
     }
 
     /// The backend the URL names, with its connection options.
-    pub fn backend(&self) -> Result<Backend> {
+    pub fn backend(&self) -> Result<BackendOptions> {
         if self.url.starts_with("sqlite:") {
-            self.sqlite_options().map(Backend::Sqlite)
+            self.sqlite_options().map(BackendOptions::Sqlite)
         } else {
-            self.postgres_options().map(Backend::Postgres)
+            self.postgres_options().map(BackendOptions::Postgres)
         }
     }
 
@@ -123,8 +123,8 @@ impl Settings {
     /// that only read and must not create an empty one.
     pub fn sqlite_file(&self) -> Result<Option<std::path::PathBuf>> {
         Ok(match self.backend()? {
-            Backend::Sqlite(o) => Some(o.get_filename().to_owned()),
-            Backend::Postgres(_) => None,
+            BackendOptions::Sqlite(o) => Some(o.get_filename().to_owned()),
+            BackendOptions::Postgres(_) => None,
         })
     }
 
@@ -216,7 +216,7 @@ fn redacted<S: Serializer>(url: &str, s: S) -> std::result::Result<S::Ok, S::Err
 }
 
 /// Which database `database.url` names.
-pub enum Backend {
+pub enum BackendOptions {
     Postgres(PgConnectOptions),
     Sqlite(SqliteConnectOptions),
 }

@@ -10,7 +10,7 @@
 -- equal cell for cell to the pipeline's views of the same names (zero cells
 -- left out), with the same keys and indexes.
 --
--- The semantics are the pipeline's (transform/src/plan.rs, contribution.rs
+-- The semantics are the pipeline's (transform/src/plan/, contribution.rs
 -- and rollup.rs, schemas/src/ledger.rs):
 --   * an activity record (institution_id, record_id) counts its winning
 --     revision only, the highest (revision, event id), and a winner of

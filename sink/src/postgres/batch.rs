@@ -8,16 +8,13 @@
 //! and the error is retryable).
 
 use async_trait::async_trait;
-use schemas::{ActivityFact, Changes, Id, MissionFact};
+use schemas::{ActivityFact, Changes, Id, MissionFact, OffsetRange};
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 
-type PgTransaction = sqlx::Transaction<'static, Postgres>;
-
 use super::copy::copy_in;
 use super::fold;
-use schemas::OffsetRange;
 
 use crate::backend::{Key, QuarantineRow, Transaction, check_count};
 use crate::rows::{
@@ -25,6 +22,8 @@ use crate::rows::{
     select_list,
 };
 use crate::{Error, Result};
+
+type PgTransaction = sqlx::Transaction<'static, Postgres>;
 
 pub(crate) struct Batch {
     tx: PgTransaction,
@@ -91,8 +90,9 @@ impl Batch {
 #[async_trait]
 impl Transaction for Batch {
     /// Moves the partition's stored offset from `expected` to `next`.
-    /// Workers claim partitions in the same order (`batch.rs`), so that
-    /// they wait for each other but do not deadlock.
+    /// Workers claim partitions in the same order (`Batch::claim`,
+    /// `sink/src/batch.rs`), so that they wait for each other but do not
+    /// deadlock.
     ///
     /// A batch that claims offsets commits without waiting for its WAL to
     /// reach the disk: if the server crashes before it does, the offsets
@@ -197,6 +197,7 @@ impl Transaction for Batch {
         self.tx.commit().await?;
         Ok(())
     }
+
     async fn clear(&mut self, table: &str) -> Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM outreach.{table}")))
             .execute(&mut *self.tx)

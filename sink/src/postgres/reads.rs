@@ -2,7 +2,7 @@
 //! has still to move, a report's rows in one snapshot, and the checks the
 //! benchmark and the tests make of the tables.
 
-use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known, span};
+use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known};
 use crate::{Error, Pending, Result};
 
 use super::Db;
@@ -96,10 +96,10 @@ impl Db {
         let regions = sqlx::query_as(REPORT_REGIONS).fetch_all(&mut *tx).await?;
         let programs = sqlx::query_as(REPORT_PROGRAMS).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let activity = known(activity);
+        let (activity, days) = known(activity);
         Ok(ReportRows {
             backend: "postgres",
-            days: span(&activity),
+            days,
             activity,
             regions,
             programs,
@@ -111,7 +111,7 @@ impl Db {
 }
 
 const REPORT_ACTIVITY: &str = "
-SELECT program_id, region_code, date_trunc('month', day)::date AS month, metric,
+SELECT program_id, region_code, date_trunc('month', day::timestamp)::date AS month, metric,
        CASE WHEN metric = 'surgeries' THEN dims->>'role' END AS role,
        (sum(value) * 100)::bigint AS hundredths, min(day) AS first_day, max(day) AS last_day
 FROM outreach.daily_metrics

@@ -5,14 +5,11 @@
 //! under it: no row locks needed.
 
 use async_trait::async_trait;
-use schemas::{ActivityFact, Changes, Id, MissionFact};
+use schemas::{ActivityFact, Changes, Id, MissionFact, OffsetRange};
 use sqlx::Sqlite;
 use sqlx::sqlite::SqliteRow;
 
-type SqliteTransaction = sqlx::Transaction<'static, Sqlite>;
-
 use super::{fold, json};
-use schemas::OffsetRange;
 
 use crate::Result;
 use crate::backend::{Key, QuarantineRow, Transaction, check_count};
@@ -22,6 +19,8 @@ use crate::rows::{
 
 /// Now, as the RFC 3339 text the timestamp columns hold.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+type SqliteTransaction = sqlx::Transaction<'static, Sqlite>;
 
 pub(crate) struct Batch {
     tx: SqliteTransaction,

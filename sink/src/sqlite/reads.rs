@@ -2,7 +2,7 @@
 //! still to move, a report's rows in one snapshot, and the checks the
 //! benchmark and the tests make of the tables.
 
-use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known, span};
+use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known};
 use crate::{Error, Pending, Result};
 
 use super::Db;
@@ -90,10 +90,10 @@ async fn report_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> 
     let programs = sqlx::query_as(REPORT_PROGRAMS)
         .fetch_all(&mut *conn)
         .await?;
-    let activity = known(activity);
+    let (activity, days) = known(activity);
     Ok(ReportRows {
         backend: "sqlite",
-        days: span(&activity),
+        days,
         activity,
         regions,
         programs,

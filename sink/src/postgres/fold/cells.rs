@@ -76,7 +76,7 @@ impl Table {
         let mut savepoint = conn.begin().await?;
         let result = async {
             let target = self.target(&mut savepoint, range).await?;
-            // Built from the constants above only.
+            // Built from the tables' constants (`mod.rs`) only.
             let sql = self.fold_sql(range, target, hold);
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             if let Some(b) = range.boundary() {

@@ -18,10 +18,12 @@
 //! exact on its own.
 //! Batches only append, so they never wait for a compaction, nor it for
 //! them; rows a batch commits while a compaction runs are left for the next.
-
 //!
-//! `tables` says what each table's fold moves, `sql` words its statement,
-//! `cells` runs it and holds back the cells whose sums would not fit.
+//! This file holds what each table's fold moves (`TABLES`, and `PERIODS`:
+//! each period summed from the next finer one, `date_trunc` on
+//! `timestamp`, the same rule as the views' `outreach.period_starts`) and
+//! the lanes; `sql` words a table's statement, `cells` runs it and holds
+//! back the cells whose sums would not fit.
 
 mod cells;
 mod sql;
