@@ -1,15 +1,36 @@
 //! The metric catalogue (v1) and the specialty codes: which metrics exist,
 //! their unit, and which `dims` keys and values each one allows.
 //!
-//! Adding a metric starts here: a variant, then every `match` below (the
-//! compiler lists them, [`Metric::is_activity`] among them) and a place in
-//! [`Metric::ALL`]. What else must change is listed by the tests that fail:
+//! Adding a metric starts here: a name in the `catalogue!` list (which
+//! declares the variant and its place in [`Metric::ALL`]), then every
+//! `match` below (the compiler lists them, [`Metric::is_activity`] among
+//! them). What else must change is listed by the tests that fail:
 //! `docs/contract.md` and the JSON schema (`tests/contract.rs`), the
 //! summary views of the migrations (`tests/metric_list.rs`).
 
-/// Every metric of the contract, the four derived from missions included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
+/// Declares [`Metric`] and [`Metric::ALL`] from one list: a variant cannot
+/// be declared and left out of `ALL` (which `ACTIVITY`, the decoder, the
+/// contract's test and the transform's packed keys read), and `ALL` is in
+/// declaration order (the transform packs a metric as `m as u32` and reads
+/// it back as `Metric::ALL[i]`).
+macro_rules! catalogue {
+    ($($variant:ident),+ $(,)?) => {
+        /// Every metric of the contract, the four derived from missions included.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Metric {
+            $($variant),+
+        }
+
+        const METRIC_COUNT: usize = [$(stringify!($variant)),+].len();
+
+        impl Metric {
+            /// Every metric, in declaration order.
+            pub const ALL: [Metric; METRIC_COUNT] = [$(Metric::$variant),+];
+        }
+    };
+}
+
+catalogue! {
     OutpatientVisits,
     Surgeries,
     ComplexCaseConsultations,
@@ -46,41 +67,7 @@ const ACTIVITY_COUNT: usize = {
     n
 };
 
-// `Metric::ALL` lists the variants in declaration order: the transform packs
-// a metric as `m as u32` and reads it back as `Metric::ALL[i]`.
-const _: () = {
-    let mut i = 0;
-    while i < Metric::ALL.len() {
-        assert!(
-            Metric::ALL[i] as usize == i,
-            "Metric::ALL must list the variants in the order they are declared"
-        );
-        i += 1;
-    }
-};
-
 impl Metric {
-    /// Every metric, in declaration order.
-    pub const ALL: [Metric; 17] = [
-        Self::OutpatientVisits,
-        Self::Surgeries,
-        Self::ComplexCaseConsultations,
-        Self::TeachingRounds,
-        Self::Lectures,
-        Self::StaffTrained,
-        Self::TechniquesIntroduced,
-        Self::TechniquesLocalized,
-        Self::PapersPublished,
-        Self::ResearchProjectsFunded,
-        Self::DepartmentsEstablished,
-        Self::TelemedicineSessions,
-        Self::MedicinesDonatedValue,
-        Self::MissionsDispatched,
-        Self::ExpertsDispatched,
-        Self::MissionsCompleted,
-        Self::ExpertDays,
-    ];
-
     /// The metrics an activity event may carry, in the order of
     /// [`Self::ALL`]: the decoder accepts these, and the bench generator
     /// draws from them by position. Derived from [`Self::is_activity`], so
