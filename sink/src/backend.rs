@@ -1,8 +1,9 @@
 //! The one seam between the sink and its databases. [`Backend`] is a
-//! database (a pool of connections) and [`Transaction`] one batch's
-//! transaction on it; Postgres (`postgres/`) and SQLite (`sqlite/`) each
-//! implement both whole, and the rest of the crate only ever sees these
-//! two traits (as tansu's broker sees its one `Storage`).
+//! database (a pool of connections), [`Reads`] what is read back from it,
+//! and [`Transaction`] one batch's transaction on it; Postgres
+//! (`postgres/`) and SQLite (`sqlite/`) each implement all three whole,
+//! and the rest of the crate only ever sees these traits (as tansu's
+//! broker sees its one `Storage`).
 //!
 //! What is the same on both sides is written once, outside the backends:
 //! the order of a batch's steps and statements (`batch.rs`), when the
@@ -119,9 +120,45 @@ impl Pending {
     }
 }
 
-/// A database: its schema, its pool, its fold, and what can be read from it.
+/// A count the benchmark and the tests read back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Count {
+    /// Rows in the quarantine.
+    Quarantined,
+    /// The database's size on disk, in bytes.
+    DatabaseBytes,
+    /// The sum of every partition's next offset.
+    AppliedMessages,
+}
+
+/// What is read back from a database: each backend's `reads.rs`.
 #[async_trait]
-pub(crate) trait Backend: Send + Sync {
+pub(crate) trait Reads: Send + Sync {
+    /// The deltas waiting for the fold, counted exactly.
+    async fn pending(&self) -> Result<Pending>;
+
+    /// `daily_metrics` summed per (region_code, metric), in hundredths.
+    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>>;
+
+    /// The sum of every country's yearly cells, in hundredths.
+    async fn country_total(&self) -> Result<Option<i64>>;
+
+    /// One of the counts the benchmark and the tests read.
+    async fn count(&self, what: Count) -> Result<i64>;
+
+    /// A report's rows, in one snapshot.
+    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows>;
+
+    /// The demo's overview of the analyst tables (SQLite's).
+    async fn overview(&self) -> Result<Vec<Section>> {
+        Err(Error::Unsupported("the overview is for SQLite databases"))
+    }
+}
+
+/// A database: its schema, its pool, its fold, and (through [`Reads`])
+/// what can be read from it.
+#[async_trait]
+pub(crate) trait Backend: Reads {
     /// Applies the migrations that have not run yet.
     async fn migrate(&self) -> Result<()>;
 
@@ -140,32 +177,6 @@ pub(crate) trait Backend: Send + Sync {
     /// Folds the pending deltas into the stored cells (`None`: another
     /// worker or a rebuild holds the fold).
     async fn compact(&self, share: Share) -> Result<Option<Compacted>>;
-
-    /// The deltas waiting for the fold, counted exactly.
-    async fn pending(&self) -> Result<Pending>;
-
-    /// `daily_metrics` summed per (region_code, metric), in hundredths.
-    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>>;
-
-    /// The sum of every country's yearly cells, in hundredths.
-    async fn country_total(&self) -> Result<Option<i64>>;
-
-    /// Rows in the quarantine.
-    async fn quarantined(&self) -> Result<i64>;
-
-    /// The database's size on disk.
-    async fn database_bytes(&self) -> Result<i64>;
-
-    /// The sum of every partition's next offset.
-    async fn applied_messages(&self) -> Result<i64>;
-
-    /// A report's rows, in one snapshot.
-    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows>;
-
-    /// The demo's overview of the analyst tables (SQLite's).
-    async fn overview(&self) -> Result<Vec<Section>> {
-        Err(Error::Unsupported("the overview is for SQLite databases"))
-    }
 
     /// Closes every connection, waiting for those in use.
     async fn close(&self);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use sqlx::Connection;
 
+use crate::backend::Count;
 use crate::{BackendOptions, Result, Settings, Sink};
 
 const READERS_ON_POSTGRES: &str = "the readers' benchmark runs on Postgres";
@@ -28,18 +29,18 @@ impl Sink {
     }
 
     pub async fn quarantined(&self) -> Result<i64> {
-        self.backend.quarantined().await
+        self.backend.count(Count::Quarantined).await
     }
 
     pub async fn database_bytes(&self) -> Result<i64> {
-        self.backend.database_bytes().await
+        self.backend.count(Count::DatabaseBytes).await
     }
 
     /// Messages applied, over every partition the ledger has offsets for
     /// (the sum of the next offsets: on topics that start at offset 0,
     /// every message read, accepted or quarantined).
     pub async fn applied_messages(&self) -> Result<u64> {
-        Ok(self.backend.applied_messages().await? as u64)
+        Ok(self.backend.count(Count::AppliedMessages).await? as u64)
     }
 }
 

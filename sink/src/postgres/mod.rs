@@ -20,8 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::backend::{self, Backend, StoredOffset};
-use crate::report::{ReportQuery, ReportRows};
-use crate::{Compacted, ConnectFailure, Error, Pending, Result, Settings, Share};
+use crate::{Compacted, ConnectFailure, Error, Result, Settings, Share};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -225,37 +224,6 @@ impl Backend for Db {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    async fn pending(&self) -> Result<Pending> {
-        self.count_pending().await
-    }
-
-    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read_leaf_totals().await
-    }
-
-    async fn country_total(&self) -> Result<Option<i64>> {
-        self.read_country_total().await
-    }
-
-    async fn quarantined(&self) -> Result<i64> {
-        self.scalar("SELECT count(*) FROM outreach.quarantine")
-            .await
-    }
-
-    async fn database_bytes(&self) -> Result<i64> {
-        self.scalar("SELECT pg_database_size(current_database())")
-            .await
-    }
-
-    async fn applied_messages(&self) -> Result<i64> {
-        self.scalar("SELECT coalesce(sum(next_offset), 0)::bigint FROM outreach.consumer_offsets")
-            .await
-    }
-
-    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
-        self.read_report(query).await
     }
 
     async fn close(&self) {

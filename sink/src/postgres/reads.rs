@@ -1,17 +1,21 @@
-//! What the sink reads back from Postgres: the pending deltas the fold
-//! has still to move, a report's rows in one snapshot, and the checks the
+//! What the sink reads back from Postgres (`Reads`): the pending deltas the
+//! fold has still to move, a report's rows in one snapshot, and the checks the
 //! benchmark and the tests make of the tables.
 
+use async_trait::async_trait;
+
+use crate::backend::{Count, Reads};
 use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known};
 use crate::{Error, Pending, Result};
 
 use super::Db;
 
-impl Db {
+#[async_trait]
+impl Reads for Db {
     /// Counted exactly (one scan of each deltas table, which the fold keeps
     /// small; the statistics' estimate lagged by seconds, too long for the
     /// pending budget). Held cells' deltas are counted apart (migration 0007).
-    pub(super) async fn count_pending(&self) -> Result<Pending> {
+    async fn pending(&self) -> Result<Pending> {
         let (daily, regional, program, oldest, held, held_rows): (i64, i64, i64, Option<f64>, i64, i64) =
             sqlx::query_as(
                 "SELECT (SELECT count(*) FROM outreach.daily_deltas),
@@ -35,7 +39,7 @@ impl Db {
         ))
     }
 
-    pub(super) async fn read_leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
+    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT region_code, metric, (sum(value) * 100)::bigint
              FROM outreach.daily_metrics GROUP BY 1, 2",
@@ -44,7 +48,7 @@ impl Db {
         .await?)
     }
 
-    pub(super) async fn read_country_total(&self) -> Result<Option<i64>> {
+    async fn country_total(&self) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT (sum(value) * 100)::bigint FROM outreach.regional_metrics
              WHERE region_level = 'country' AND period_type = 'year'",
@@ -53,12 +57,19 @@ impl Db {
         .await?)
     }
 
-    pub(super) async fn scalar(&self, sql: &'static str) -> Result<i64> {
+    async fn count(&self, what: Count) -> Result<i64> {
+        let sql = match what {
+            Count::Quarantined => "SELECT count(*) FROM outreach.quarantine",
+            Count::DatabaseBytes => "SELECT pg_database_size(current_database())",
+            Count::AppliedMessages => {
+                "SELECT coalesce(sum(next_offset), 0)::bigint FROM outreach.consumer_offsets"
+            }
+        };
         Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     /// Every query of a report in one repeatable-read transaction.
-    pub(super) async fn read_report(&self, query: &ReportQuery) -> Result<ReportRows> {
+    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)

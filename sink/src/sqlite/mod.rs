@@ -26,8 +26,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::backend::{self, Backend, StoredOffset};
-use crate::report::{ReportQuery, ReportRows, Section};
-use crate::{Compacted, Pending, Result, Settings, Share};
+use crate::{Compacted, Result, Settings, Share};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -130,40 +129,6 @@ impl Backend for Db {
     /// Never `None`: a compaction waits for the write lock instead.
     async fn compact(&self, share: Share) -> Result<Option<Compacted>> {
         fold::compact(&self.pool, share).await.map(Some)
-    }
-
-    async fn pending(&self) -> Result<Pending> {
-        self.count_pending().await
-    }
-
-    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
-        self.read_leaf_totals().await
-    }
-
-    async fn country_total(&self) -> Result<Option<i64>> {
-        self.read_country_total().await
-    }
-
-    async fn quarantined(&self) -> Result<i64> {
-        self.scalar("SELECT count(*) FROM quarantine").await
-    }
-
-    async fn database_bytes(&self) -> Result<i64> {
-        self.scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-            .await
-    }
-
-    async fn applied_messages(&self) -> Result<i64> {
-        self.scalar("SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM consumer_offsets")
-            .await
-    }
-
-    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
-        self.read_report(query).await
-    }
-
-    async fn overview(&self) -> Result<Vec<Section>> {
-        overview::overview(&self.pool).await
     }
 
     async fn close(&self) {

@@ -1,15 +1,19 @@
-//! What the sink reads back from SQLite: the pending deltas the fold has
-//! still to move, a report's rows in one snapshot, and the checks the
-//! benchmark and the tests make of the tables.
+//! What the sink reads back from SQLite (`Reads`): the pending deltas the
+//! fold has still to move, a report's rows in one snapshot, the demo's
+//! overview, and the checks the benchmark and the tests make of the tables.
 
-use crate::report::{ReportQuery, ReportRows, StoredActivityRow, known};
+use async_trait::async_trait;
+
+use crate::backend::{Count, Reads};
+use crate::report::{ReportQuery, ReportRows, Section, StoredActivityRow, known};
 use crate::{Error, Pending, Result};
 
-use super::Db;
+use super::{Db, overview};
 
-impl Db {
+#[async_trait]
+impl Reads for Db {
     /// Counted exactly, as on Postgres (SQLite holds no cell back).
-    pub(super) async fn count_pending(&self) -> Result<Pending> {
+    async fn pending(&self) -> Result<Pending> {
         let (daily, regional, program, oldest): (i64, i64, i64, Option<f64>) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM daily_deltas), r.n, p.n,
                 (julianday('now') - julianday(
@@ -24,7 +28,7 @@ impl Db {
         Ok(Pending::counted(daily, regional, program, oldest, 0, 0))
     }
 
-    pub(super) async fn read_leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
+    async fn leaf_totals(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT region_code, metric, CAST(round(sum(value) * 100) AS INTEGER)
              FROM daily_metrics GROUP BY 1, 2",
@@ -33,7 +37,7 @@ impl Db {
         .await?)
     }
 
-    pub(super) async fn read_country_total(&self) -> Result<Option<i64>> {
+    async fn country_total(&self) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT CAST(round(sum(value) * 100) AS INTEGER) FROM regional_metrics
              WHERE region_level = 'country' AND period_type = 'year'",
@@ -42,22 +46,35 @@ impl Db {
         .await?)
     }
 
-    pub(super) async fn scalar(&self, sql: &'static str) -> Result<i64> {
+    async fn count(&self, what: Count) -> Result<i64> {
+        let sql = match what {
+            Count::Quarantined => "SELECT count(*) FROM quarantine",
+            Count::DatabaseBytes => {
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            }
+            Count::AppliedMessages => {
+                "SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM consumer_offsets"
+            }
+        };
         Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     /// Every query of a report in one read transaction: one snapshot of
     /// the file (WAL) for every statement.
-    pub(super) async fn read_report(&self, query: &ReportQuery) -> Result<ReportRows> {
+    async fn overview(&self) -> Result<Vec<Section>> {
+        overview::overview(&self.pool).await
+    }
+
+    async fn report_rows(&self, query: &ReportQuery) -> Result<ReportRows> {
         let mut conn = self.pool.acquire().await?;
         sqlx::query("BEGIN").execute(&mut *conn).await?;
-        let rows = report_rows(&mut conn, query).await;
+        let rows = read_report(&mut conn, query).await;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         rows
     }
 }
 
-async fn report_rows(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> Result<ReportRows> {
+async fn read_report(conn: &mut sqlx::SqliteConnection, query: &ReportQuery) -> Result<ReportRows> {
     let migrated: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'daily_metrics')",
     )
