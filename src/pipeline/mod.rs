@@ -65,12 +65,12 @@ pub async fn run(
             _ = worker_done.notified() => {}
         }
     };
-    let links = |backlog| ingest::Links {
+    let links = ingest::Links {
         batches: batches_tx,
         acks: acks_rx,
         assigned: health.assigned.clone(),
         probe: health.probe.clone(),
-        backlog,
+        backlog: Arc::new(ingest::Backlog::default()),
     };
     let ingested = ingest(settings, mode, decoder, links, shutdown).await;
     let mut report = worker.await.context("the batch worker panicked")??;
@@ -145,14 +145,13 @@ async fn ingest(
     settings: &Settings,
     mode: Mode,
     decoder: Decoder,
-    links: impl FnOnce(Arc<ingest::Backlog>) -> ingest::Links,
+    links: ingest::Links,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ingest::Summary, ingest::Error> {
-    let backlog = Arc::new(ingest::Backlog::default());
     let (ingest_done, progress_done) = tokio::sync::oneshot::channel();
     let progress = (mode == Mode::UntilCaughtUp).then(|| {
         tokio::spawn(crate::progress::catching_up(
-            backlog.clone(),
+            links.backlog.clone(),
             settings.log.format == crate::settings::LogFormat::Pretty,
             progress_done,
         ))
@@ -162,7 +161,7 @@ async fn ingest(
         &settings.ingest,
         decoder,
         database::offset_lookup(settings.database.clone()),
-        links(backlog),
+        links,
         mode,
         shutdown,
     )
